@@ -1,0 +1,1 @@
+"""The HTTP and command-line face of citeqa."""

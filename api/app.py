@@ -1,0 +1,52 @@
+"""The app factory: ``create_app(settings)`` builds a FastAPI app whose lifespan loads the
+model, opens the store and indexes the seeds once. Tests build their own apps."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+import anyio
+from fastapi import FastAPI
+
+from api import errors
+from api.middleware import JsonBodyMiddleware
+from api.routes import ask, documents, health, search
+from api.services import Services
+from api.settings import Settings
+from index.types import Embedder
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
+    """``embedder`` lets a process that already loaded the model (tests, the CLI) share it."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Model load and seeding are seconds of CPU work: keep them off the event loop.
+        services = await anyio.to_thread.run_sync(Services.open, settings, embedder)
+        await anyio.to_thread.run_sync(services.seed)
+        app.state.services = services
+        log.info("citeqa ready: %d sentences indexed in %s", services.store.sentence_count(), settings.data_dir)
+        try:
+            yield
+        finally:
+            app.state.services = None
+            await anyio.to_thread.run_sync(services.close)
+
+    app = FastAPI(
+        title="citeqa",
+        version="0.1.0",
+        summary="Answers questions over articles and cites the exact source sentences.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.services = None
+    errors.install(app)
+    app.add_middleware(JsonBodyMiddleware, max_body_bytes=settings.max_body_bytes)
+    for module in (health, documents, search, ask):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import ServicesDep, top_k_or_default
+from api.errors import ApiError
+from api.schemas import AskIn, AskOut
+
+router = APIRouter(tags=["answers"])
+
+
+@router.post("/v1/ask", response_model=AskOut)
+def ask(body: AskIn, services: ServicesDep) -> AskOut:
+    """Answer a question with citations checked against the stored text, or say the
+    collection does not support an answer (status ``unsupported``)."""
+    if not body.question.strip():
+        raise ApiError(422, "invalid_request", "question is empty")
+    if len(body.question) > services.settings.max_question_chars:
+        raise ApiError(422, "invalid_request", f"question is longer than {services.settings.max_question_chars} characters")
+    top_k = top_k_or_default(body.top_k, services)
+    return AskOut.of(services.answerer.ask(body.question, top_k))

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+
+from api.deps import ServicesDep, top_k_or_default
+from api.schemas import HitOut, SearchIn, SearchOut
+
+router = APIRouter(tags=["answers"])
+
+
+@router.post("/v1/search", response_model=SearchOut)
+def search(body: SearchIn, services: ServicesDep) -> SearchOut:
+    """The sentences that best match a query (dense + BM25, fused)."""
+    top_k = top_k_or_default(body.top_k, services)
+    start = time.perf_counter()
+    hits = services.retriever.search(body.query, top_k)
+    took = round((time.perf_counter() - start) * 1000, 2)
+    return SearchOut(hits=[HitOut.of(h) for h in hits], timings_ms={"total": took})

@@ -1,0 +1,55 @@
+"""The long-lived parts of a running citeqa, built once from settings and shared by the
+HTTP app and the in-process CLI."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from api.settings import Settings
+from index.embedded_store import EmbeddedStore
+from index.embedder import SentenceTransformerEmbedder
+from index.ingest import Ingestor, read_inputs
+from index.retriever import HybridRetriever
+from index.types import Embedder, Store
+from qa import registry
+from qa.answer import QuestionAnswerer
+
+log = logging.getLogger(__name__)
+
+SEEDED_FLAG = "seeded"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    embedder: Embedder
+    store: Store
+    ingestor: Ingestor
+    retriever: HybridRetriever
+    answerer: QuestionAnswerer
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Services":
+        embedder = embedder or SentenceTransformerEmbedder(settings.model_path, settings.embed_batch_size)
+        store = EmbeddedStore(settings.data_dir, embedder.dimension, settings.faiss_save_interval_s)
+        retriever = HybridRetriever(store, embedder, settings.retrieval())
+        generator = registry.create(settings.generator)
+        return cls(
+            settings=settings, embedder=embedder, store=store, ingestor=Ingestor(store, embedder),
+            retriever=retriever, answerer=QuestionAnswerer(retriever, store, generator, settings.answering()),
+        )
+
+    def seed(self) -> int:
+        """Index seeds/ once, on the first start of a data directory; later starts (and
+        a user who deleted a seed) are left alone. Returns documents ingested."""
+        seeds_dir = self.settings.seeds_dir
+        if self.store.get_flag(SEEDED_FLAG) or seeds_dir is None or not seeds_dir.is_dir():
+            return 0
+        results = self.ingestor.ingest_many(read_inputs([seeds_dir]))
+        self.store.set_flag(SEEDED_FLAG, "1")
+        log.info("indexed %d seed document(s) from %s", len(results), seeds_dir)
+        return len(results)
+
+    def close(self) -> None:
+        self.store.close()

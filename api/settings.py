@@ -1,0 +1,51 @@
+"""All configuration in one object, read from CITEQA_* environment variables (or a .env
+file) at the entry point and passed in; nothing deeper reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from index.retriever import RetrievalSettings
+from qa.answer import AnswerSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITEQA_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="SQLite database and FAISS index live here.")
+    seeds_dir: Path | None = Field(PROJECT_ROOT / "seeds", description="Indexed on first start; None to skip.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    model_path: Path | None = Field(None, description="A sentence-transformers model directory; default: the packaged all-MiniLM-L6-v2.")
+    embed_batch_size: int = 64
+
+    default_top_k: int = Field(5, ge=1)
+    max_top_k: int = Field(100, ge=1)
+    fusion: Literal["blend", "rrf"] = "blend"
+    candidates: int = Field(50, ge=1, description="Candidates per retriever before fusion.")
+    dense_weight: float = 0.6
+    lexical_weight: float = 0.4
+    rrf_k: int = 60
+    min_similarity: float = Field(0.35, description="Abstain when no retrieved sentence has this cosine to the question.")
+    min_support: float = Field(0.5, description="Share of a claim's content words its quote must contain.")
+    generator: str = "extractive"
+
+    max_body_bytes: int = Field(5_000_000, ge=1024, description="Larger request bodies get 413.")
+    max_question_chars: int = Field(2_000, ge=1)
+    faiss_save_interval_s: float = 5.0
+
+    def retrieval(self) -> RetrievalSettings:
+        return RetrievalSettings(
+            fusion=self.fusion, candidates=self.candidates, rrf_k=self.rrf_k,
+            dense_weight=self.dense_weight, lexical_weight=self.lexical_weight,
+        )
+
+    def answering(self) -> AnswerSettings:
+        return AnswerSettings(min_similarity=self.min_similarity, min_support=self.min_support)

@@ -1,0 +1,1 @@
+"""Text becomes searchable: splitting, embedding, storing (SQLite + FAISS + FTS5), retrieving."""

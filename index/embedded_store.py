@@ -1,0 +1,389 @@
+"""The embedded Store: SQLite (documents, versions, sentences, vectors, FTS5) + FAISS.
+
+SQLite is the source of truth and every write is one transaction, committed before the
+caller acknowledges it. Sentence vectors are stored in SQLite too, so the FAISS index is
+a rebuildable cache: on open it is reconciled with the database (missing ids added from
+the stored vectors, orphans dropped), which is what makes a SIGKILL at any moment safe.
+Readers use their own connections (WAL), so searches go on while a writer ingests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from index.faiss_index import VectorIndex
+from index.lexical import FTS_TABLE_SQL, fts_query
+from index.types import Document, DocumentPage, Scored, Sentence
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS documents (
+        doc_id TEXT PRIMARY KEY,
+        current_version TEXT NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS versions (
+        id INTEGER PRIMARY KEY,
+        doc_id TEXT NOT NULL,
+        version TEXT NOT NULL,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        UNIQUE (doc_id, version))""",
+    # id is the FAISS id; active marks the sentences of live current versions (the searchable ones).
+    """CREATE TABLE IF NOT EXISTS sentences (
+        id INTEGER PRIMARY KEY,
+        version_id INTEGER NOT NULL REFERENCES versions (id),
+        idx INTEGER NOT NULL,
+        start_char INTEGER NOT NULL,
+        end_char INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        active INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (version_id, idx))""",
+    "CREATE INDEX IF NOT EXISTS sentences_active ON sentences (active) WHERE active = 1",
+    FTS_TABLE_SQL,
+]
+
+_SENTENCE_COLUMNS = "s.id, v.doc_id, v.version, s.idx, s.start_char, s.end_char, s.text"
+
+
+def _sentence(row: tuple) -> Sentence:
+    return Sentence(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6])
+
+
+class EmbeddedStore:
+    """A :class:`index.types.Store` in one data directory: ``citeqa.sqlite3`` + ``vectors.faiss``."""
+
+    def __init__(self, data_dir: Path, dimension: int, save_interval_s: float = 5.0):
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.data_dir / "citeqa.sqlite3"
+        self.faiss_path = self.data_dir / "vectors.faiss"
+        self.dimension = dimension
+        self._save_interval_s = save_interval_s
+        self._last_save = time.monotonic()
+        self._dirty = False
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._writer = self._connect()
+        for statement in _SCHEMA:
+            self._writer.execute(statement)
+        self._check_dimension()
+        # Another process (say `citeqa ingest` beside a running server) may write to the same
+        # database; data_version tells us, and the next search reconciles FAISS with it.
+        self._watch = self._connect()
+        self._seen_version = self._data_version()
+        self.vectors = VectorIndex.load(self.faiss_path, dimension)
+        self.reconcile()
+
+    # -- connections -------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit is on disk before we acknowledge it, even across a power cut.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _data_version(self) -> int:
+        return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+
+    def _check_dimension(self) -> None:
+        row = self._writer.execute("SELECT value FROM meta WHERE key = 'dimension'").fetchone()
+        if row is None:
+            self._writer.execute("INSERT INTO meta VALUES ('dimension', ?)", (str(self.dimension),))
+        elif int(row[0]) != self.dimension:
+            raise ValueError(
+                f"{self.db_path} holds {row[0]}-d vectors but the embedder makes {self.dimension}-d ones; "
+                "use another data directory for another model"
+            )
+
+    # -- FAISS <-> SQLite ----------------------------------------------------------------
+
+    def reconcile(self) -> tuple[int, int]:
+        """Make FAISS hold exactly the active sentences; returns (added, removed)."""
+        with self._sync_lock:
+            version = self._data_version()
+            active = np.array(
+                [r[0] for r in self._reader().execute("SELECT id FROM sentences WHERE active = 1")],
+                dtype=np.int64,
+            )
+            present = self.vectors.ids()
+            missing = np.setdiff1d(active, present, assume_unique=True)
+            orphans = np.setdiff1d(present, active, assume_unique=True)
+            self.vectors.remove(orphans)
+            for chunk in np.array_split(missing, max(1, len(missing) // 5000 + 1)):
+                self.vectors.add(chunk, self._stored_vectors(chunk))
+            self._seen_version = version
+            if len(missing) or len(orphans):
+                log.info("reconciled vector index: %d added, %d removed", len(missing), len(orphans))
+                self._dirty = True
+                self.save()
+            return len(missing), len(orphans)
+
+    def _stored_vectors(self, ids: np.ndarray) -> np.ndarray:
+        if len(ids) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        rows = dict(self._reader().execute(
+            f"SELECT id, vector FROM sentences WHERE id IN ({','.join('?' * len(ids))})",
+            [int(i) for i in ids],
+        ).fetchall())
+        return np.stack([np.frombuffer(rows[int(i)], dtype=np.float32) for i in ids])
+
+    def _sync_if_changed_elsewhere(self) -> None:
+        if self._data_version() != self._seen_version:
+            self.reconcile()
+
+    def save(self) -> None:
+        """Write the FAISS file atomically if it changed since the last save."""
+        if self._dirty:
+            self._dirty = False
+            self.vectors.save(self.faiss_path)
+            self._last_save = time.monotonic()
+
+    def _after_write(self, added: np.ndarray, removed: np.ndarray, vectors: np.ndarray | None) -> None:
+        with self._sync_lock:
+            self.vectors.remove(removed)
+            if len(added):
+                self.vectors.add(added, vectors if vectors is not None else self._stored_vectors(added))
+            # Our own commit bumps data_version too; FAISS already reflects it.
+            self._seen_version = self._data_version()
+            self._dirty = True
+            if time.monotonic() - self._last_save >= self._save_interval_s:
+                self.save()
+
+    # -- writes --------------------------------------------------------------------------
+
+    def put(self, doc: Document, sentences: Sequence[Sentence], vectors: np.ndarray) -> None:
+        if len(sentences) != len(vectors):
+            raise ValueError("one vector per sentence")
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = conn.execute(
+                    "INSERT INTO versions (doc_id, version, title, text, metadata, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id, version) DO NOTHING",
+                    (doc.doc_id, doc.version, doc.title, doc.text, json.dumps(doc.metadata), time.time()),
+                )
+                version_id = cur.lastrowid
+                # rowcount 0: a concurrent writer stored this very version first; just make it current.
+                if cur.rowcount:
+                    conn.executemany(
+                        "INSERT INTO sentences (version_id, idx, start_char, end_char, text, vector) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        [
+                            (version_id, s.index, s.start, s.end, s.text, np.asarray(v, dtype=np.float32).tobytes())
+                            for s, v in zip(sentences, vectors)
+                        ],
+                    )
+                added, removed = self._switch_current(conn, doc.doc_id, doc.version)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._after_write(added, removed, None)
+
+    def make_current(self, doc_id: str, version: str) -> None:
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                added, removed = self._switch_current(conn, doc_id, version)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._after_write(added, removed, None)
+
+    def _switch_current(self, conn: sqlite3.Connection, doc_id: str, version: str) -> tuple[np.ndarray, np.ndarray]:
+        """Inside a transaction: make ``version`` the live one; returns (activated, deactivated) ids."""
+        removed = self._deactivate(conn, doc_id)
+        row = conn.execute("SELECT id FROM versions WHERE doc_id = ? AND version = ?", (doc_id, version)).fetchone()
+        if row is None:
+            raise KeyError(f"{doc_id}@{version}")
+        conn.execute(
+            "INSERT INTO documents (doc_id, current_version, deleted, updated_at) VALUES (?, ?, 0, ?) "
+            "ON CONFLICT (doc_id) DO UPDATE SET current_version = excluded.current_version, "
+            "deleted = 0, updated_at = excluded.updated_at",
+            (doc_id, version, time.time()),
+        )
+        conn.execute("UPDATE sentences SET active = 1 WHERE version_id = ?", (row[0],))
+        conn.execute(
+            "INSERT INTO sentence_fts (rowid, text) SELECT id, text FROM sentences WHERE version_id = ?",
+            (row[0],),
+        )
+        added = [r[0] for r in conn.execute("SELECT id FROM sentences WHERE version_id = ?", (row[0],))]
+        return np.array(added, dtype=np.int64), removed
+
+    def _deactivate(self, conn: sqlite3.Connection, doc_id: str) -> np.ndarray:
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT s.id FROM sentences s JOIN versions v ON v.id = s.version_id "
+                "WHERE v.doc_id = ? AND s.active = 1",
+                (doc_id,),
+            )
+        ]
+        if ids:
+            marks = ",".join("?" * len(ids))
+            conn.execute(f"UPDATE sentences SET active = 0 WHERE id IN ({marks})", ids)
+            conn.execute(f"DELETE FROM sentence_fts WHERE rowid IN ({marks})", ids)
+        return np.array(ids, dtype=np.int64)
+
+    def delete(self, doc_id: str) -> bool:
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = conn.execute(
+                    "UPDATE documents SET deleted = 1, updated_at = ? WHERE doc_id = ? AND deleted = 0",
+                    (time.time(), doc_id),
+                )
+                removed = self._deactivate(conn, doc_id) if cur.rowcount else np.zeros(0, dtype=np.int64)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            if not cur.rowcount:
+                return False
+            self._after_write(np.zeros(0, dtype=np.int64), removed, None)
+            return True
+
+    def get_flag(self, key: str) -> str | None:
+        row = self._reader().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_flag(self, key: str, value: str) -> None:
+        with self._write_lock:
+            self._writer.execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def document(self, doc_id: str, version: str | None = None) -> Document | None:
+        conn = self._reader()
+        head = conn.execute("SELECT current_version, deleted FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        if head is None:
+            return None
+        current_version, deleted = head
+        if version is None:
+            if deleted:
+                return None
+            version = current_version
+        row = conn.execute(
+            "SELECT title, text, metadata, created_at FROM versions WHERE doc_id = ? AND version = ?",
+            (doc_id, version),
+        ).fetchone()
+        if row is None:
+            return None
+        return Document(
+            doc_id=doc_id, version=version, title=row[0], text=row[1], metadata=json.loads(row[2]),
+            created_at=row[3], current=(version == current_version and not deleted),
+        )
+
+    def sentences(self, doc_id: str, version: str) -> list[Sentence]:
+        rows = self._reader().execute(
+            f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
+            "WHERE v.doc_id = ? AND v.version = ? ORDER BY s.idx",
+            (doc_id, version),
+        ).fetchall()
+        return [_sentence(r) for r in rows]
+
+    def list_documents(self, limit: int, offset: int) -> DocumentPage:
+        conn = self._reader()
+        total = conn.execute("SELECT count(*) FROM documents WHERE deleted = 0").fetchone()[0]
+        rows = conn.execute(
+            "SELECT d.doc_id, d.current_version, v.title, v.metadata, v.created_at, length(v.text) "
+            "FROM documents d JOIN versions v ON v.doc_id = d.doc_id AND v.version = d.current_version "
+            "WHERE d.deleted = 0 ORDER BY d.doc_id LIMIT ? OFFSET ?",
+            (limit, offset),
+        ).fetchall()
+        # Listings carry no text (it can be large); fetch a document for it.
+        docs = [
+            Document(doc_id=r[0], version=r[1], text="", title=r[2], metadata=json.loads(r[3]), created_at=r[4])
+            for r in rows
+        ]
+        return DocumentPage(documents=docs, total=total)
+
+    def vectors_by_text(self, doc_id: str) -> dict[str, np.ndarray]:
+        rows = self._reader().execute(
+            "SELECT s.text, s.vector FROM sentences s JOIN versions v ON v.id = s.version_id WHERE v.doc_id = ?",
+            (doc_id,),
+        )
+        return {text: np.frombuffer(blob, dtype=np.float32) for text, blob in rows}
+
+    def sentence_count(self) -> int:
+        return int(self._reader().execute("SELECT count(*) FROM sentences WHERE active = 1").fetchone()[0])
+
+    def _active_sentences(self, ids: Iterable[int]) -> dict[int, Sentence]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        rows = self._reader().execute(
+            f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
+            f"WHERE s.active = 1 AND s.id IN ({','.join('?' * len(ids))})",
+            ids,
+        ).fetchall()
+        return {r[0]: _sentence(r) for r in rows}
+
+    def dense_search(self, vector: np.ndarray, k: int) -> list[Scored]:
+        self._sync_if_changed_elsewhere()
+        found = self.vectors.search(vector, k)
+        # A sentence deactivated between the FAISS search and this read is skipped.
+        by_id = self._active_sentences(i for i, _ in found)
+        return [Scored(by_id[i], score) for i, score in found if i in by_id]
+
+    def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]:
+        if not sentences:
+            return []
+        # (doc_id, idx) names one sentence among the active ones.
+        rows = self._reader().execute(
+            "SELECT v.doc_id, s.idx, s.vector FROM sentences s JOIN versions v ON v.id = s.version_id "
+            f"WHERE s.active = 1 AND (v.doc_id, s.idx) IN (VALUES {','.join(['(?, ?)'] * len(sentences))})",
+            [value for s in sentences for value in (s.doc_id, s.index)],
+        ).fetchall()
+        found = {(d, i): np.frombuffer(blob, dtype=np.float32) for d, i, blob in rows}
+        query = np.asarray(vector, dtype=np.float32)
+        return [float(found[(s.doc_id, s.index)] @ query) if (s.doc_id, s.index) in found else 0.0 for s in sentences]
+
+    def lexical_search(self, query: str, k: int) -> list[Scored]:
+        match = fts_query(query)
+        if match is None or k <= 0:
+            return []
+        rows = self._reader().execute(
+            "SELECT rowid, bm25(sentence_fts) AS rank FROM sentence_fts WHERE sentence_fts MATCH ? "
+            "ORDER BY rank LIMIT ?",
+            (match, k),
+        ).fetchall()
+        by_id = self._active_sentences(r[0] for r in rows)
+        # FTS5's bm25() is lower-is-better; flip it so every score is higher-is-better.
+        return [Scored(by_id[i], -rank) for i, rank in rows if i in by_id]
+
+    def close(self) -> None:
+        with self._sync_lock:
+            self.save()
+        self._writer.close()
+        self._watch.close()

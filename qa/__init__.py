@@ -1,0 +1,1 @@
+"""A question becomes a cited answer: generators draft, citations.py verifies, answer.py assembles."""

@@ -1,0 +1,1 @@
+"""Built-in generators; each registers through the ``citeqa.generators`` entry-point group."""
