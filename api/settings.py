@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.retriever import RetrievalSettings
@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Larger request bodies get 413.")
     max_question_chars: int = Field(2_000, ge=1)
     faiss_save_interval_s: float = 5.0
+
+    @field_validator("seeds_dir", "model_path", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # CITEQA_SEEDS_DIR= (empty) means "no seeds", not the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
     def retrieval(self) -> RetrievalSettings:
         return RetrievalSettings(

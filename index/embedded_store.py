@@ -161,13 +161,31 @@ class EmbeddedStore:
             self.vectors.save(self.faiss_path)
             self._last_save = time.monotonic()
 
-    def _after_write(self, added: np.ndarray, removed: np.ndarray, vectors: np.ndarray | None) -> None:
+    def _quiet_mark(self) -> int | None:
+        """Call inside a write transaction (no other connection can commit then): the writer
+        connection's data_version if FAISS has seen every other connection's commit, else None."""
+        if self._data_version() != self._seen_version:
+            return None
+        return int(self._writer.execute("PRAGMA data_version").fetchone()[0])
+
+    def _after_write(
+        self, added: np.ndarray, removed: np.ndarray, vectors: np.ndarray | None, quiet: int | None
+    ) -> None:
         with self._sync_lock:
             self.vectors.remove(removed)
+            # A search in another thread may already have reconciled this commit (it saw
+            # data_version move before we took the lock); adding those ids again would
+            # put duplicates in FAISS, and dense_search would return a sentence twice.
+            fresh = ~np.isin(added, self.vectors.ids())
+            added = added[fresh]
             if len(added):
-                self.vectors.add(added, vectors if vectors is not None else self._stored_vectors(added))
-            # Our own commit bumps data_version too; FAISS already reflects it.
-            self._seen_version = self._data_version()
+                self.vectors.add(added, vectors[fresh] if vectors is not None else self._stored_vectors(added))
+            # Our own commit bumps data_version too; FAISS already reflects it. Commits of
+            # other connections (before our write, or right after our COMMIT: the writer's
+            # own data_version moves only for those) do not: then the next search reconciles.
+            version = self._data_version()
+            if quiet is not None and int(self._writer.execute("PRAGMA data_version").fetchone()[0]) == quiet:
+                self._seen_version = version
             self._dirty = True
             if time.monotonic() - self._last_save >= self._save_interval_s:
                 self.save()
@@ -198,11 +216,12 @@ class EmbeddedStore:
                         ],
                     )
                 added, removed = self._switch_current(conn, doc.doc_id, doc.version)
+                quiet = self._quiet_mark()
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            self._after_write(added, removed, None)
+            self._after_write(added, removed, None, quiet)
 
     def make_current(self, doc_id: str, version: str) -> None:
         with self._write_lock:
@@ -210,11 +229,12 @@ class EmbeddedStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 added, removed = self._switch_current(conn, doc_id, version)
+                quiet = self._quiet_mark()
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            self._after_write(added, removed, None)
+            self._after_write(added, removed, None, quiet)
 
     def _switch_current(self, conn: sqlite3.Connection, doc_id: str, version: str) -> tuple[np.ndarray, np.ndarray]:
         """Inside a transaction: make ``version`` the live one; returns (activated, deactivated) ids."""
@@ -261,13 +281,14 @@ class EmbeddedStore:
                     (time.time(), doc_id),
                 )
                 removed = self._deactivate(conn, doc_id) if cur.rowcount else np.zeros(0, dtype=np.int64)
+                quiet = self._quiet_mark()
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             if not cur.rowcount:
                 return False
-            self._after_write(np.zeros(0, dtype=np.int64), removed, None)
+            self._after_write(np.zeros(0, dtype=np.int64), removed, None, quiet)
             return True
 
     def get_flag(self, key: str) -> str | None:

@@ -42,7 +42,10 @@ class VectorIndex:
         return index
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(path.suffix + ".tmp")
+        # A name of our own: another store on the same directory (say `citeqa ingest` beside
+        # the server) may be saving at this moment, and a shared ".tmp" made one of the two
+        # os.replace calls fail with FileNotFoundError after its write had committed.
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         with self._lock:
             faiss.write_index(self._index, str(tmp))
         with open(tmp, "rb") as fh:

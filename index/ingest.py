@@ -150,6 +150,7 @@ def _read_jsonl(path: Path) -> list[DocumentInput]:
                 continue
             try:
                 row = json.loads(line)
+                _check_row_types(row)
                 items.append(
                     DocumentInput(
                         text=row["text"], doc_id=row.get("doc_id"), title=row.get("title") or "",
@@ -161,8 +162,19 @@ def _read_jsonl(path: Path) -> list[DocumentInput]:
     return items
 
 
+def _check_row_types(row: Any) -> None:
+    """A wrongly typed field must be a clear error here, not a crash deep in ingest."""
+    if not isinstance(row, dict):
+        raise TypeError("expected a JSON object")
+    for key, kinds in (("text", (str,)), ("doc_id", (str, type(None))), ("title", (str, type(None))),
+                       ("metadata", (dict, type(None)))):
+        if key in row and not isinstance(row[key], kinds):
+            raise TypeError(f"{key} must be {' or '.join('null' if k is type(None) else k.__name__ for k in kinds)}")
+
+
 def _read_text(path: Path) -> DocumentInput:
-    text = path.read_text(encoding="utf-8")
+    # Bytes as they are (no newline translation): offsets must match the file on disk.
+    text = path.read_bytes().decode("utf-8")
     sidecar = path.with_suffix(".json")
     info: dict[str, Any] = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
     title = info.get("title") or _title_from_text(text, path)

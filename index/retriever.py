@@ -13,7 +13,7 @@ The dense cosine of every hit is kept: it is the absolute support signal for abs
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -47,8 +47,14 @@ class HybridRetriever:
         dense = self.store.dense_search(vector, n)
         lexical = self.store.lexical_search(query, n)
         if self.settings.fusion == "rrf":
-            return fuse(dense, lexical, k, self.settings)
+            return self._with_dense_scores(fuse(dense, lexical, k, self.settings), vector)
         return self._blend(dense, lexical, k, vector)
+
+    def _with_dense_scores(self, hits: list[Hit], vector: np.ndarray) -> list[Hit]:
+        """Give lexical-only hits their exact cosine too, as blend does: every hit needs one."""
+        missing = [h.sentence for h in hits if h.dense_score is None]
+        scores = dict(zip((s.id for s in missing), self.store.dense_scores(vector, missing)))
+        return [replace(h, dense_score=scores[h.sentence.id]) if h.dense_score is None else h for h in hits]
 
     def _blend(self, dense: list[Scored], lexical: list[Scored], k: int, vector: np.ndarray) -> list[Hit]:
         cosine = {d.sentence.id: d.score for d in dense}

@@ -18,6 +18,12 @@ from index.types import Span
 # A line break ends a sentence; runs of other white space never do.
 _LINE = re.compile(r"[^\r\n\u2028\u2029\x85\x0b\x0c]+")
 
+# pysbd calls int() on its regex's \s matches, and int() rejects the information
+# separators U+001C..U+001F that \s accepts ("a\x1c1. b" raised ValueError). They are
+# white space to this module either way, so pysbd sees a space instead: same length,
+# same non-white-space characters, so the mapping back onto the text is unchanged.
+_SEPARATORS = str.maketrans({ch: " " for ch in "\x1c\x1d\x1e\x1f"})
+
 
 @lru_cache(maxsize=4)
 def _segmenter(language: str) -> pysbd.Segmenter:
@@ -35,7 +41,10 @@ def split_sentences(text: str, language: str = "en") -> list[Span]:
 
 
 def _split_line(text: str, start: int, end: int, language: str) -> list[Span]:
-    segments = _segmenter(language).segment(text[start:end])
+    try:
+        segments = _segmenter(language).segment(text[start:end].translate(_SEPARATORS))
+    except Exception:  # pysbd's rules are regexes over odd input; a line is a safe unit
+        segments = [text[start:end]]
     spans: list[Span] = []
     cursor = start
     for segment in segments:

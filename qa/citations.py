@@ -22,7 +22,10 @@ from index.lexical import STOPWORDS
 from index.types import Store
 from qa.types import Citation, Draft, Passage, Status
 
-MARKER_GROUP = re.compile(r"\s*(?:\[\s*\d+(?:\s*,\s*\d+)*\s*\])+")
+# One group of markers ends one claim: "[1][2]", "[1, 2]" and "[1] [2]" alike. (Spaces
+# between brackets once made "[2]" a claim of its own, empty, so it was dropped.)
+_MARKER = r"\[\s*\d+(?:\s*,\s*\d+)*\s*\]"
+MARKER_GROUP = re.compile(rf"\s*{_MARKER}(?:[ \t]*{_MARKER})*")
 _NUMBER = re.compile(r"\d+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -132,8 +135,11 @@ def verify(draft: Draft, passages: Sequence[Passage], store: Store, min_support:
         supported_claims += cited
         rendered = "".join(f"[{m}]" for m in markers)
         group = draft.text[claim.group_start:claim.group_end]
-        # Keep the space the generator put before its markers, or add one.
-        rendered = (" " if rendered and (group[:1].isspace() or not group) else "") + rendered
+        if rendered:
+            # Keep the space the generator put before its markers, or add one.
+            rendered = (" " if group[:1].isspace() or not group else "") + rendered
+        elif draft.text[claim.group_end:claim.group_end + 1].isalnum():
+            rendered = " "  # "A [9]B" must not become "AB" when [9] is dropped
         out.append(rendered)
         length += len(rendered)
         cursor = claim.group_end

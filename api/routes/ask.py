@@ -13,8 +13,8 @@ router = APIRouter(tags=["answers"])
 def ask(body: AskIn, services: ServicesDep) -> AskOut:
     """Answer a question with citations checked against the stored text, or say the
     collection does not support an answer (status ``unsupported``)."""
-    if not body.question.strip():
-        raise ApiError(422, "invalid_request", "question is empty")
+    if not any(ch.isalnum() for ch in body.question):
+        raise ApiError(422, "invalid_request", "question has no words to search for")
     if len(body.question) > services.settings.max_question_chars:
         raise ApiError(422, "invalid_request", f"question is longer than {services.settings.max_question_chars} characters")
     top_k = top_k_or_default(body.top_k, services)

@@ -1,0 +1,325 @@
+"""The embedded Store (SQLite + FAISS): the shared contract plus its own durability rules."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import closing
+
+import faiss
+import numpy as np
+import pytest
+
+from index.embedded_store import EmbeddedStore
+from tests.contracts.store import (
+    OTHER_TEXT, STORM, V1_TEXT, V2_TEXT, WHALES, StoreContract, build, keys, put, texts,
+)
+
+
+class TestEmbeddedStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path, embedder):
+        s = EmbeddedStore(tmp_path, embedder.dimension)
+        yield s
+        s.close()
+
+
+ARTICLES = {
+    "lighthouse": V1_TEXT,
+    "bakery": OTHER_TEXT,
+    "volcano": "The volcano erupted at dawn. Ash fell on three villages. Scientists measured the plume.",
+    "chess": "The grandmaster sacrificed her queen. The endgame lasted forty moves. She won on time.",
+}
+QUERIES = ["Which storms hit the coast?", "What fell on the villages?", "Who won the chess game?", "bread"]
+
+
+def fill(store: EmbeddedStore, embedder) -> None:
+    for doc_id, text in ARTICLES.items():
+        put(store, embedder, doc_id, text)
+
+
+def snapshot(store: EmbeddedStore, embedder) -> list[list[tuple[str, int, float]]]:
+    out = []
+    for query in QUERIES:
+        vector = embedder.encode([query])[0]
+        out.append([(r.sentence.doc_id, r.sentence.index, round(r.score, 5)) for r in store.dense_search(vector, 5)])
+    return out
+
+
+def active_ids(store: EmbeddedStore) -> np.ndarray:
+    with closing(sqlite3.connect(store.db_path)) as conn:
+        return np.array(sorted(r[0] for r in conn.execute("SELECT id FROM sentences WHERE active = 1")), dtype=np.int64)
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+def test_reopen_after_close_keeps_everything(data_dir, embedder):
+    store = EmbeddedStore(data_dir, embedder.dimension)
+    fill(store, embedder)
+    v2 = put(store, embedder, "lighthouse", V2_TEXT)
+    store.delete("bakery")
+    store.set_flag("seeded", "yes")
+    before = snapshot(store, embedder)
+    listing = store.list_documents(10, 0)
+    store.close()
+
+    again = EmbeddedStore(data_dir, embedder.dimension)
+    try:
+        assert again.reconcile() == (0, 0)  # the saved FAISS file was complete
+        assert snapshot(again, embedder) == before
+        assert again.list_documents(10, 0) == listing
+        assert again.get_flag("seeded") == "yes"
+        assert again.document("lighthouse").version == v2.doc.version
+        assert again.document("bakery") is None
+        assert again.sentence_count() == len(v2.sentences) + 6
+        assert texts(again.lexical_search("whales", 5)) == [WHALES]
+    finally:
+        again.close()
+
+
+def test_dimension_mismatch_is_refused(data_dir, embedder):
+    EmbeddedStore(data_dir, embedder.dimension).close()
+    with pytest.raises(ValueError, match="384"):
+        EmbeddedStore(data_dir, 128)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "garbage", "truncated", "empty"])
+def test_faiss_file_damage_is_rebuilt_on_open(data_dir, embedder, damage):
+    store = EmbeddedStore(data_dir, embedder.dimension)
+    fill(store, embedder)
+    before = snapshot(store, embedder)
+    count = store.sentence_count()
+    faiss_path = store.faiss_path
+    store.close()
+    assert faiss_path.exists()
+
+    if damage == "deleted":
+        faiss_path.unlink()
+    elif damage == "garbage":
+        faiss_path.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif damage == "truncated":
+        faiss_path.write_bytes(faiss_path.read_bytes()[:100])
+    else:
+        faiss_path.write_bytes(b"")
+
+    again = EmbeddedStore(data_dir, embedder.dimension)
+    try:
+        assert len(again.vectors) == count
+        assert snapshot(again, embedder) == before
+        # The rebuilt index was written back: it is a valid FAISS file again.
+        assert faiss.read_index(str(faiss_path)).ntotal == count
+    finally:
+        again.close()
+
+
+def test_faiss_file_of_the_wrong_dimension_is_rebuilt(data_dir, embedder):
+    store = EmbeddedStore(data_dir, embedder.dimension)
+    fill(store, embedder)
+    before = snapshot(store, embedder)
+    store.close()
+    faiss.write_index(faiss.IndexIDMap2(faiss.IndexFlatIP(8)), str(data_dir / "vectors.faiss"))
+    again = EmbeddedStore(data_dir, embedder.dimension)
+    try:
+        assert snapshot(again, embedder) == before
+    finally:
+        again.close()
+
+
+def test_reconcile_removes_sentences_deactivated_behind_its_back(data_dir, embedder):
+    store = EmbeddedStore(data_dir, embedder.dimension)
+    try:
+        fill(store, embedder)
+        with closing(sqlite3.connect(store.db_path)) as conn, conn:
+            gone = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT s.id FROM sentences s JOIN versions v ON v.id = s.version_id WHERE v.doc_id = 'volcano'"
+                )
+            ]
+            conn.execute(f"UPDATE sentences SET active = 0 WHERE id IN ({','.join('?' * len(gone))})", gone)
+        assert len(gone) == 3
+        assert set(gone) <= set(store.vectors.ids().tolist())
+        assert store.reconcile() == (0, 3)
+        assert not set(gone) & set(store.vectors.ids().tolist())
+        assert np.array_equal(np.sort(store.vectors.ids()), active_ids(store))
+        hits = store.dense_search(embedder.encode(["What fell on the villages?"])[0], 20)
+        assert "volcano" not in {h.sentence.doc_id for h in hits}
+        assert len(hits) == store.sentence_count()
+    finally:
+        store.close()
+
+
+def test_reconcile_removes_foreign_ids_and_restores_missing_ones(data_dir, embedder):
+    store = EmbeddedStore(data_dir, embedder.dimension)
+    try:
+        fill(store, embedder)
+        query = embedder.encode(["Which storms hit the coast?"])[0]
+        expected = store.dense_search(query, 5)
+        # Orphans that outrank everything take top-k slots until reconciled away.
+        store.vectors.add(np.array([10_001, 10_002, 10_003], dtype=np.int64), np.stack([query] * 3))
+        assert len(store.dense_search(query, 5)) == 2
+        missing = store.vectors.ids()[:2]
+        store.vectors.remove(missing)
+        assert store.reconcile() == (2, 3)
+        assert np.array_equal(np.sort(store.vectors.ids()), active_ids(store))
+        assert store.dense_search(query, 5) == expected
+        assert store.reconcile() == (0, 0)
+    finally:
+        store.close()
+
+
+def test_a_second_instance_on_the_same_directory_is_seen(data_dir, embedder):
+    first = EmbeddedStore(data_dir, embedder.dimension)
+    second = EmbeddedStore(data_dir, embedder.dimension)
+    try:
+        put(first, embedder, "bakery", OTHER_TEXT)
+        whales = embedder.encode([WHALES])[0]
+        assert WHALES not in texts(first.dense_search(whales, 5))
+
+        written = put(second, embedder, "lighthouse", V2_TEXT)
+        found = first.dense_search(whales, 5)
+        assert found[0].sentence.text == WHALES
+        assert found[0].score == pytest.approx(1.0, abs=1e-4)
+        assert first.document("lighthouse").version == written.doc.version
+        assert texts(first.lexical_search("whales", 5)) == [WHALES]
+        assert first.sentence_count() == 5
+
+        # And the other way round, for a delete and a new version.
+        assert second.delete("lighthouse") is True
+        assert WHALES not in texts(first.dense_search(whales, 10))
+        put(first, embedder, "lighthouse", V1_TEXT)
+        assert second.dense_search(embedder.encode([STORM])[0], 1)[0].sentence.text == STORM
+        assert keys(first.dense_search(whales, 50)) == keys(second.dense_search(whales, 50))
+    finally:
+        second.close()
+        first.close()
+
+
+def test_another_instance_writing_between_our_own_writes_is_not_missed(data_dir, embedder):
+    """Our own commit must not mark another writer's earlier commit as already seen."""
+    first = EmbeddedStore(data_dir, embedder.dimension)
+    second = EmbeddedStore(data_dir, embedder.dimension)
+    try:
+        put(first, embedder, "bakery", OTHER_TEXT)
+        put(second, embedder, "lighthouse", V2_TEXT)  # e.g. `citeqa ingest` beside the server
+        put(first, embedder, "volcano", ARTICLES["volcano"])  # the server ingests too
+        whales = embedder.encode([WHALES])[0]
+        assert texts(first.dense_search(whales, 1)) == [WHALES]
+        assert np.array_equal(np.sort(first.vectors.ids()), active_ids(first))
+
+        second.delete("lighthouse")
+        first.delete("bakery")
+        second.make_current("lighthouse", put(second, embedder, "lighthouse", V1_TEXT).doc.version)
+        first.set_flag("x", "1")
+        put(first, embedder, "chess", ARTICLES["chess"])
+        assert texts(first.dense_search(embedder.encode([STORM])[0], 1)) == [STORM]
+        assert np.array_equal(np.sort(first.vectors.ids()), active_ids(first))
+    finally:
+        second.close()
+        first.close()
+
+
+def test_concurrent_readers_while_a_writer_puts(data_dir, embedder):
+    store = EmbeddedStore(data_dir, embedder.dimension)
+    fill(store, embedder)
+    query_texts = ["Which storms hit the coast?", "croissants and butter", "volcano ash", "grandmaster endgame"]
+    query_vectors = embedder.encode(query_texts)
+    # Prepared up front so the writer thread spends its time in the store, not the model.
+    batches = [
+        build(f"news-{i:03d}", f"Bulletin {i} reports item {i}. Reporter {i} filed story number {i}.", embedder)
+        for i in range(60)
+    ]
+    errors: list[BaseException] = []
+    done = threading.Event()
+    stats = {"searches": 0}
+
+    def reader(n: int) -> None:
+        try:
+            while not done.is_set():
+                vector = query_vectors[n % len(query_vectors)]
+                dense = store.dense_search(vector, 10)
+                ids = [r.sentence.id for r in dense]
+                assert len(ids) == len(set(ids)), f"duplicate hits: {ids}"
+                assert [r.score for r in dense] == sorted((r.score for r in dense), reverse=True)
+                for r in dense:
+                    assert r.sentence.text  # a whole, readable sentence
+                lexical = store.lexical_search(query_texts[n % len(query_texts)], 10)
+                assert len({r.sentence.id for r in lexical}) == len(lexical)
+                stats["searches"] += 1
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    def writer() -> None:
+        try:
+            for i, item in enumerate(batches):
+                store.put(item.doc, item.sentences, item.vectors)
+                if i % 10 == 9:
+                    store.delete(f"news-{i - 5:03d}")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            done.set()
+
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(3)] + [threading.Thread(target=writer)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in threads)
+        assert not errors, errors[0]
+        assert stats["searches"] > 0
+
+        # Afterwards FAISS holds exactly the live sentences, each once.
+        ids = store.vectors.ids()
+        assert len(ids) == len(set(ids.tolist()))
+        assert np.array_equal(np.sort(ids), active_ids(store))
+        assert store.sentence_count() == 12 + (60 - 6) * 2
+        bulletin = store.dense_search(embedder.encode(["Bulletin 42 reports item 42."])[0], 1)
+        assert bulletin[0].sentence.doc_id == "news-042"
+        assert store.document("news-044") is None
+        assert "news-044" not in {r.sentence.doc_id for r in store.lexical_search("bulletin 44 reports item 44", 50)}
+    finally:
+        done.set()
+        store.close()
+
+
+def test_two_instances_writing_at_once_both_end_in_sync(data_dir, embedder):
+    first = EmbeddedStore(data_dir, embedder.dimension)
+    second = EmbeddedStore(data_dir, embedder.dimension)
+    docs = {
+        name: [build(f"{name}-{i:02d}", f"{name.title()} note {i} mentions item {i}.", embedder) for i in range(25)]
+        for name in ("first", "second")
+    }
+    errors: list[BaseException] = []
+
+    def write(store: EmbeddedStore, items) -> None:
+        try:
+            for item in items:
+                store.put(item.doc, item.sentences, item.vectors)
+                store.dense_search(item.vectors[0], 3)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=write, args=(first, docs["first"])),
+        threading.Thread(target=write, args=(second, docs["second"])),
+    ]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors, errors[0]
+        probe = embedder.encode(["note mentions item"])[0]
+        for store in (first, second):
+            assert len(store.dense_search(probe, 100)) == 50
+            ids = store.vectors.ids()
+            assert len(ids) == len(set(ids.tolist())) == 50
+            assert np.array_equal(np.sort(ids), active_ids(store))
+    finally:
+        second.close()
+        first.close()

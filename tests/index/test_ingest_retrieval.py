@@ -1,0 +1,337 @@
+"""Ingestion (versions, re-embedding, validation, input files) and hybrid retrieval on the seed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+
+from index.embedded_store import EmbeddedStore
+from index.ingest import DocumentInput, Ingestor, InvalidDocument, content_version, read_inputs, validate
+from index.retriever import HybridRetriever, RetrievalSettings
+from tests.conftest import SEEDS_DIR, TROOPS_QUESTION
+
+TROOPS_FACT = "11,000 to 12,000"
+
+
+class CountingEmbedder:
+    """A thin wrapper around the real embedder that records what it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.name = inner.name
+        self.dimension = inner.dimension
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        return self.inner.encode(texts)
+
+    @property
+    def embedded(self) -> list[str]:
+        return [t for call in self.calls for t in call]
+
+
+@pytest.fixture
+def store(tmp_path, embedder):
+    s = EmbeddedStore(tmp_path / "data", embedder.dimension)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def counting(embedder):
+    return CountingEmbedder(embedder)
+
+
+@pytest.fixture
+def ingestor(store, counting):
+    return Ingestor(store, counting)
+
+
+ARTICLE = (
+    "Harbour Report\n"
+    "The ferry left at nine. Gulls followed it out of the bay. "
+    "The captain reported calm seas."
+)
+
+
+# -- ingest ----------------------------------------------------------------------------------
+
+
+def test_first_ingest_creates_and_embeds_every_sentence(ingestor, counting, store):
+    result = ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour", title="Harbour"))
+    assert result.created is True
+    assert result.doc_id == "harbour"
+    assert result.doc_version == content_version("Harbour", ARTICLE, {})
+    assert result.sentence_count == 4 == result.embedded
+    assert sorted(counting.embedded) == sorted(s.text for s in store.sentences("harbour", result.doc_version))
+    assert store.document("harbour").text == ARTICLE
+
+
+def test_same_content_twice_is_a_no_op(ingestor, counting, store):
+    first = ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour"))
+    calls = len(counting.calls)
+    second = ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour"))
+    assert second.created is False
+    assert second.embedded == 0
+    assert len(counting.calls) == calls  # the model was not called at all
+    assert (second.doc_id, second.doc_version, second.sentence_count) == (
+        first.doc_id, first.doc_version, first.sentence_count,
+    )
+    assert store.sentence_count() == 4
+
+
+def test_document_without_id_gets_a_content_derived_id(ingestor):
+    a = ingestor.ingest(DocumentInput(text=ARTICLE))
+    b = ingestor.ingest(DocumentInput(text=ARTICLE))
+    assert a.doc_id == b.doc_id == f"doc-{a.doc_version}"
+    assert b.created is False
+
+
+def test_changed_document_re_embeds_only_changed_sentences(ingestor, counting, store):
+    first = ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour"))
+    changed = ARTICLE.replace("Gulls followed it out of the bay.", "Dolphins raced beside the hull.")
+    counting.calls.clear()
+    second = ingestor.ingest(DocumentInput(text=changed, doc_id="harbour"))
+    assert second.created is True
+    assert second.doc_version != first.doc_version
+    assert second.embedded == 1
+    assert counting.embedded == ["Dolphins raced beside the hull."]
+    assert store.document("harbour").version == second.doc_version
+    assert store.document("harbour", first.doc_version).text == ARTICLE
+    # Reused vectors are the real ones: the unchanged sentence is still found exactly.
+    hit = store.dense_search(counting.inner.encode(["The captain reported calm seas."])[0], 1)[0]
+    assert hit.sentence.doc_version == second.doc_version
+    assert hit.score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_metadata_change_is_a_new_version_with_nothing_embedded(ingestor, counting):
+    first = ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour", metadata={"a": 1}))
+    counting.calls.clear()
+    second = ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour", metadata={"a": 2}))
+    assert second.created is True and second.doc_version != first.doc_version
+    assert second.embedded == 0
+    assert counting.calls == []
+
+
+def test_re_posting_an_old_version_makes_it_current_again(ingestor, counting, store):
+    first = ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour"))
+    ingestor.ingest(DocumentInput(text="Something else entirely happened today.", doc_id="harbour"))
+    counting.calls.clear()
+    again = ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour"))
+    assert again.created is False and again.doc_version == first.doc_version
+    assert counting.calls == []
+    assert store.document("harbour").version == first.doc_version
+    assert [h.sentence.text for h in store.lexical_search("gulls", 5)] == ["Gulls followed it out of the bay."]
+    assert store.lexical_search("entirely", 5) == []
+
+
+def test_ingest_many_embeds_shared_sentences_once_in_one_batch(ingestor, counting):
+    results = ingestor.ingest_many([
+        DocumentInput(text="Shared opening line. First body.", doc_id="a"),
+        DocumentInput(text="Shared opening line. Second body.", doc_id="b"),
+    ])
+    assert [r.created for r in results] == [True, True]
+    assert len(counting.calls) == 1
+    assert sorted(counting.embedded) == ["First body.", "Second body.", "Shared opening line."]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        DocumentInput(text=""),
+        DocumentInput(text="   \n\t  "),
+        DocumentInput(text="\u3000\u00a0"),
+        DocumentInput(text="Bad\x00byte."),
+        DocumentInput(text="Fine text.", title="Bad\x00title"),
+        DocumentInput(text="Lone \ud800 surrogate."),
+        DocumentInput(text="Fine text.", doc_id=""),
+        DocumentInput(text="Fine text.", doc_id="   "),
+        DocumentInput(text="Fine text.", doc_id=" padded"),
+        DocumentInput(text="Fine text.", doc_id="padded "),
+        DocumentInput(text="Fine text.", doc_id="two\nlines"),
+        DocumentInput(text="Fine text.", doc_id="tab\there"),
+        DocumentInput(text="Fine text.", doc_id="bell\x07"),
+    ],
+)
+def test_invalid_documents_are_rejected_before_anything_is_stored(ingestor, counting, store, item):
+    with pytest.raises(InvalidDocument):
+        ingestor.ingest(item)
+    assert counting.calls == []
+    assert store.list_documents(10, 0).total == 0
+
+
+def test_an_invalid_document_in_a_batch_stores_none_of_it(ingestor, store):
+    with pytest.raises(InvalidDocument):
+        ingestor.ingest_many([DocumentInput(text=ARTICLE, doc_id="ok"), DocumentInput(text=" ", doc_id="bad")])
+    assert store.document("ok") is None
+
+
+def test_valid_doc_ids_pass(ingestor):
+    for doc_id in ("with space inside", "ünïcode-id", "a/b:c"):
+        assert validate(DocumentInput(text="Text.", doc_id=doc_id)).doc_id == doc_id
+    assert ingestor.ingest(DocumentInput(text="Text here.", doc_id="with space inside")).created
+
+
+# -- input files -------------------------------------------------------------------------------
+
+
+def test_read_txt_with_json_sidecar(tmp_path):
+    (tmp_path / "story.txt").write_text("Headline Here\nBody sentence one. Body two.\n", encoding="utf-8")
+    (tmp_path / "story.json").write_text(
+        json.dumps({"doc_id": "story-1", "title": "Given Title", "metadata": {"source": "wire"}}), encoding="utf-8"
+    )
+    [item] = read_inputs([tmp_path / "story.txt"])
+    assert item.doc_id == "story-1"
+    assert item.title == "Given Title"
+    assert item.metadata == {"source_file": "story.txt", "source": "wire"}
+    assert item.text == "Headline Here\nBody sentence one. Body two.\n"
+
+
+def test_read_txt_without_sidecar_uses_stem_and_first_line(tmp_path):
+    path = tmp_path / "plain.txt"
+    path.write_bytes("\n\n  First Line Title  \r\nBody.\r\n".encode("utf-8"))
+    [item] = read_inputs([path])
+    assert item.doc_id == "plain"
+    assert item.title == "First Line Title"
+    assert item.metadata == {"source_file": "plain.txt"}
+
+
+def test_read_markdown(tmp_path):
+    path = tmp_path / "notes.md"
+    path.write_text("# The Markdown Title\n\nSome *emphasis* here. Another sentence.\n", encoding="utf-8")
+    [item] = read_inputs([path])
+    assert item.doc_id == "notes"
+    assert item.title == "The Markdown Title"
+    assert item.text.startswith("# The Markdown Title\n")
+
+
+def test_read_jsonl(tmp_path):
+    path = tmp_path / "batch.jsonl"
+    rows = [
+        {"doc_id": "j1", "title": "One", "text": "First document.", "metadata": {"k": "v"}},
+        {"text": "Second document, no id."},
+    ]
+    path.write_text(json.dumps(rows[0]) + "\n\n" + json.dumps(rows[1]) + "\n", encoding="utf-8")
+    items = read_inputs([path])
+    assert [(i.doc_id, i.title, i.text, i.metadata) for i in items] == [
+        ("j1", "One", "First document.", {"k": "v"}),
+        (None, "", "Second document, no id.", {}),
+    ]
+
+
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        "{not json",
+        json.dumps({"title": "no text"}),
+        json.dumps(["a", "list"]),
+        json.dumps("a string"),
+        json.dumps({"text": None}),
+        json.dumps({"text": 42}),
+        json.dumps({"text": "ok", "doc_id": 7}),
+    ],
+)
+def test_bad_jsonl_line_names_its_line_number(tmp_path, bad_line):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(
+        json.dumps({"text": "Good one."}) + "\n" + json.dumps({"text": "Good two."}) + "\n" + bad_line + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidDocument, match=r"bad\.jsonl:3:"):
+        read_inputs([path])
+
+
+def test_read_directory_takes_txt_md_jsonl_only(tmp_path):
+    (tmp_path / "a.txt").write_text("A text.", encoding="utf-8")
+    (tmp_path / "a.json").write_text(json.dumps({"title": "A"}), encoding="utf-8")
+    (tmp_path / "b.md").write_text("B text.", encoding="utf-8")
+    (tmp_path / "c.jsonl").write_text(json.dumps({"doc_id": "c", "text": "C text."}) + "\n", encoding="utf-8")
+    (tmp_path / "ignored.csv").write_text("x,y\n", encoding="utf-8")
+    items = read_inputs([tmp_path])
+    assert [(i.doc_id, i.title) for i in items] == [("a", "A"), ("b", "B text."), ("c", "")]
+
+
+def test_seed_folder_reads_as_the_seed_article():
+    items = read_inputs([SEEDS_DIR])
+    assert len(items) == 1
+    assert items[0].doc_id == "seed-russia-north-korea"
+    assert TROOPS_FACT in items[0].text
+
+
+# -- retrieval on the seed -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory, embedder):
+    store = EmbeddedStore(tmp_path_factory.mktemp("seeded"), embedder.dimension)
+    Ingestor(store, embedder).ingest_many(read_inputs([SEEDS_DIR]))
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize("fusion", ["blend", "rrf"])
+def test_troops_sentence_is_in_top_three(seeded, embedder, fusion):
+    retriever = HybridRetriever(seeded, embedder, RetrievalSettings(fusion=fusion))
+    hits = retriever.search(TROOPS_QUESTION, 3)
+    assert len(hits) == 3
+    assert any(TROOPS_FACT in h.sentence.text for h in hits), [h.sentence.text for h in hits]
+
+
+@pytest.mark.parametrize("fusion", ["blend", "rrf"])
+@pytest.mark.parametrize("k", [1, 5, 10])
+def test_hits_have_dense_scores_sorted_scores_and_respect_top_k(seeded, embedder, fusion, k):
+    retriever = HybridRetriever(seeded, embedder, RetrievalSettings(fusion=fusion))
+    hits = retriever.search(TROOPS_QUESTION, k)
+    assert len(hits) == k
+    assert len({h.sentence.id for h in hits}) == k
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    vector = embedder.encode([TROOPS_QUESTION])[0]
+    for h in hits:
+        assert h.dense_score is not None
+        # dense_score is the real cosine of the question with the stored sentence.
+        assert h.dense_score == pytest.approx(seeded.dense_scores(vector, [h.sentence])[0], abs=1e-4)
+        doc = seeded.document(h.sentence.doc_id, h.sentence.doc_version)
+        assert doc.text[h.sentence.start:h.sentence.end] == h.sentence.text
+
+
+@pytest.mark.parametrize("fusion", ["blend", "rrf"])
+def test_lexical_only_hits_get_their_real_dense_score(store, embedder, fusion):
+    """A sentence found only by BM25 (outside the dense candidates) still carries its
+    cosine, the support signal the answerer abstains on."""
+    Ingestor(store, embedder).ingest_many([
+        DocumentInput(doc_id="physics", text=(
+            "Quantum mechanics describes particles as wave functions. "
+            "Entanglement links the states of distant particles. "
+            "Physicists measure spin along chosen axes."
+        )),
+        DocumentInput(doc_id="hall", text="The lecture hall was painted green. Its seats were replaced in May."),
+    ])
+    settings = RetrievalSettings(fusion=fusion, candidates=2, dense_weight=0.2, lexical_weight=0.8)
+    hits = HybridRetriever(store, embedder, settings).search("a quantum physics lecture", 2)
+    lexical_only = [h for h in hits if h.sentence.doc_id == "hall"]
+    assert lexical_only, "the BM25-only sentence ranks in the top 2"
+    vector = embedder.encode(["a quantum physics lecture"])[0]
+    for h in hits:
+        assert h.dense_score is not None, h
+        assert h.dense_score == pytest.approx(store.dense_scores(vector, [h.sentence])[0], abs=1e-4)
+
+
+def test_top_k_larger_than_the_collection(seeded, embedder):
+    hits = HybridRetriever(seeded, embedder).search(TROOPS_QUESTION, 500)
+    assert len(hits) == seeded.sentence_count()
+
+
+def test_retrieval_skips_an_old_version(store, embedder):
+    ingestor = Ingestor(store, embedder)
+    ingestor.ingest(DocumentInput(text="The bridge opened in 1932. It carries six lanes.", doc_id="bridge"))
+    new = ingestor.ingest(DocumentInput(text="The bridge opened in 1937. It carries eight lanes.", doc_id="bridge"))
+    for fusion in ("blend", "rrf"):
+        hits = HybridRetriever(store, embedder, RetrievalSettings(fusion=fusion)).search("When did the bridge open?", 5)
+        assert {h.sentence.doc_version for h in hits} == {new.doc_version}
+        assert "1937" in hits[0].sentence.text
