@@ -53,7 +53,7 @@ def ingest(
     paths: list[Path] = typer.Argument(..., exists=True, help="Text/markdown files, folders, or JSONL of {doc_id,title,text,metadata}."),
     data_dir: Optional[Path] = DataDir,
     url: Optional[str] = Url,
-    batch: int = typer.Option(32, min=1, help="Documents embedded together."),
+    batch: int = typer.Option(256, min=1, help="Documents embedded together (bigger batches pad less)."),
 ) -> None:
     """Add documents; a changed document gets a new version."""
     from index.ingest import InvalidDocument, read_inputs
