@@ -10,6 +10,7 @@ import json
 import logging
 from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import quote
 
 import typer
 from rich.console import Console
@@ -123,7 +124,8 @@ def ask(
             for c in body["citations"]:
                 key = (c["doc_id"], c["doc_version"])
                 if key not in texts:
-                    texts[key] = client.get(f"/v1/documents/{c['doc_id']}", params={"version": c["doc_version"]}).json()["text"]
+                    path = f"/v1/documents/{quote(c['doc_id'], safe='')}"
+                    texts[key] = client.get(path, params={"version": c["doc_version"]}).json()["text"]
     else:
         from api.schemas import AskOut
         from api.services import Services
@@ -144,6 +146,92 @@ def ask(
         print(json.dumps(body, ensure_ascii=False, indent=2))
         return
     _show_answer(body, texts)
+
+
+@app.command("eval")
+def eval_command(
+    questions: Path = typer.Argument(..., exists=True, dir_okay=False, help="Questions JSONL (../shared/eval format)."),
+    corpus: Optional[Path] = typer.Option(None, exists=True, dir_okay=False, help="Index this whole corpus once (open corpus)."),
+    url: Optional[str] = Url,
+    limit: Optional[int] = typer.Option(None, min=1, help="Only the first N questions."),
+    negatives: float = typer.Option(0.0, min=0.0, max=1.0, help="Leave this share of questions' gold documents out."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", min=1),
+    out: Optional[Path] = typer.Option(None, help="Write the JSON report here (wrong answers go beside it)."),
+    html: Optional[Path] = typer.Option(None, help="Write a self-contained HTML report here."),
+    seed: int = typer.Option(0, help="Seed for choosing negatives."),
+) -> None:
+    """Score citation accuracy, retrieval, answers, abstention and latency."""
+    import tempfile
+
+    from qa.eval_targets import HttpTarget, InProcessTarget, package_versions
+    from qa.evaluate import best_threshold, evaluate, load_corpus, load_questions
+
+    try:
+        qs = load_questions(questions, limit)
+        docs = load_corpus(corpus) if corpus else None
+    except (ValueError, KeyError) as exc:
+        console.print(f"[red]cannot read evaluation data:[/red] {exc}")
+        raise typer.Exit(2)
+    services = None
+    with tempfile.TemporaryDirectory(prefix="citeqa-eval-") as tmp:
+        if url:
+            target = HttpTarget(url)
+        else:
+            from api.services import Services
+
+            services = Services.open(Settings(data_dir=Path(tmp) / "data", seeds_dir=None))
+            target = InProcessTarget(services)
+        try:
+            with _progress() as progress:
+                def track(label: str, total: int, done: int = 0):
+                    task = progress.add_task(label, total=total)
+                    return lambda n: progress.advance(task, n)
+
+                run = evaluate(target, qs, docs, negatives=negatives, top_k=top_k, seed=seed, progress=track)
+        finally:
+            if services is not None:
+                services.close()
+    run.report["versions"] = package_versions()
+    run.report["recommended_min_similarity"] = best_threshold(run.report["threshold_curve"])["threshold"]
+    _show_report(run.report)
+    if out:
+        out.write_text(json.dumps(run.report, indent=2, ensure_ascii=False), encoding="utf-8")
+        wrong = out.with_name(out.stem + ".failures.jsonl")
+        with open(wrong, "w", encoding="utf-8") as fh:
+            for record in run.failures:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        console.print(f"report: {out}  ·  {len(run.failures)} wrong answers: {wrong}")
+    if html:
+        from qa.eval_report import write_html
+
+        write_html(run.report, run.records, html)
+        console.print(f"html report: {html}")
+
+
+_REPORT_ROWS = [
+    ("questions", "questions"), ("quote_valid_rate", "quote valid rate"),
+    ("top1_citation_accuracy", "top-1 citation accuracy"), ("citation_precision", "citation precision"),
+    ("citation_recall", "citation recall"), ("citation_f1", "citation F1"),
+    ("search_hit_at_1", "search hit@1"), ("search_hit_at_5", "search hit@5"), ("search_hit_at_10", "search hit@10"),
+    ("search_mrr", "search MRR@10"), ("answer_em", "answer EM"), ("answer_f1", "answer F1"),
+    ("short_answer_em", "short answer EM"), ("short_answer_f1", "short answer F1"),
+    ("answered_rate", "answered rate"), ("abstain_precision", "abstain precision"),
+    ("abstain_recall", "abstain recall"), ("mean_citation_chars", "mean citation chars"),
+    ("ask_p50_ms", "ask p50 ms"), ("ask_p95_ms", "ask p95 ms"), ("search_p50_ms", "search p50 ms"),
+    ("recommended_min_similarity", "best abstention threshold"),
+]
+
+
+def _show_report(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="citeqa eval", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label in _REPORT_ROWS:
+        value = report.get(key)
+        table.add_row(label, "–" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value)))
+    console.print(table)
 
 
 def _show_answer(body: dict[str, Any], texts: dict[tuple[str, str], str]) -> None:
@@ -174,6 +262,15 @@ def _error_message(response: Any) -> str:
         return response.json()["error"]["message"]
     except Exception:
         return response.text[:200]
+
+
+def _register_bench() -> None:
+    from api.bench import bench_command
+
+    app.command("bench", help="Measure ingest rate, latency, throughput, memory and index size.")(bench_command)
+
+
+_register_bench()
 
 
 def main() -> None:

@@ -115,9 +115,20 @@ class CitationOut(BaseModel):
     support: float
 
 
+class ShortAnswerOut(BaseModel):
+    text: str
+    doc_id: str
+    doc_version: str
+    start: int
+    end: int
+
+
 class AskOut(BaseModel):
     answer: str
     status: Literal["answered", "partial", "unsupported"]
+    short_answer: ShortAnswerOut | None = Field(
+        None, description="The factoid inside the first cited sentence (document offsets, same contract as quotes)."
+    )
     citations: list[CitationOut]
     offset_unit: Literal["codepoint"] = "codepoint"
     dropped_citations: int
@@ -129,6 +140,7 @@ class AskOut(BaseModel):
             answer=result.answer, status=result.status,
             citations=[CitationOut(**vars(c)) for c in result.citations],
             dropped_citations=result.dropped_citations, timings_ms=result.timings_ms,
+            short_answer=ShortAnswerOut(**vars(result.short_answer)) if result.short_answer else None,
         )
 
 

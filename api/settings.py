@@ -30,10 +30,12 @@ class Settings(BaseSettings):
     max_top_k: int = Field(100, ge=1)
     fusion: Literal["blend", "rrf"] = "blend"
     candidates: int = Field(50, ge=1, description="Candidates per retriever before fusion.")
-    dense_weight: float = 0.6
-    lexical_weight: float = 0.4
+    dense_weight: float = Field(0.7, description="blend: weight of the cosine similarity.")
+    lexical_weight: float = Field(0.2, description="blend: weight of sentence BM25 (normalised by the best).")
+    document_weight: float = Field(0.3, description="blend: weight of the document's BM25 (title + text).")
+    documents: int = Field(5, ge=0, description="blend: sentences of this many best-matching documents join the candidates.")
     rrf_k: int = 60
-    min_similarity: float = Field(0.35, description="Abstain when no retrieved sentence has this cosine to the question.")
+    min_similarity: float = Field(0.425, description="Abstain when no retrieved sentence has this cosine to the question (calibrated on SQuAD dev with 20% negatives; docs/EVALUATION.md).")
     min_support: float = Field(0.5, description="Share of a claim's content words its quote must contain.")
     generator: str = "extractive"
 
@@ -51,6 +53,7 @@ class Settings(BaseSettings):
         return RetrievalSettings(
             fusion=self.fusion, candidates=self.candidates, rrf_k=self.rrf_k,
             dense_weight=self.dense_weight, lexical_weight=self.lexical_weight,
+            document_weight=self.document_weight, documents=self.documents,
         )
 
     def answering(self) -> AnswerSettings:

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from index.faiss_index import VectorIndex
-from index.lexical import FTS_TABLE_SQL, fts_query
+from index.lexical import DOCUMENT_FTS_TABLE_SQL, FTS_TABLE_SQL, fts_query
 from index.types import Document, DocumentPage, Scored, Sentence
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ _SCHEMA = [
         UNIQUE (version_id, idx))""",
     "CREATE INDEX IF NOT EXISTS sentences_active ON sentences (active) WHERE active = 1",
     FTS_TABLE_SQL,
+    DOCUMENT_FTS_TABLE_SQL,
 ]
 
 _SENTENCE_COLUMNS = "s.id, v.doc_id, v.version, s.idx, s.start_char, s.end_char, s.text"
@@ -82,6 +83,7 @@ class EmbeddedStore:
         for statement in _SCHEMA:
             self._writer.execute(statement)
         self._check_dimension()
+        self._backfill_document_fts()
         # Another process (say `citeqa ingest` beside a running server) may write to the same
         # database; data_version tells us, and the next search reconciles FAISS with it.
         self._watch = self._connect()
@@ -117,6 +119,20 @@ class EmbeddedStore:
                 f"{self.db_path} holds {row[0]}-d vectors but the embedder makes {self.dimension}-d ones; "
                 "use another data directory for another model"
             )
+
+    def _backfill_document_fts(self) -> None:
+        """Data directories made before document_fts existed get it filled once."""
+        live = self._writer.execute("SELECT count(*) FROM documents WHERE deleted = 0").fetchone()[0]
+        indexed = self._writer.execute("SELECT count(*) FROM document_fts").fetchone()[0]
+        if live != indexed:
+            with self._write_lock:
+                self._writer.execute("BEGIN IMMEDIATE")
+                self._writer.execute("DELETE FROM document_fts")
+                self._writer.execute(
+                    "INSERT INTO document_fts (rowid, title, text) SELECT v.id, v.title, v.text FROM documents d "
+                    "JOIN versions v ON v.doc_id = d.doc_id AND v.version = d.current_version WHERE d.deleted = 0"
+                )
+                self._writer.execute("COMMIT")
 
     # -- FAISS <-> SQLite ----------------------------------------------------------------
 
@@ -253,6 +269,10 @@ class EmbeddedStore:
             "INSERT INTO sentence_fts (rowid, text) SELECT id, text FROM sentences WHERE version_id = ?",
             (row[0],),
         )
+        conn.execute(
+            "INSERT INTO document_fts (rowid, title, text) SELECT id, title, text FROM versions WHERE id = ?",
+            (row[0],),
+        )
         added = [r[0] for r in conn.execute("SELECT id FROM sentences WHERE version_id = ?", (row[0],))]
         return np.array(added, dtype=np.int64), removed
 
@@ -269,6 +289,7 @@ class EmbeddedStore:
             marks = ",".join("?" * len(ids))
             conn.execute(f"UPDATE sentences SET active = 0 WHERE id IN ({marks})", ids)
             conn.execute(f"DELETE FROM sentence_fts WHERE rowid IN ({marks})", ids)
+        conn.execute("DELETE FROM document_fts WHERE rowid IN (SELECT id FROM versions WHERE doc_id = ?)", (doc_id,))
         return np.array(ids, dtype=np.int64)
 
     def delete(self, doc_id: str) -> bool:
@@ -349,10 +370,11 @@ class EmbeddedStore:
         ]
         return DocumentPage(documents=docs, total=total)
 
-    def vectors_by_text(self, doc_id: str) -> dict[str, np.ndarray]:
+    def vectors_by_text(self, doc_id: str, title: str) -> dict[str, np.ndarray]:
         rows = self._reader().execute(
-            "SELECT s.text, s.vector FROM sentences s JOIN versions v ON v.id = s.version_id WHERE v.doc_id = ?",
-            (doc_id,),
+            "SELECT s.text, s.vector FROM sentences s JOIN versions v ON v.id = s.version_id "
+            "WHERE v.doc_id = ? AND v.title = ?",
+            (doc_id, title),
         )
         return {text: np.frombuffer(blob, dtype=np.float32) for text, blob in rows}
 
@@ -389,6 +411,27 @@ class EmbeddedStore:
         found = {(d, i): np.frombuffer(blob, dtype=np.float32) for d, i, blob in rows}
         query = np.asarray(vector, dtype=np.float32)
         return [float(found[(s.doc_id, s.index)] @ query) if (s.doc_id, s.index) in found else 0.0 for s in sentences]
+
+    def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]:
+        match = fts_query(query)
+        if match is None or k <= 0:
+            return []
+        rows = self._reader().execute(
+            "SELECT v.doc_id, bm25(document_fts) AS rank FROM document_fts JOIN versions v ON v.id = document_fts.rowid "
+            "WHERE document_fts MATCH ? ORDER BY rank LIMIT ?",
+            (match, k),
+        ).fetchall()
+        return [(doc_id, -rank) for doc_id, rank in rows]
+
+    def current_sentences(self, doc_ids: Sequence[str]) -> list[Sentence]:
+        if not doc_ids:
+            return []
+        rows = self._reader().execute(
+            f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
+            f"WHERE s.active = 1 AND v.doc_id IN ({','.join('?' * len(doc_ids))}) ORDER BY v.doc_id, s.idx",
+            list(doc_ids),
+        ).fetchall()
+        return [_sentence(r) for r in rows]
 
     def lexical_search(self, query: str, k: int) -> list[Scored]:
         match = fts_query(query)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 
-FTS_TABLE_SQL = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS sentence_fts "
-    "USING fts5(text, tokenize = 'porter unicode61 remove_diacritics 2')"
-)
+_TOKENIZER = "tokenize = 'porter unicode61 remove_diacritics 2'"
+FTS_TABLE_SQL = f"CREATE VIRTUAL TABLE IF NOT EXISTS sentence_fts USING fts5(text, {_TOKENIZER})"
+# Whole documents (title + text) of live current versions, rowid = versions.id: a
+# sentence in a document that matches the question as a whole is more likely evidence.
+DOCUMENT_FTS_TABLE_SQL = f"CREATE VIRTUAL TABLE IF NOT EXISTS document_fts USING fts5(title, text, {_TOKENIZER})"
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 

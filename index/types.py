@@ -103,7 +103,18 @@ class Store(Protocol):
 
     def delete(self, doc_id: str) -> bool: ...
 
-    def vectors_by_text(self, doc_id: str) -> dict[str, np.ndarray]: ...
+    def vectors_by_text(self, doc_id: str, title: str) -> dict[str, np.ndarray]:
+        """Stored vectors of this document's sentences in versions with this title (the
+        title is part of what was embedded), keyed by sentence text: reused on update."""
+        ...
+
+    def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """(doc_id, BM25 over title and text) of the best-matching live documents."""
+        ...
+
+    def current_sentences(self, doc_ids: Sequence[str]) -> list[Sentence]:
+        """The searchable sentences of these documents' current versions."""
+        ...
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[Scored]: ...
 

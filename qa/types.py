@@ -59,9 +59,22 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The factoid inside the first cited sentence: ``text`` is the stored document text at
+    [start, end), so it obeys the same contract as a citation's quote."""
+
+    text: str
+    doc_id: str
+    doc_version: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class VerifiedAnswer:
     answer: str
     status: Status
     citations: list[Citation]
     dropped_citations: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    short_answer: ShortAnswer | None = None

@@ -61,3 +61,9 @@ def assert_citation_contract(client, body: dict) -> None:
         assert 0 <= c["answer_start"] < c["answer_end"] <= len(body["answer"])
         assert f"[{c['marker']}]" in body["answer"]
         assert c["sentence_id"] == f"{c['doc_id']}:{c['sentence_id'].rsplit(':', 1)[1]}"
+    short = body.get("short_answer")
+    if short:
+        first = body["citations"][0]
+        text = client.get(f"/v1/documents/{short['doc_id']}", params={"version": short["doc_version"]}).json()["text"]
+        assert text[short["start"]:short["end"]] == short["text"]
+        assert first["start"] <= short["start"] < short["end"] <= first["end"]

@@ -8,21 +8,29 @@ from typing import Sequence
 from qa.types import ChatTurn, Draft, Passage
 
 
-# Ends like a sentence: terminal punctuation, perhaps inside closing quotes or brackets.
-_FULL_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*$")
+# Ends like a sentence (or introduces a quote or list): terminal punctuation, perhaps
+# inside closing quotes or brackets.
+_ENDS_LIKE_SENTENCE = re.compile(r"[.!?…:;][\"'”’)\]]*$")
+_WORD = re.compile(r"[^\W\d_]+")
 
 
-def is_full_sentence(text: str) -> bool:
-    """Headlines, captions, bylines and link text rarely end with terminal punctuation;
-    they often share the question's words while stating no answer."""
-    return bool(_FULL_SENTENCE.search(text.rstrip()))
+def is_heading(text: str) -> bool:
+    """Headlines, captions, bylines and link text: no sentence-final punctuation, and
+    either very short or in title case. They share the question's words while stating no
+    answer. A long unpunctuated line in sentence case (a splitter cut mid-sentence, as in
+    "… carbon dioxide (CO") is still evidence."""
+    if _ENDS_LIKE_SENTENCE.search(text.rstrip()):
+        return False
+    words = _WORD.findall(text)
+    capitalised = sum(w[0].isupper() for w in words)
+    return len(words) <= 4 or capitalised >= 0.6 * len(words)
 
 
 class ExtractiveGenerator:
     """Answers with the best-ranked passage verbatim, cited by its number.
 
-    The retriever's ranking puts the best supporting sentence first; a fragment (a
-    headline, a caption) yields to the best-ranked full sentence. A verbatim sentence can
+    The retriever's ranking puts the best supporting sentence first; a heading (a
+    headline, a caption) yields to the best-ranked sentence. A verbatim sentence can
     never misquote its source.
     """
 
@@ -35,5 +43,5 @@ class ExtractiveGenerator:
     def generate(self, question: str, passages: Sequence[Passage], history: Sequence[ChatTurn] = ()) -> Draft:
         if not passages:
             return Draft(text="", declined=True)
-        best = next((p for p in passages if is_full_sentence(p.sentence.text)), passages[0])
+        best = next((p for p in passages if not is_heading(p.sentence.text)), passages[0])
         return Draft(text=f"{best.sentence.text} [{best.number}]")

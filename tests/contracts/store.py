@@ -245,14 +245,15 @@ class StoreContract:
         v1 = put(store, embedder, "doc", V1_TEXT)
         v2 = put(store, embedder, "doc", V2_TEXT)
         put(store, embedder, "other", OTHER_TEXT)
-        got = store.vectors_by_text("doc")
+        got = store.vectors_by_text("doc", "")
         # Every version's sentences, keyed by their text.
         assert set(got) == {s.text for s in v1.sentences} | {s.text for s in v2.sentences}
         for item in (v1, v2):
             for sentence, vector in zip(item.sentences, item.vectors):
                 assert got[sentence.text].shape == (embedder.dimension,)
                 np.testing.assert_allclose(got[sentence.text], vector, rtol=0, atol=1e-6)
-        assert store.vectors_by_text("missing") == {}
+        assert store.vectors_by_text("missing", "") == {}
+        assert store.vectors_by_text("doc", "another title") == {}
 
     def test_dense_search_finds_exact_sentence_first_with_sorted_scores(self, store, embedder):
         put(store, embedder, "doc", V1_TEXT)

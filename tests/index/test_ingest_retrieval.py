@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from index.embedded_store import EmbeddedStore
-from index.ingest import DocumentInput, Ingestor, InvalidDocument, content_version, read_inputs, validate
+from index.ingest import (
+    DocumentInput, Ingestor, InvalidDocument, content_version, embedding_text, read_inputs, validate,
+)
 from index.retriever import HybridRetriever, RetrievalSettings
 from tests.conftest import SEEDS_DIR, TROOPS_QUESTION
 
@@ -68,7 +70,10 @@ def test_first_ingest_creates_and_embeds_every_sentence(ingestor, counting, stor
     assert result.doc_id == "harbour"
     assert result.doc_version == content_version("Harbour", ARTICLE, {})
     assert result.sentence_count == 4 == result.embedded
-    assert sorted(counting.embedded) == sorted(s.text for s in store.sentences("harbour", result.doc_version))
+    # The model sees each sentence prefixed with its document's title.
+    expected = [embedding_text("Harbour", s.text) for s in store.sentences("harbour", result.doc_version)]
+    assert sorted(counting.embedded) == sorted(expected)
+    assert all(text.startswith("Harbour: ") for text in counting.embedded)
     assert store.document("harbour").text == ARTICLE
 
 
@@ -107,6 +112,14 @@ def test_changed_document_re_embeds_only_changed_sentences(ingestor, counting, s
     hit = store.dense_search(counting.inner.encode(["The captain reported calm seas."])[0], 1)[0]
     assert hit.sentence.doc_version == second.doc_version
     assert hit.score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_title_change_re_embeds_every_sentence(ingestor, counting):
+    ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour", title="Harbour"))
+    counting.calls.clear()
+    second = ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour", title="Port"))
+    assert second.embedded == second.sentence_count
+    assert all(text.startswith("Port: ") for text in counting.embedded)
 
 
 def test_metadata_change_is_a_new_version_with_nothing_embedded(ingestor, counting):

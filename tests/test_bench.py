@@ -1,0 +1,92 @@
+"""``citeqa bench`` on a tiny corpus: every figure is there and sane (a real model, a real
+``citeqa serve`` subprocess, real HTTP), in well under a minute."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from api.bench import BenchError, run_bench
+
+pytestmark = pytest.mark.slow
+
+DOCS = [
+    {"doc_id": "tambora", "title": "Mount Tambora",
+     "text": "Mount Tambora is a stratovolcano on Sumbawa, Indonesia. Its eruption in April 1815 killed at least "
+             "71,000 people. The ash cloud caused the Year Without a Summer in 1816."},
+    {"doc_id": "forth", "title": "Forth Bridge",
+     "text": "The Forth Bridge is a cantilever railway bridge in Scotland. It opened on 4 March 1890. "
+             "The bridge spans 2,467 metres across the Firth of Forth."},
+    {"doc_id": "bell-rock", "title": "Bell Rock Lighthouse",
+     "text": "The Bell Rock Lighthouse stands off the coast of Angus. Robert Stevenson built it between 1807 "
+             "and 1810. Its light can be seen from 35 nautical miles away."},
+    {"doc_id": "kelp", "title": "Kelp forests",
+     "text": "Kelp forests grow in cold, nutrient-rich water. Giant kelp can grow half a metre in a day. "
+             "Sea otters protect the forests by eating sea urchins."},
+    {"doc_id": "ada", "title": "Ada Lovelace",
+     "text": "Ada Lovelace wrote the first published algorithm for a machine. She worked with Charles Babbage "
+             "on the Analytical Engine. Her notes appeared in 1843."},
+]
+QUESTIONS = [
+    ("How many people did the Tambora eruption kill?", "tambora", "at least 71,000"),
+    ("When did the Forth Bridge open?", "forth", "4 March 1890"),
+    ("How far away can the Bell Rock light be seen?", "bell-rock", "35 nautical miles"),
+    ("What do sea otters eat?", "kelp", "sea urchins"),
+    ("When did Ada Lovelace's notes appear?", "ada", "1843"),
+]
+
+
+@pytest.fixture
+def eval_files(tmp_path):
+    corpus = tmp_path / "tiny.corpus.jsonl"
+    corpus.write_text("".join(json.dumps(d) + "\n" for d in DOCS), encoding="utf-8")
+    by_id = {d["doc_id"]: d for d in DOCS}
+    rows = []
+    for n, (question, doc_id, answer) in enumerate(QUESTIONS):
+        doc = by_id[doc_id]
+        start = doc["text"].index(answer)
+        rows.append({"id": f"q{n}", "question": question, "answers": [answer], "documents": [doc],
+                     "evidence": [{"doc_id": doc_id, "start": start, "end": start + len(answer)}]})
+    (tmp_path / "tiny.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return corpus
+
+
+def test_bench_reports_every_figure(eval_files, tmp_path, embedder):
+    # questions: found beside the corpus (tiny.corpus.jsonl -> tiny.jsonl), as with squad_dev.
+    r = run_bench(eval_files, repeats=2, duration=1, n_queries=8, warmup=2, embedder=embedder,
+                  work_dir=tmp_path / "work")
+    json.dumps(r)  # what --out writes
+
+    assert r["mode"] == "in_process"
+    assert r["documents"] == 5 and r["sentences"] == 15
+    for key in ("ingest_sentences_per_s", "raw_encode_sentences_per_s", "ingest_vs_encode_ratio",
+                "split_sentences_per_s", "server_peak_rss_mb", "bench_peak_rss_mb", "index_bytes_per_sentence",
+                "index_logical_bytes_per_sentence",
+                "query_floor_p50_ms", "ask_inprocess_vs_floor_ratio", "ask_http_vs_floor_ratio"):
+        assert r[key] is not None and r[key] > 0, key
+    assert len(r["raw_encode_runs_sentences_per_s"]) == 2
+    for name in ("query_embed", "index_search", "dense_search", "lexical_search", "query_floor",
+                 "ask_inprocess", "search_inprocess", "ask_http", "search_http"):
+        assert 0 < r[f"{name}_p50_ms"] <= r[f"{name}_p95_ms"], name
+    assert r["latency_http_errors"] == 0
+    assert r["ask_inprocess_status_counts"].get("answered", 0) >= 3
+    assert set(r["throughput"]) == {"1", "4", "16"}
+    for clients, t in r["throughput"].items():
+        assert t["clients"] == int(clients)
+        assert t["errors"] == 0 and t["requests"] > 0 and t["requests_per_s"] > 0, t
+        assert 0 < t["p50_ms"] <= t["p95_ms"]
+    files = r["index_files_bytes"]
+    assert files["citeqa.sqlite3"] > 0 and files["vectors.faiss"] > 0
+    assert r["index_bytes_total"] == sum(files.values())
+    assert r["config"]["settings"]["seeds_dir"] is None
+    assert r["versions"]["citeqa"] and r["versions"]["torch"] and r["machine"]["cpu_count"] >= 1
+
+
+def test_missing_corpus_is_a_clear_error(tmp_path):
+    with pytest.raises(BenchError, match="not found"):
+        run_bench(tmp_path / "absent.corpus.jsonl")
+    corpus = tmp_path / "lonely.jsonl"
+    corpus.write_text(json.dumps(DOCS[0]) + "\n", encoding="utf-8")
+    with pytest.raises(BenchError, match="--questions"):
+        run_bench(corpus)
