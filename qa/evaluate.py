@@ -175,8 +175,8 @@ def _ask_one(target: EvalTarget, q: Question, indexed: set[str], top_k: int | No
     answer_text = strip_markers(answer["answer"]) if answer["status"] != "unsupported" else ""
     short = (answer.get("short_answer") or {}).get("text", "")
     # The abstention signal the threshold chart sweeps: best cosine among the answer's passages.
-    k = top_k or len(citations) or 5
-    support = max((h.get("dense_score") or 0.0 for h in search["hits"][:max(k, 1)]), default=0.0)
+    # (The answerer looks at top_k passages, 5 unless asked otherwise.)
+    support = max((h.get("dense_score") or 0.0 for h in search["hits"][:top_k or 5]), default=0.0)
     abstained = answer["status"] == "unsupported"
     return {
         "id": q.id, "question": q.question, "answers": q.answers, "semantics": q.semantics,

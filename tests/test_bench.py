@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from api.bench import BenchError, run_bench
+from api.bench import BenchError, running_server, run_bench
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,8 @@ def test_bench_reports_every_figure(eval_files, tmp_path, embedder):
                 "index_logical_bytes_per_sentence",
                 "query_floor_p50_ms", "ask_inprocess_vs_floor_ratio", "ask_http_vs_floor_ratio"):
         assert r[key] is not None and r[key] > 0, key
-    assert len(r["raw_encode_runs_sentences_per_s"]) == 2
+    assert r["raw_encode_repeats"] == 2 and len(r["ingest_batches"]) == 1
+    assert r["ask_inprocess_vs_floor_ratio_paired_median"] > 0 and r["ask_http_overhead_p50_ms"] > 0
     for name in ("query_embed", "index_search", "dense_search", "lexical_search", "query_floor",
                  "ask_inprocess", "search_inprocess", "ask_http", "search_http"):
         assert 0 < r[f"{name}_p50_ms"] <= r[f"{name}_p95_ms"], name
@@ -81,6 +82,19 @@ def test_bench_reports_every_figure(eval_files, tmp_path, embedder):
     assert r["index_bytes_total"] == sum(files.values())
     assert r["config"]["settings"]["seeds_dir"] is None
     assert r["versions"]["citeqa"] and r["versions"]["torch"] and r["machine"]["cpu_count"] >= 1
+
+
+def test_bench_against_a_running_server(eval_files, tmp_path, embedder):
+    """--url: the corpus goes in over HTTP; what needs the store in process says why it is missing."""
+    with running_server(tmp_path / "data", tmp_path / "serve.log") as (url, pid, _):
+        r = run_bench(eval_files, url=url, duration=0.5, n_queries=4, warmup=1, concurrency=(1, 4), embedder=embedder)
+    assert r["mode"] == "url" and r["sentences"] == 15
+    assert r["ingest_created_documents"] == 5 and r["ingest_sentences_per_s"] > 0
+    assert r["raw_encode_sentences_per_s"] > 0 and r["ingest_vs_encode_ratio"] > 0
+    assert 0 < r["ask_http_p50_ms"] <= r["ask_http_p95_ms"] and r["latency_http_errors"] == 0
+    assert set(r["throughput"]) == {"1", "4"} and all(t["errors"] == 0 for t in r["throughput"].values())
+    assert r["server_pid"] == pid and r["server_peak_rss_mb"] > 0 and r["index_logical_bytes_per_sentence"] > 0
+    assert "query_floor_p50_ms" in r["unavailable"] and "ask_http_vs_floor_ratio" in r["unavailable"]
 
 
 def test_missing_corpus_is_a_clear_error(tmp_path):
