@@ -14,7 +14,8 @@ RUN pip install --no-cache-dir .
 ENV CITEQA_DATA_DIR=/data \
     CITEQA_SEEDS_DIR=/app/seeds \
     CITEQA_HOST=0.0.0.0 \
-    HF_HUB_OFFLINE=1
+    HF_HUB_OFFLINE=1 \
+    OMP_WAIT_POLICY=PASSIVE
 VOLUME /data
 EXPOSE 8000
 HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz')"

@@ -6,6 +6,13 @@ server over HTTP with ``--url`` (the same JSON either way).
 
 from __future__ import annotations
 
+import os
+
+# Before torch or FAISS start their OpenMP threads: spinning waiters make a busy 2-core
+# machine collapse (one query embedding went from ~7 ms to 500+ ms under load; with
+# PASSIVE it stayed near 20 ms). Measured by `citeqa bench`; see docs/EVALUATION.md.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import json
 import logging
 from pathlib import Path

@@ -61,7 +61,7 @@ _SENTENCE_COLUMNS = "s.id, v.doc_id, v.version, s.idx, s.start_char, s.end_char,
 
 
 def _sentence(row: tuple) -> Sentence:
-    return Sentence(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6])
+    return Sentence(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6], key=row[0])
 
 
 class EmbeddedStore:
@@ -77,6 +77,8 @@ class EmbeddedStore:
         self._last_save = time.monotonic()
         self._dirty = False
         self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []  # one per thread; all closed on close()
+        self._readers_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._writer = self._connect()
@@ -105,6 +107,8 @@ class EmbeddedStore:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
+            with self._readers_lock:
+                self._readers.append(conn)
         return conn
 
     def _data_version(self) -> int:
@@ -402,6 +406,11 @@ class EmbeddedStore:
     def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]:
         if not sentences:
             return []
+        query = np.asarray(vector, dtype=np.float32)
+        if all(s.key >= 0 for s in sentences):
+            stored = self.vectors.reconstruct([s.key for s in sentences])
+            if stored is not None:  # else one was deactivated meanwhile: ask SQLite
+                return [float(x) for x in stored @ query]
         # (doc_id, idx) names one sentence among the active ones.
         rows = self._reader().execute(
             "SELECT v.doc_id, s.idx, s.vector FROM sentences s JOIN versions v ON v.id = s.version_id "
@@ -409,7 +418,6 @@ class EmbeddedStore:
             [value for s in sentences for value in (s.doc_id, s.index)],
         ).fetchall()
         found = {(d, i): np.frombuffer(blob, dtype=np.float32) for d, i, blob in rows}
-        query = np.asarray(vector, dtype=np.float32)
         return [float(found[(s.doc_id, s.index)] @ query) if (s.doc_id, s.index) in found else 0.0 for s in sentences]
 
     def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]:
@@ -426,9 +434,14 @@ class EmbeddedStore:
     def current_sentences(self, doc_ids: Sequence[str]) -> list[Sentence]:
         if not doc_ids:
             return []
+        # Walk documents -> current version -> its sentences (unary + keeps the planner off
+        # the partial index on active, which would scan every searchable sentence).
         rows = self._reader().execute(
-            f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
-            f"WHERE s.active = 1 AND v.doc_id IN ({','.join('?' * len(doc_ids))}) ORDER BY v.doc_id, s.idx",
+            f"SELECT {_SENTENCE_COLUMNS} FROM documents d "
+            "JOIN versions v ON v.doc_id = d.doc_id AND v.version = d.current_version "
+            "JOIN sentences s ON s.version_id = v.id "
+            f"WHERE d.doc_id IN ({','.join('?' * len(doc_ids))}) AND d.deleted = 0 AND +s.active = 1 "
+            "ORDER BY v.doc_id, s.idx",
             list(doc_ids),
         ).fetchall()
         return [_sentence(r) for r in rows]
@@ -449,5 +462,11 @@ class EmbeddedStore:
     def close(self) -> None:
         with self._sync_lock:
             self.save()
-        self._writer.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        self._local = threading.local()
         self._watch.close()
+        # The last connection to close checkpoints the WAL into the database file.
+        self._writer.close()

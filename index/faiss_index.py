@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Sequence
 
 import faiss
 import numpy as np
@@ -78,6 +79,14 @@ class VectorIndex:
             return
         with self._lock:
             self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
+
+    def reconstruct(self, ids: Sequence[int]) -> np.ndarray | None:
+        """The stored vectors of ``ids``, or None if any is not in the index."""
+        with self._lock:
+            try:
+                return np.stack([self._index.reconstruct(int(i)) for i in ids])
+            except RuntimeError:  # an id FAISS does not hold
+                return None
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         with self._lock:

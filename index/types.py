@@ -42,6 +42,9 @@ class Sentence:
     start: int
     end: int
     text: str
+    # The backend's own row key (the embedded store's FAISS id), -1 when unknown; lets a
+    # backend find the sentence's vector without a lookup by (doc_id, index).
+    key: int = field(default=-1, compare=False, repr=False)
 
     @property
     def id(self) -> str:

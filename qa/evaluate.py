@@ -282,5 +282,8 @@ def threshold_curve(records: Sequence[dict[str, Any]], steps: int = 41) -> list[
     return curve
 
 
-def best_threshold(curve: Sequence[dict[str, float]]) -> dict[str, float]:
-    return max(curve, key=lambda point: (point["accuracy"], -point["threshold"]))
+def best_threshold(curve: Sequence[dict[str, float]], tolerance: float = 0.002) -> dict[str, float]:
+    """The threshold with the best accuracy; among those within ``tolerance`` of it (run
+    noise), the lowest, which answers the most questions."""
+    best = max(point["accuracy"] for point in curve)
+    return min((p for p in curve if p["accuracy"] >= best - tolerance), key=lambda p: p["threshold"])
