@@ -213,35 +213,49 @@ class EmbeddedStore:
     # -- writes --------------------------------------------------------------------------
 
     def put(self, doc: Document, sentences: Sequence[Sentence], vectors: np.ndarray) -> None:
-        if len(sentences) != len(vectors):
-            raise ValueError("one vector per sentence")
+        self.put_many([(doc, sentences, vectors)])
+
+    def put_many(self, items: Sequence[tuple[Document, Sequence[Sentence], np.ndarray]]) -> None:
+        """Store several documents in one transaction (one fsync): all or none."""
+        for _, sentences, vectors in items:
+            if len(sentences) != len(vectors):
+                raise ValueError("one vector per sentence")
         with self._write_lock:
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             try:
-                cur = conn.execute(
-                    "INSERT INTO versions (doc_id, version, title, text, metadata, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id, version) DO NOTHING",
-                    (doc.doc_id, doc.version, doc.title, doc.text, json.dumps(doc.metadata), time.time()),
-                )
-                version_id = cur.lastrowid
-                # rowcount 0: a concurrent writer stored this very version first; just make it current.
-                if cur.rowcount:
-                    conn.executemany(
-                        "INSERT INTO sentences (version_id, idx, start_char, end_char, text, vector) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        [
-                            (version_id, s.index, s.start, s.end, s.text, np.asarray(v, dtype=np.float32).tobytes())
-                            for s, v in zip(sentences, vectors)
-                        ],
-                    )
-                added, removed = self._switch_current(conn, doc.doc_id, doc.version)
+                added: set[int] = set()
+                removed: set[int] = set()
+                for doc, sentences, vectors in items:
+                    self._insert_version(conn, doc, sentences, vectors)
+                    now_active, now_inactive = self._switch_current(conn, doc.doc_id, doc.version)
+                    # The same doc twice in a batch: its first version's ids never reach FAISS.
+                    added = (added - set(now_inactive.tolist())) | set(now_active.tolist())
+                    removed |= set(now_inactive.tolist())
                 quiet = self._quiet_mark()
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            self._after_write(added, removed, None, quiet)
+            self._after_write(np.array(sorted(added), dtype=np.int64), np.array(sorted(removed), dtype=np.int64),
+                              None, quiet)
+
+    def _insert_version(self, conn: sqlite3.Connection, doc: Document, sentences: Sequence[Sentence],
+                        vectors: np.ndarray) -> None:
+        cur = conn.execute(
+            "INSERT INTO versions (doc_id, version, title, text, metadata, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id, version) DO NOTHING",
+            (doc.doc_id, doc.version, doc.title, doc.text, json.dumps(doc.metadata), time.time()),
+        )
+        # rowcount 0: a concurrent writer stored this very version first; just make it current.
+        if cur.rowcount:
+            conn.executemany(
+                "INSERT INTO sentences (version_id, idx, start_char, end_char, text, vector) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (cur.lastrowid, s.index, s.start, s.end, s.text, np.asarray(v, dtype=np.float32).tobytes())
+                    for s, v in zip(sentences, vectors)
+                ],
+            )
 
     def make_current(self, doc_id: str, version: str) -> None:
         with self._write_lock:

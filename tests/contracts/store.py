@@ -118,6 +118,24 @@ class StoreContract:
             assert UNICODE_TEXT[s.start:s.end] == s.text
         assert any("😀" in s.text for s in sentences)
 
+    def test_put_many_is_one_batch_and_the_last_version_of_a_doc_wins(self, store, embedder):
+        v1, v2, other = build("doc", V1_TEXT, embedder), build("doc", V2_TEXT, embedder), build("other", OTHER_TEXT, embedder)
+        store.put_many([(x.doc, x.sentences, x.vectors) for x in (v1, other, v2)])
+        assert store.document("doc").version == v2.doc.version
+        assert store.document("doc", v1.doc.version).text == V1_TEXT
+        assert store.document("other").text == OTHER_TEXT
+        found = store.dense_search(embedder.encode([STORM])[0], 20)
+        assert all(r.sentence.doc_version != v1.doc.version for r in found)
+        assert {r.sentence.doc_id for r in found} == {"doc", "other"}
+        assert store.lexical_search("storms battered", 10) == []
+        assert store.sentence_count() == len(v2.sentences) + len(other.sentences)
+
+    def test_put_many_is_all_or_nothing(self, store, embedder):
+        good, bad = build("good", OTHER_TEXT, embedder), build("bad", V1_TEXT, embedder)
+        with pytest.raises(ValueError):
+            store.put_many([(good.doc, good.sentences, good.vectors), (bad.doc, bad.sentences, bad.vectors[:1])])
+        assert store.document("good") is None and store.sentence_count() == 0
+
     def test_put_rejects_vector_count_mismatch(self, store, embedder):
         item = build("doc", OTHER_TEXT, embedder)
         with pytest.raises(ValueError):
