@@ -199,7 +199,9 @@ def eval_command(
             if services is not None:
                 services.close()
     run.report["versions"] = package_versions()
-    run.report["recommended_min_similarity"] = best_threshold(run.report["threshold_curve"])["threshold"]
+    # Only negatives (questions whose gold is left out) can say where abstaining pays.
+    if run.report["negative_questions"]:
+        run.report["recommended_min_similarity"] = best_threshold(run.report["threshold_curve"])["threshold"]
     _show_report(run.report)
     if out:
         out.write_text(json.dumps(run.report, indent=2, ensure_ascii=False), encoding="utf-8")
