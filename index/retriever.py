@@ -70,11 +70,12 @@ class HybridRetriever:
         sentences = {d.sentence.id: d.sentence for d in dense}
         lexical_scores = {item.sentence.id: item.score for item in lexical}
         top_lexical = max(lexical_scores.values(), default=0.0)
-        documents = dict(self.store.lexical_document_search(query, max(cfg.candidates, cfg.documents)))
+        documents = (
+            dict(self.store.lexical_document_search(query, max(cfg.candidates, cfg.documents)))
+            if cfg.document_weight > 0 else {}
+        )
         top_document = max(documents.values(), default=0.0)
-        extra = [item.sentence for item in lexical]
-        if cfg.document_weight > 0:
-            extra += self.store.current_sentences(list(documents)[:cfg.documents])
+        extra = [item.sentence for item in lexical] + self.store.current_sentences(list(documents)[:cfg.documents])
         unscored = list({s.id: s for s in extra if s.id not in cosine}.values())
         for sentence, score in zip(unscored, self.store.dense_scores(vector, unscored)):
             cosine[sentence.id] = score
