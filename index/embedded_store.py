@@ -14,8 +14,10 @@ import logging
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -62,6 +64,20 @@ _SENTENCE_COLUMNS = "s.id, v.doc_id, v.version, s.idx, s.start_char, s.end_char,
 
 def _sentence(row: tuple) -> Sentence:
     return Sentence(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6], key=row[0])
+
+
+@dataclass
+class _Changes:
+    """The FAISS ids a write transaction activated and deactivated."""
+
+    added: set[int] = field(default_factory=set)
+    removed: set[int] = field(default_factory=set)
+
+    def switch(self, activated: np.ndarray, deactivated: np.ndarray) -> None:
+        gone = set(deactivated.tolist())
+        # The same document twice in one batch: its first version's ids never reach FAISS.
+        self.added = (self.added - gone) | set(activated.tolist())
+        self.removed |= gone
 
 
 class EmbeddedStore:
@@ -129,14 +145,12 @@ class EmbeddedStore:
         live = self._writer.execute("SELECT count(*) FROM documents WHERE deleted = 0").fetchone()[0]
         indexed = self._writer.execute("SELECT count(*) FROM document_fts").fetchone()[0]
         if live != indexed:
-            with self._write_lock:
-                self._writer.execute("BEGIN IMMEDIATE")
-                self._writer.execute("DELETE FROM document_fts")
-                self._writer.execute(
+            with self._transaction() as conn:
+                conn.execute("DELETE FROM document_fts")
+                conn.execute(
                     "INSERT INTO document_fts (rowid, title, text) SELECT v.id, v.title, v.text FROM documents d "
                     "JOIN versions v ON v.doc_id = d.doc_id AND v.version = d.current_version WHERE d.deleted = 0"
                 )
-                self._writer.execute("COMMIT")
 
     # -- FAISS <-> SQLite ----------------------------------------------------------------
 
@@ -188,18 +202,34 @@ class EmbeddedStore:
             return None
         return int(self._writer.execute("PRAGMA data_version").fetchone()[0])
 
-    def _after_write(
-        self, added: np.ndarray, removed: np.ndarray, vectors: np.ndarray | None, quiet: int | None
-    ) -> None:
+    @contextmanager
+    def _transaction(self, changes: "_Changes | None" = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the write lock, committed or rolled back. With
+        ``changes`` (the ids the caller activated and deactivated), FAISS follows the commit."""
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                quiet = self._quiet_mark() if changes is not None else None
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            if changes is not None:
+                self._after_write(changes, quiet)
+
+    def _after_write(self, changes: "_Changes", quiet: int | None) -> None:
+        added = np.array(sorted(changes.added), dtype=np.int64)
         with self._sync_lock:
-            self.vectors.remove(removed)
+            self.vectors.remove(np.array(sorted(changes.removed), dtype=np.int64))
             # A search in another thread may already have reconciled this commit (it saw
             # data_version move before we took the lock); adding those ids again would
             # put duplicates in FAISS, and dense_search would return a sentence twice.
             fresh = ~np.isin(added, self.vectors.ids())
             added = added[fresh]
             if len(added):
-                self.vectors.add(added, vectors[fresh] if vectors is not None else self._stored_vectors(added))
+                self.vectors.add(added, self._stored_vectors(added))
             # Our own commit bumps data_version too; FAISS already reflects it. Commits of
             # other connections (before our write, or right after our COMMIT: the writer's
             # own data_version moves only for those) do not: then the next search reconciles.
@@ -220,25 +250,11 @@ class EmbeddedStore:
         for _, sentences, vectors in items:
             if len(sentences) != len(vectors):
                 raise ValueError("one vector per sentence")
-        with self._write_lock:
-            conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                added: set[int] = set()
-                removed: set[int] = set()
-                for doc, sentences, vectors in items:
-                    self._insert_version(conn, doc, sentences, vectors)
-                    now_active, now_inactive = self._switch_current(conn, doc.doc_id, doc.version)
-                    # The same doc twice in a batch: its first version's ids never reach FAISS.
-                    added = (added - set(now_inactive.tolist())) | set(now_active.tolist())
-                    removed |= set(now_inactive.tolist())
-                quiet = self._quiet_mark()
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            self._after_write(np.array(sorted(added), dtype=np.int64), np.array(sorted(removed), dtype=np.int64),
-                              None, quiet)
+        changes = _Changes()
+        with self._transaction(changes) as conn:
+            for doc, sentences, vectors in items:
+                self._insert_version(conn, doc, sentences, vectors)
+                changes.switch(*self._switch_current(conn, doc.doc_id, doc.version))
 
     def _insert_version(self, conn: sqlite3.Connection, doc: Document, sentences: Sequence[Sentence],
                         vectors: np.ndarray) -> None:
@@ -258,17 +274,9 @@ class EmbeddedStore:
             )
 
     def make_current(self, doc_id: str, version: str) -> None:
-        with self._write_lock:
-            conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                added, removed = self._switch_current(conn, doc_id, version)
-                quiet = self._quiet_mark()
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            self._after_write(added, removed, None, quiet)
+        changes = _Changes()
+        with self._transaction(changes) as conn:
+            changes.switch(*self._switch_current(conn, doc_id, version))
 
     def _switch_current(self, conn: sqlite3.Connection, doc_id: str, version: str) -> tuple[np.ndarray, np.ndarray]:
         """Inside a transaction: make ``version`` the live one; returns (activated, deactivated) ids."""
@@ -311,24 +319,15 @@ class EmbeddedStore:
         return np.array(ids, dtype=np.int64)
 
     def delete(self, doc_id: str) -> bool:
-        with self._write_lock:
-            conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = conn.execute(
-                    "UPDATE documents SET deleted = 1, updated_at = ? WHERE doc_id = ? AND deleted = 0",
-                    (time.time(), doc_id),
-                )
-                removed = self._deactivate(conn, doc_id) if cur.rowcount else np.zeros(0, dtype=np.int64)
-                quiet = self._quiet_mark()
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            if not cur.rowcount:
-                return False
-            self._after_write(np.zeros(0, dtype=np.int64), removed, None, quiet)
-            return True
+        changes = _Changes()
+        with self._transaction(changes) as conn:
+            cur = conn.execute(
+                "UPDATE documents SET deleted = 1, updated_at = ? WHERE doc_id = ? AND deleted = 0",
+                (time.time(), doc_id),
+            )
+            if cur.rowcount:
+                changes.switch(np.zeros(0, dtype=np.int64), self._deactivate(conn, doc_id))
+        return bool(cur.rowcount)
 
     def get_flag(self, key: str) -> str | None:
         row = self._reader().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
