@@ -11,6 +11,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.ingest import InvalidDocument
+from qa.prompting import PromptError
+from qa.registry import InvalidGeneratorOptions, UnknownGenerator
+from qa.types import GeneratorError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,24 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InvalidDocument)
     async def _invalid_document(request: Request, exc: InvalidDocument) -> JSONResponse:
         return error_response(422, "invalid_document", str(exc))
+
+    @app.exception_handler(UnknownGenerator)
+    async def _unknown_generator(request: Request, exc: UnknownGenerator) -> JSONResponse:
+        return error_response(422, "unknown_generator", str(exc))
+
+    @app.exception_handler(InvalidGeneratorOptions)
+    async def _invalid_options(request: Request, exc: InvalidGeneratorOptions) -> JSONResponse:
+        return error_response(422, "invalid_generator_options", str(exc))
+
+    @app.exception_handler(GeneratorError)
+    async def _generator(request: Request, exc: GeneratorError) -> JSONResponse:
+        code = {502: "upstream_error", 503: "generator_unavailable", 504: "upstream_timeout"}.get(exc.status, "generator_error")
+        return error_response(exc.status, code, exc.message)
+
+    @app.exception_handler(PromptError)
+    async def _prompt(request: Request, exc: PromptError) -> JSONResponse:
+        log.error("prompt template: %s", exc)
+        return error_response(503, "generator_unavailable", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -99,6 +99,9 @@ class SearchOut(BaseModel):
 class AskIn(_Request):
     question: str = Field(..., min_length=1)
     top_k: int | None = Field(None, ge=1, description="Passages retrieved for the answer.")
+    generator: str | None = Field(None, description="A name from GET /v1/generators (default: the server's).")
+    generator_options: dict[str, Any] | None = Field(
+        None, description="Options of that generator, e.g. {\"temperature\": 0.2, \"max_tokens\": 200}.")
 
 
 class CitationOut(BaseModel):
@@ -113,6 +116,9 @@ class CitationOut(BaseModel):
     answer_end: int
     score: float
     support: float
+    origin: Literal["generator", "verifier"] = Field(
+        "generator", description="Who placed the citation: the generator's own [n] marker, or the verifier "
+        "attributing a claim the generator left uncited to the passage that supports it.")
 
 
 class ShortAnswerOut(BaseModel):
@@ -133,15 +139,32 @@ class AskOut(BaseModel):
     offset_unit: Literal["codepoint"] = "codepoint"
     dropped_citations: int
     timings_ms: dict[str, float]
+    generation: dict[str, Any] = Field(
+        default_factory=dict, description="generator, passages_shown and, for language models, prompt_tokens, "
+        "completion_tokens, first_token_ms, generate_ms, tokens_per_s.")
 
     @classmethod
     def of(cls, result: VerifiedAnswer) -> "AskOut":
         return cls(
             answer=result.answer, status=result.status,
             citations=[CitationOut(**vars(c)) for c in result.citations],
-            dropped_citations=result.dropped_citations, timings_ms=result.timings_ms,
+            dropped_citations=result.dropped_citations, timings_ms=result.timings_ms, generation=result.generation,
             short_answer=ShortAnswerOut(**vars(result.short_answer)) if result.short_answer else None,
         )
+
+
+class GeneratorOut(BaseModel):
+    name: str
+    description: str
+    default: bool
+    available: bool
+    reason: str | None = Field(None, description="Why it is not available here, and how to add it.")
+    options: dict[str, Any] = Field(description="JSON schema of its generator_options.")
+
+
+class GeneratorList(BaseModel):
+    generators: list[GeneratorOut]
+    default: str
 
 
 class ErrorBody(BaseModel):

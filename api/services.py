@@ -27,6 +27,7 @@ class Services:
     store: Store
     ingestor: Ingestor
     retriever: HybridRetriever
+    generators: registry.GeneratorPool
     answerer: QuestionAnswerer
 
     @classmethod
@@ -34,10 +35,12 @@ class Services:
         embedder = embedder or SentenceTransformerEmbedder(settings.model_path, settings.embed_batch_size)
         store = EmbeddedStore(settings.data_dir, embedder.dimension, settings.faiss_save_interval_s)
         retriever = HybridRetriever(store, embedder, settings.retrieval())
-        generator = registry.create(settings.generator)
+        generators = registry.GeneratorPool(settings.generator, settings.generator_config)
+        generators.instance(settings.generator)  # an unknown default fails at start, not on a question
         return cls(
             settings=settings, embedder=embedder, store=store, ingestor=Ingestor(store, embedder),
-            retriever=retriever, answerer=QuestionAnswerer(retriever, store, generator, settings.answering()),
+            retriever=retriever, generators=generators,
+            answerer=QuestionAnswerer(retriever, store, generators, settings.answering(), embedder),
         )
 
     def seed(self) -> int:

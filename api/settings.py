@@ -4,9 +4,9 @@ file) at the entry point and passed in; nothing deeper reads the environment."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.retriever import RetrievalSettings
@@ -36,14 +36,30 @@ class Settings(BaseSettings):
     documents: int = Field(5, ge=0, description="blend: sentences of this many best-matching documents join the candidates.")
     rrf_k: int = 60
     min_similarity: float = Field(0.425, description="Abstain when no retrieved sentence has this cosine to the question (calibrated on SQuAD dev with 20% negatives; docs/EVALUATION.md).")
-    min_support: float = Field(0.5, description="Share of a claim's content words its quote must contain.")
-    generator: str = "extractive"
+    min_support: float = Field(0.5, description="Support a cited claim needs from its quote: 0.75 × content-word recall + 0.25 × cosine (docs/GENERATORS.md).")
+    attribute_uncited: bool = Field(True, description="Cite a claim the generator left uncited with the shown passage that supports it best (origin \"verifier\").")
+
+    generator: str = Field("extractive", description="The default generator (GET /v1/generators lists them).")
+    # Settings of the built-in generators: CITEQA_<GENERATOR>_<SETTING>.
+    llamacpp_model_path: Path | None = Field(None, description="A GGUF file; default: the packaged SmolLM2-135M-Instruct.")
+    llamacpp_context: int = Field(2048, ge=256, description="Context window in tokens (prompt + answer).")
+    llamacpp_threads: int | None = Field(None, ge=1)
+    llamacpp_prompt: str = Field("cited_answer_small", description="A template name in prompts/ or a path.")
+    openai_base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8080/v1")
+    openai_model: str = "default"
+    openai_api_key: SecretStr | None = None
+    openai_timeout_s: float = Field(60.0, gt=0, description="Whole answer, and each wait for the upstream.")
+    openai_retries: int = Field(2, ge=0, description="Retries of a failed connection, 429 or 5xx, with backoff.")
+    openai_context: int = Field(4096, ge=256, description="The upstream model's context window in tokens.")
+    openai_prompt: str = Field("cited_answer", description="A template name in prompts/ or a path.")
+    generator_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description='Settings of third-party generators by name, as JSON: {"name": {...}}.')
 
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Larger request bodies get 413.")
     max_question_chars: int = Field(2_000, ge=1)
     faiss_save_interval_s: float = 5.0
 
-    @field_validator("seeds_dir", "model_path", mode="before")
+    @field_validator("seeds_dir", "model_path", "llamacpp_model_path", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         # CITEQA_SEEDS_DIR= (empty) means "no seeds", not the current directory.
@@ -57,4 +73,15 @@ class Settings(BaseSettings):
         )
 
     def answering(self) -> AnswerSettings:
-        return AnswerSettings(min_similarity=self.min_similarity, min_support=self.min_support)
+        return AnswerSettings(min_similarity=self.min_similarity, min_support=self.min_support,
+                              attribute_uncited=self.attribute_uncited)
+
+    def generator_config(self, name: str) -> dict[str, Any]:
+        """The settings a generator's factory receives: ``<name>_*`` fields, then any
+        ``generator_settings[name]`` (how third-party generators are configured)."""
+        prefix = f"{name}_"
+        config: dict[str, Any] = {}
+        for field, value in self:
+            if field.startswith(prefix) and value is not None:
+                config[field[len(prefix):]] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return {**config, **self.generator_settings.get(name, {})}

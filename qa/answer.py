@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from index.retriever import HybridRetriever
-from index.types import Hit, Store
-from qa.citations import verify
+from index.types import Embedder, Hit, Store
+from qa.citations import SupportScorer, verify
+from qa.registry import GeneratorPool, parse_options
 from qa.short_answer import extract_short_answer
-from qa.types import ChatTurn, Citation, Generator, Passage, ShortAnswer, VerifiedAnswer
+from qa.types import ChatTurn, Citation, Draft, Passage, ShortAnswer, VerifiedAnswer
 
 NO_ANSWER = "The indexed documents do not contain an answer to this question."
 
@@ -22,8 +23,11 @@ class AnswerSettings:
     # `citeqa eval --negatives 0.2` on SQuAD dev: the threshold with the best accuracy
     # (right first citations + right abstentions); see docs/EVALUATION.md.
     min_similarity: float = 0.425
-    # A cited claim needs this share of its content words in the quoted sentence.
+    # A cited claim needs this support from its quote (qa/citations.py: 0.75 × lexical
+    # recall + 0.25 × cosine; measured in docs/GENERATORS.md).
     min_support: float = 0.5
+    # Give a claim the generator left uncited the shown passage that supports it best.
+    attribute_uncited: bool = True
 
 
 def support_of(hits: Sequence[Hit]) -> float:
@@ -32,13 +36,20 @@ def support_of(hits: Sequence[Hit]) -> float:
 
 
 class QuestionAnswerer:
-    def __init__(self, retriever: HybridRetriever, store: Store, generator: Generator, settings: AnswerSettings):
+    def __init__(self, retriever: HybridRetriever, store: Store, generators: GeneratorPool, settings: AnswerSettings,
+                 embedder: Embedder | None = None):
         self.retriever = retriever
         self.store = store
-        self.generator = generator
+        self.generators = generators
         self.settings = settings
+        self.embedder = embedder  # for the embedding half of support; lexical only without it
 
-    def ask(self, question: str, top_k: int, history: Sequence[ChatTurn] = ()) -> VerifiedAnswer:
+    def ask(self, question: str, top_k: int, history: Sequence[ChatTurn] = (), generator: str | None = None,
+            options: dict[str, Any] | None = None) -> VerifiedAnswer:
+        """Raises UnknownGenerator, InvalidGeneratorOptions or GeneratorError (before any
+        work is done when the generator or its options are wrong)."""
+        chosen = self.generators.get(generator)
+        parsed = parse_options(chosen, options)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         vector = self.retriever.embed_query(question)
@@ -49,19 +60,42 @@ class QuestionAnswerer:
         timings["retrieve"] = (t2 - t1) * 1000
         if not hits or support_of(hits) < self.settings.min_similarity:
             timings["total"] = (time.perf_counter() - t0) * 1000
-            return VerifiedAnswer(NO_ANSWER, "unsupported", [], 0, _rounded(timings))
-        passages = [Passage(number=i, hit=h) for i, h in enumerate(hits, start=1)]
-        draft = self.generator.generate(question, passages, history)
+            return VerifiedAnswer(NO_ANSWER, "unsupported", [], 0, _rounded(timings),
+                                  generation={"generator": chosen.name, "passages_shown": 0})
+        passages = self.passages(hits)
+        draft = chosen.generate(question, passages, history, parsed)
         t3 = time.perf_counter()
-        checked = verify(draft, passages, self.store, self.settings.min_support)
-        t4 = time.perf_counter()
         timings["generate"] = (t3 - t2) * 1000
+        return self.finish(question, chosen.name, draft, passages, timings, t0)
+
+    def passages(self, hits: Sequence[Hit]) -> list[Passage]:
+        """Hits numbered from 1, with their documents' titles (language models read them)."""
+        titles: dict[tuple[str, str], str] = {}
+        for h in hits:
+            key = (h.sentence.doc_id, h.sentence.doc_version)
+            if key not in titles:
+                doc = self.store.document(*key)
+                titles[key] = doc.title if doc else ""
+        return [Passage(number=i, hit=h, title=titles[(h.sentence.doc_id, h.sentence.doc_version)])
+                for i, h in enumerate(hits, start=1)]
+
+    def finish(self, question: str, generator: str, draft: Draft, passages: Sequence[Passage],
+               timings: dict[str, float], t0: float) -> VerifiedAnswer:
+        """Verify a draft into the answer that is returned."""
+        t3 = time.perf_counter()
+        checked = verify(draft, passages, self.store, self.settings.min_support, SupportScorer(self.embedder, question),
+                         attribute=self.settings.attribute_uncited)
+        t4 = time.perf_counter()
         timings["verify"] = (t4 - t3) * 1000
         timings["total"] = (t4 - t0) * 1000
+        generation = {"generator": generator, "passages_shown": len(passages) if draft.shown is None else draft.shown,
+                      **draft.usage}
         if checked.status == "unsupported":
-            return VerifiedAnswer(NO_ANSWER, "unsupported", [], checked.dropped, _rounded(timings))
+            return VerifiedAnswer(NO_ANSWER, "unsupported", [], checked.dropped, _rounded(timings),
+                                  generation=generation)
         short = short_answer(question, checked.citations[0]) if checked.citations else None
-        return VerifiedAnswer(checked.answer, checked.status, checked.citations, checked.dropped, _rounded(timings), short)
+        return VerifiedAnswer(checked.answer, checked.status, checked.citations, checked.dropped, _rounded(timings),
+                              short, generation)
 
 
 def short_answer(question: str, citation: Citation) -> ShortAnswer | None:

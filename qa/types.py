@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, Sequence
+from typing import Any, Iterator, Literal, Protocol, Sequence
+
+from pydantic import BaseModel, ConfigDict
 
 from index.types import Hit, Sentence
 
@@ -16,6 +18,7 @@ class Passage:
 
     number: int
     hit: Hit
+    title: str = ""  # the document's title, shown to language models beside the sentence
 
     @property
     def sentence(self) -> Sentence:
@@ -35,12 +38,85 @@ class Draft:
     text: str
     # The generator says the passages do not answer the question.
     declined: bool = False
+    # How many leading passages the model was shown (fewer than retrieved when the prompt
+    # had to fit a context window); a marker past them is invented. None: all of them.
+    shown: int | None = None
+    # Generation figures for timings and benchmarks (tokens, tokens/s), when known.
+    usage: dict[str, float] = field(default_factory=dict)
+
+
+class GeneratorOptions(BaseModel):
+    """Per-request options (``generator_options`` in /v1/ask). Each generator declares its
+    own subclass; unknown fields are an error that lists the valid ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class GeneratorError(Exception):
+    """The generator's upstream failed: ``status`` is 502 (an error answer or a broken
+    connection) or 504 (no answer in time); ``message`` carries the upstream's words."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class Generator(Protocol):
-    name: str
+    """Turns a question and numbered passages into a draft that cites them with [n].
 
-    def generate(self, question: str, passages: Sequence[Passage], history: Sequence[ChatTurn] = ()) -> Draft: ...
+    Constructors are cheap (models load on first use) and take the generator's settings
+    as keyword arguments; ``Options`` validates per-request options."""
+
+    name: str
+    description: str
+    Options: type[GeneratorOptions]
+
+    def generate(self, question: str, passages: Sequence[Passage], history: Sequence[ChatTurn] = (),
+                 options: GeneratorOptions | None = None) -> Draft: ...
+
+    def stream(self, question: str, passages: Sequence[Passage], history: Sequence[ChatTurn] = (),
+               options: GeneratorOptions | None = None) -> "DraftStream":
+        """The same answer in pieces as they are made; joined, they are ``generate``'s text."""
+        ...
+
+
+class DraftStream:
+    """Text pieces as a generator makes them; after the last, ``draft()`` is the whole.
+
+    Closing it (or dropping it half-read) stops the generation: the pieces come from a
+    Python generator whose ``finally`` releases the model or the upstream connection."""
+
+    def __init__(self, pieces: Iterator[str], shown: int | None = None, declined: bool = False):
+        self._pieces = pieces
+        self._parts: list[str] = []
+        self.shown = shown
+        self.declined = declined
+        self.usage: dict[str, float] = {}  # filled in by the generator as it goes
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces:
+            if piece:
+                self._parts.append(piece)
+                yield piece
+
+    def draft(self) -> Draft:
+        return Draft("".join(self._parts), declined=self.declined, shown=self.shown, usage=dict(self.usage))
+
+    def close(self) -> None:
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
+
+
+def drain(stream: DraftStream) -> Draft:
+    """Read a stream to its end: the non-streaming answer."""
+    try:
+        for _ in stream:
+            pass
+    finally:
+        stream.close()
+    return stream.draft()
 
 
 @dataclass(frozen=True)
@@ -56,6 +132,9 @@ class Citation:
     answer_end: int
     score: float  # the retrieval score of the cited sentence (as in /v1/search)
     support: float  # how well the quote supports the cited claim, 0..1 (see qa/citations.py)
+    # "generator": the model put this marker there; "verifier": the model left the claim
+    # uncited (or cited a passage that does not support it) and the verifier found this one.
+    origin: Literal["generator", "verifier"] = "generator"
 
 
 @dataclass(frozen=True)
@@ -78,3 +157,5 @@ class VerifiedAnswer:
     dropped_citations: int
     timings_ms: dict[str, float] = field(default_factory=dict)
     short_answer: ShortAnswer | None = None
+    # Which generator drafted it and what that cost: passages shown, tokens, tokens/s.
+    generation: dict[str, Any] = field(default_factory=dict)

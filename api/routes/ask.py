@@ -18,4 +18,5 @@ def ask(body: AskIn, services: ServicesDep) -> AskOut:
     if len(body.question) > services.settings.max_question_chars:
         raise ApiError(422, "invalid_request", f"question is longer than {services.settings.max_question_chars} characters")
     top_k = top_k_or_default(body.top_k, services)
-    return AskOut.of(services.answerer.ask(body.question, top_k))
+    return AskOut.of(services.answerer.ask(body.question, top_k, generator=body.generator,
+                                           options=body.generator_options))

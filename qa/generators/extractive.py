@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from qa.types import ChatTurn, Draft, Passage
+from qa.types import ChatTurn, Draft, DraftStream, GeneratorOptions, Passage
 
 
 # Ends like a sentence (or introduces a quote or list): terminal punctuation, perhaps
@@ -35,13 +35,24 @@ class ExtractiveGenerator:
     """
 
     name = "extractive"
+    description = "No language model: the best-ranked sentence, verbatim (the default)."
+    Options = GeneratorOptions  # none
 
-    def __init__(self, **options: object):
-        if options:
-            raise TypeError(f"extractive takes no options, got: {', '.join(sorted(options))}")
+    def __init__(self, **settings: object):
+        if settings:
+            raise TypeError(f"extractive has no settings, got: {', '.join(sorted(settings))}")
 
-    def generate(self, question: str, passages: Sequence[Passage], history: Sequence[ChatTurn] = ()) -> Draft:
+    def unavailable(self) -> str | None:
+        return None
+
+    def generate(self, question: str, passages: Sequence[Passage], history: Sequence[ChatTurn] = (),
+                 options: GeneratorOptions | None = None) -> Draft:
         if not passages:
-            return Draft(text="", declined=True)
+            return Draft(text="", declined=True, shown=0)
         best = next((p for p in passages if not is_heading(p.sentence.text)), passages[0])
         return Draft(text=f"{best.sentence.text} [{best.number}]")
+
+    def stream(self, question: str, passages: Sequence[Passage], history: Sequence[ChatTurn] = (),
+               options: GeneratorOptions | None = None) -> DraftStream:
+        draft = self.generate(question, passages, history, options)
+        return DraftStream(iter([draft.text]), shown=draft.shown, declined=draft.declined)

@@ -11,7 +11,7 @@ from qa import registry
 from qa.answer import NO_ANSWER, AnswerSettings, QuestionAnswerer
 from qa.generators.extractive import ExtractiveGenerator
 from tests.conftest import SEEDS_DIR, TROOPS_QUESTION, UNSUPPORTED_QUESTION
-from tests.qa.test_citations import ScriptedGenerator
+from tests.qa.scripted import ScriptedGenerator
 
 TROOPS_FACT = "11,000 to 12,000"
 
@@ -25,8 +25,13 @@ def seeded(tmp_path_factory, embedder):
 
 
 def answerer(store, embedder, generator=None, fusion="blend", **settings) -> QuestionAnswerer:
+    """An answerer whose default generator is ``generator`` (extractive if None). Verifier
+    attribution is off unless asked for, so tests see exactly what the generator cited."""
     retriever = HybridRetriever(store, embedder, RetrievalSettings(fusion=fusion))
-    return QuestionAnswerer(retriever, store, generator or ExtractiveGenerator(), AnswerSettings(**settings))
+    generator = generator or ExtractiveGenerator()
+    pool = registry.GeneratorPool(generator.name, instances={generator.name: generator})
+    settings.setdefault("attribute_uncited", False)
+    return QuestionAnswerer(retriever, store, pool, AnswerSettings(**settings), embedder)
 
 
 @pytest.mark.parametrize("fusion", ["blend", "rrf"])

@@ -13,9 +13,10 @@ from index.embedded_store import EmbeddedStore
 from index.ingest import DocumentInput, Ingestor, read_inputs
 from index.retriever import HybridRetriever
 from index.types import Hit, Sentence
-from qa.citations import parse_claims, support, verify
-from qa.types import ChatTurn, Draft, Generator, Passage
+from qa.citations import SupportScorer, lexical_support, numbers_agree, parse_claims, verify
+from qa.types import Draft, Generator, Passage
 from tests.conftest import SEEDS_DIR, TROOPS_QUESTION
+from tests.qa.scripted import ScriptedGenerator
 
 FACTS = (
     "The Eiffel Tower is 330 metres tall. "
@@ -25,20 +26,6 @@ FACTS = (
     "The tower is repainted every seven years."
 )
 S_HEIGHT, S_BUILT, S_DESIGN, S_VISITS, S_PAINT = range(5)
-
-
-class ScriptedGenerator:
-    """A Generator that returns a fixed draft (what a language model might have written)."""
-
-    name = "scripted"
-
-    def __init__(self, text: str, declined: bool = False):
-        self.draft = Draft(text=text, declined=declined)
-        self.calls: list[tuple[str, list[Passage]]] = []
-
-    def generate(self, question: str, passages: Sequence[Passage], history: Sequence[ChatTurn] = ()) -> Draft:
-        self.calls.append((question, list(passages)))
-        return self.draft
 
 
 def _is_generator(g: Generator) -> Generator:  # type-level check that the script fits the Protocol
@@ -125,10 +112,10 @@ def test_space_separated_markers_belong_to_the_same_claim():
 
 
 def test_support_is_share_of_claim_content_words():
-    assert support("The Eiffel Tower is tall", "The Eiffel Tower is 330 metres tall.") == 1.0
-    assert support("Eiffel Tower purple", "The Eiffel Tower is 330 metres tall.") == pytest.approx(2 / 3)
-    assert support("bananas", "The Eiffel Tower is 330 metres tall.") == 0.0
-    assert support("", "anything") == 0.0
+    assert lexical_support("The Eiffel Tower is tall", "The Eiffel Tower is 330 metres tall.") == 1.0
+    assert lexical_support("Eiffel Tower purple", "The Eiffel Tower is 330 metres tall.") == pytest.approx(2 / 3)
+    assert lexical_support("bananas", "The Eiffel Tower is 330 metres tall.") == 0.0
+    assert lexical_support("", "anything") == 0.0
 
 
 # -- verify -----------------------------------------------------------------------------------
@@ -232,11 +219,23 @@ def test_space_separated_markers_are_all_kept(passages, corpus):
 
 
 def test_quotes_come_from_the_store_even_when_the_draft_misquotes(passages, corpus):
-    result = run('The tower is "300 metres tall", says the Eiffel Tower page [1].', passages, corpus)
+    result = run('The tower is "330 metres high and tall", says the Eiffel Tower page [1].', passages, corpus)
     [citation] = result.citations
     assert citation.quote == "The Eiffel Tower is 330 metres tall."
     assert corpus.document("eiffel").text[citation.start:citation.end] == citation.quote
-    assert "300" in result.answer and "300" not in citation.quote
+    assert "high" in result.answer and "high" not in citation.quote
+
+
+def test_a_claim_that_changes_a_figure_is_not_supported(passages, corpus):
+    # All words but the number match the quote; overlap alone would accept it.
+    result = run("The Eiffel Tower is 300 metres tall [1].", passages, corpus)
+    assert (result.status, result.citations, result.dropped) == ("unsupported", [], 1)
+    # A number the question gave is not a changed figure.
+    scorer = SupportScorer(question="Was the tower finished by 1900?")
+    assert verify(Draft("It was completed in 1889, before 1900 [2]."), passages, corpus, scorer=scorer).citations
+    assert not verify(Draft("It was completed in 1889, before 1900 [2]."), passages, corpus).citations
+    assert numbers_agree("about 11,000 troops", "some 11000 soldiers")
+    assert not numbers_agree("about 12,000 troops", "some 11,000 soldiers")
 
 
 def test_a_passage_whose_text_disagrees_with_the_store_is_dropped(passages, corpus):
@@ -245,7 +244,7 @@ def test_a_passage_whose_text_disagrees_with_the_store_is_dropped(passages, corp
     shifted = Sentence(real.doc_id, real.doc_version, real.index, real.start + 4, real.end, real.text)
     missing = Sentence("ghost", "0000000000000000", 0, 0, 10, "The tower is tall.")
     bad = [Passage(1, Hit(forged, 1.0)), Passage(2, Hit(shifted, 1.0)), Passage(3, Hit(missing, 1.0))]
-    result = run("The tower is 500 metres tall [1]. The tower is tall [2]. The tower is tall [3].", bad, corpus)
+    result = run("The tower is 500 metres tall [1]. The tower is tall [2]. It is a tall tower [3].", bad, corpus)
     assert result.citations == []
     assert result.dropped == 3
     assert result.status == "unsupported"

@@ -1,0 +1,169 @@
+"""Any OpenAI-compatible chat-completions server (OpenAI, vLLM, llama.cpp's server, Ollama...).
+
+Always asks for a stream, so pieces arrive as they are made and a client that goes away
+stops the upstream request. Connection failures, 429 and 5xx before the first piece are
+retried with exponential backoff (honouring Retry-After); after that, or once the retries
+are spent, the failure becomes a GeneratorError: 504 when the upstream did not answer in
+time, 502 otherwise, with the upstream's own message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Iterator
+
+import httpx
+from pydantic import Field
+
+from qa.generators.chat import ChatGenerator, ChatOptions
+from qa.types import GeneratorError
+
+RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class OpenAIOptions(ChatOptions):
+    model: str | None = Field(None, description="Upstream model name (default: the configured one).")
+
+
+class OpenAICompatGenerator(ChatGenerator):
+    name = "openai"
+    description = "Any OpenAI-compatible chat-completions server (set CITEQA_OPENAI_BASE_URL)."
+    Options = OpenAIOptions
+
+    def __init__(self, base_url: str | None = None, model: str = "default", api_key: str | None = None,
+                 timeout_s: float = 60.0, connect_timeout_s: float = 5.0, retries: int = 2, backoff_s: float = 0.5,
+                 context: int = 4096, prompt: str = "cited_answer", transport: httpx.BaseTransport | None = None,
+                 **unknown: Any):
+        if unknown:
+            raise TypeError(f"openai has no setting {', '.join(sorted(unknown))}")
+        super().__init__(prompt)
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.model = model
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.context_window = context
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s), headers=headers,
+                                    transport=transport)
+
+    def unavailable(self) -> str | None:
+        if not self.base_url:
+            return "no server configured: set CITEQA_OPENAI_BASE_URL (e.g. http://127.0.0.1:8080/v1)"
+        return None
+
+    def _complete(self, messages: list[dict[str, str]], options: ChatOptions, usage: dict[str, float]) -> Iterator[str]:
+        reason = self.unavailable()
+        if reason:
+            raise GeneratorError(503, reason)
+        payload: dict[str, Any] = {
+            "model": getattr(options, "model", None) or self.model, "messages": messages, "stream": True,
+            "temperature": options.temperature, "top_p": options.top_p, "max_tokens": options.max_tokens,
+        }
+        if options.seed is not None:
+            payload["seed"] = options.seed
+        url = f"{self.base_url}/chat/completions"
+        deadline = time.monotonic() + self.timeout_s
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            yielded = False
+            try:
+                with self._client.stream("POST", url, json=payload) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        message = _upstream_message(response)
+                        if response.status_code in RETRYABLE and not last:
+                            self._sleep(attempt, response.headers.get("retry-after"), deadline)
+                            continue
+                        status = 504 if response.status_code in (408, 504) else 502
+                        raise GeneratorError(status, f"upstream {response.status_code}: {message}")
+                    for piece in _pieces(response, usage):
+                        if time.monotonic() > deadline:
+                            raise GeneratorError(504, f"upstream took longer than {self.timeout_s:g} s")
+                        yielded = True
+                        yield piece
+                    return
+            except httpx.TimeoutException as exc:
+                if yielded or last:
+                    raise GeneratorError(504, f"upstream did not answer within {self.timeout_s:g} s ({type(exc).__name__})")
+            except httpx.TransportError as exc:
+                if yielded or last:
+                    raise GeneratorError(502, f"cannot reach {self.base_url}: {exc or type(exc).__name__}")
+            self._sleep(attempt, None, deadline)
+
+    def _sleep(self, attempt: int, retry_after: str | None, deadline: float) -> None:
+        try:
+            wait = float(retry_after) if retry_after else self.backoff_s * 2 ** attempt
+        except ValueError:
+            wait = self.backoff_s * 2 ** attempt
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise GeneratorError(504, f"upstream did not answer within {self.timeout_s:g} s")
+        time.sleep(max(0.0, min(wait, 10.0, left)))
+
+
+def _pieces(response: httpx.Response, usage: dict[str, float]) -> Iterator[str]:
+    """Content pieces from an SSE stream, or from one JSON body when the server ignored
+    ``stream``."""
+    if "text/event-stream" not in response.headers.get("content-type", ""):
+        response.read()
+        body = _json(response.text)
+        _check_error(body)
+        yield _content(body, "message")
+        _record_usage(body, usage)
+        return
+    for line in response.iter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        event = _json(data)
+        _check_error(event)
+        _record_usage(event, usage)
+        piece = _content(event, "delta")
+        if piece:
+            yield piece
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise GeneratorError(502, f"upstream sent something that is not JSON: {text[:200]!r}")
+    if not isinstance(value, dict):
+        raise GeneratorError(502, f"upstream sent unexpected JSON: {text[:200]!r}")
+    return value
+
+
+def _check_error(body: dict[str, Any]) -> None:
+    if "error" in body:
+        error = body["error"]
+        message = error.get("message", error) if isinstance(error, dict) else error
+        raise GeneratorError(502, f"upstream error: {message}")
+
+
+def _content(body: dict[str, Any], key: str) -> str:
+    choices = body.get("choices") or [{}]
+    part = choices[0].get(key) or {}
+    content = part.get("content") if isinstance(part, dict) else None
+    return content if isinstance(content, str) else ""
+
+
+def _record_usage(body: dict[str, Any], usage: dict[str, float]) -> None:
+    reported = body.get("usage")
+    if isinstance(reported, dict) and isinstance(reported.get("completion_tokens"), int):
+        usage["completion_tokens"] = reported["completion_tokens"]
+
+
+def _upstream_message(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:500]
+        if error:
+            return str(error)[:500]
+    except (ValueError, AttributeError):
+        pass
+    return response.text[:500] or response.reason_phrase
