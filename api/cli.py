@@ -31,6 +31,32 @@ console = Console()
 
 DataDir = typer.Option(None, "--data-dir", help="Data directory (default: CITEQA_DATA_DIR or ./data).")
 Url = typer.Option(None, "--url", help="Talk to a running server instead, e.g. http://127.0.0.1:8000.")
+GeneratorName = typer.Option(None, "--generator", "-g", help="extractive (default), llamacpp, openai, or a plugin.")
+GeneratorOption = typer.Option(None, "--option", "-o", help="A generator option as KEY=VALUE (JSON values), repeatable.")
+
+
+def _generator_options(pairs: list[str] | None) -> dict[str, Any] | None:
+    """``-o temperature=0.2 -o max_tokens=100`` → {"temperature": 0.2, "max_tokens": 100}."""
+    if not pairs:
+        return None
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            console.print(f"[red]--option must be KEY=VALUE, got {pair!r}[/red]")
+            raise typer.Exit(2)
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+def _generator_problem(exc: Exception) -> None:
+    """Unknown generator, bad options, or the generator failed: say so, no traceback."""
+    message = getattr(exc, "message", None) or str(exc)
+    console.print(f"[red]{message}[/red]")
+    raise typer.Exit(2 if isinstance(exc, (LookupError, ValueError)) else 1)
 
 
 def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
@@ -113,11 +139,16 @@ def ask(
     question: str = typer.Argument(..., help="The question."),
     top_k: Optional[int] = typer.Option(None, "--top-k", min=1),
     as_json: bool = typer.Option(False, "--json", help="Print the raw response."),
+    generator: Optional[str] = GeneratorName,
+    option: Optional[list[str]] = GeneratorOption,
     data_dir: Optional[Path] = DataDir,
     url: Optional[str] = Url,
 ) -> None:
     """Answer a question and show each citation in its context."""
-    payload: dict[str, Any] = {"question": question, **({"top_k": top_k} if top_k else {})}
+    options = _generator_options(option)
+    payload: dict[str, Any] = {"question": question, **({"top_k": top_k} if top_k else {}),
+                               **({"generator": generator} if generator else {}),
+                               **({"generator_options": options} if options else {})}
     if url:
         import httpx
 
@@ -136,13 +167,18 @@ def ask(
     else:
         from api.schemas import AskOut
         from api.services import Services
+        from qa.registry import GENERATOR_PROBLEMS
 
         services = Services.open(_settings(data_dir))
         try:
             if services.store.sentence_count() == 0:
                 services.seed()
             k = top_k or services.settings.default_top_k
-            body = AskOut.of(services.answerer.ask(question, k)).model_dump()
+            try:
+                result = services.answerer.ask(question, k, generator=generator, options=options)
+            except GENERATOR_PROBLEMS as exc:
+                _generator_problem(exc)
+            body = AskOut.of(result).model_dump()
             texts = {}
             for c in body["citations"]:
                 doc = services.store.document(c["doc_id"], c["doc_version"])
@@ -166,6 +202,8 @@ def eval_command(
     out: Optional[Path] = typer.Option(None, help="Write the JSON report here (wrong answers go beside it)."),
     html: Optional[Path] = typer.Option(None, help="Write a self-contained HTML report here."),
     seed: int = typer.Option(0, help="Seed for choosing negatives."),
+    generator: Optional[str] = GeneratorName,
+    option: Optional[list[str]] = GeneratorOption,
 ) -> None:
     """Score citation accuracy, retrieval, answers, abstention and latency."""
     import tempfile
@@ -181,13 +219,20 @@ def eval_command(
         raise typer.Exit(2)
     services = None
     with tempfile.TemporaryDirectory(prefix="citeqa-eval-") as tmp:
+        options = _generator_options(option)
         if url:
-            target = HttpTarget(url)
+            target = HttpTarget(url, generator=generator, options=options)
         else:
             from api.services import Services
+            from qa.registry import GENERATOR_PROBLEMS
 
             services = Services.open(Settings(data_dir=Path(tmp) / "data", seeds_dir=None))
-            target = InProcessTarget(services)
+            target = InProcessTarget(services, generator=generator, options=options)
+            try:  # a wrong name or option fails now, not after indexing the corpus
+                services.generators.get(generator, options)
+            except GENERATOR_PROBLEMS as exc:
+                services.close()
+                _generator_problem(exc)
         try:
             with _progress() as progress:
                 def track(label: str, total: int, done: int = 0):
@@ -227,6 +272,9 @@ _REPORT_ROWS = [
     ("answered_rate", "answered rate"), ("abstain_precision", "abstain precision"),
     ("abstain_recall", "abstain recall"), ("mean_citation_chars", "mean citation chars"),
     ("ask_p50_ms", "ask p50 ms"), ("ask_p95_ms", "ask p95 ms"), ("search_p50_ms", "search p50 ms"),
+    ("generator", "generator"), ("generate_p50_ms", "generate p50 ms"), ("first_token_p50_ms", "first token p50 ms"),
+    ("tokens_per_s_p50", "tokens/s p50"), ("completion_tokens_mean", "answer tokens (mean)"),
+    ("dropped_citations", "dropped citations"), ("verifier_citation_rate", "citations placed by verifier"),
     ("recommended_min_similarity", "best abstention threshold"),
 ]
 

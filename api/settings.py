@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     attribute_uncited: bool = Field(True, description="Cite a claim the generator left uncited with the shown passage that supports it best (origin \"verifier\").")
 
     generator: str = Field("extractive", description="The default generator (GET /v1/generators lists them).")
+    prompts_dir: Path = Field(PROJECT_ROOT / "prompts", description="Where prompt templates named in settings live.")
     # Settings of the built-in generators: CITEQA_<GENERATOR>_<SETTING>.
     llamacpp_model_path: Path | None = Field(None, description="A GGUF file; default: the packaged SmolLM2-135M-Instruct.")
     llamacpp_context: int = Field(2048, ge=256, description="Context window in tokens (prompt + answer).")
@@ -84,4 +85,8 @@ class Settings(BaseSettings):
         for field, value in self:
             if field.startswith(prefix) and value is not None:
                 config[field[len(prefix):]] = value.get_secret_value() if isinstance(value, SecretStr) else value
-        return {**config, **self.generator_settings.get(name, {})}
+        config = {**config, **self.generator_settings.get(name, {})}
+        prompt = config.get("prompt")
+        if isinstance(prompt, str) and not Path(prompt).suffix:  # a template name, not a path
+            config["prompt"] = self.prompts_dir / f"{prompt}.txt"
+        return config

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from index.retriever import HybridRetriever
 from index.types import Embedder, Hit, Store
 from qa.citations import SupportScorer, verify
-from qa.registry import GeneratorPool, parse_options
+from qa.registry import GeneratorPool
 from qa.short_answer import extract_short_answer
 from qa.types import ChatTurn, Citation, Draft, Passage, ShortAnswer, VerifiedAnswer
 
@@ -48,8 +48,7 @@ class QuestionAnswerer:
             options: dict[str, Any] | None = None) -> VerifiedAnswer:
         """Raises UnknownGenerator, InvalidGeneratorOptions or GeneratorError (before any
         work is done when the generator or its options are wrong)."""
-        chosen = self.generators.get(generator)
-        parsed = parse_options(chosen, options)
+        chosen, parsed = self.generators.get(generator, options)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         vector = self.retriever.embed_query(question)

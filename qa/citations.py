@@ -41,6 +41,7 @@ _MARKER = r"\[\s*\d+(?:\s*,\s*\d+)*\s*\]"
 MARKER_GROUP = re.compile(rf"\s*{_MARKER}(?:[ \t]*{_MARKER})*")
 _NUMBER = re.compile(r"\d+")
 _WORD = re.compile(r"\w+", re.UNICODE)
+_TAIL_SENTENCE = re.compile(r".+?(?:[.!?…]+(?=\s|$)|$)", re.DOTALL)
 _FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?")
 LEXICAL_WEIGHT = 0.75
 
@@ -73,9 +74,14 @@ def parse_claims(text: str) -> list[Claim]:
         numbers = [int(n) for n in _NUMBER.findall(group.group())]
         claims.append(Claim(start, end, numbers, group.start(), group.end()))
         cursor = group.end()
-    start, end = _trim(text, cursor, len(text))
-    if _content_words(text[start:end]):
-        claims.append(Claim(start, end, [], len(text), len(text)))
+    # The uncited tail is one claim per sentence, each ending before its final punctuation,
+    # so a marker the verifier adds lands where a writer would put it: "... tail [1]."
+    for piece in _TAIL_SENTENCE.finditer(text, cursor):
+        start, end = _trim(text, piece.start(), piece.end())
+        while end > start and text[end - 1] in ".!?…":
+            end -= 1
+        if _content_words(text[start:end]):
+            claims.append(Claim(start, end, [], end, end))
     return claims
 
 

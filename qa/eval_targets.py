@@ -15,13 +15,16 @@ INGEST_BATCH = 256
 
 
 class InProcessTarget:
-    def __init__(self, services: Any):  # api.services.Services (kept loose: qa/ does not import api/)
-        self.services = services
+    def __init__(self, services: Any, generator: str | None = None, options: dict[str, Any] | None = None):
+        self.services = services  # api.services.Services (kept loose: qa/ does not import api/)
+        self.generator = generator
+        self.options = options
 
     def describe(self) -> dict[str, Any]:
         s = self.services.settings
         return {"target": "in-process", "data_dir": str(s.data_dir), "model": self.services.embedder.name,
-                "fusion": s.fusion, "min_similarity": s.min_similarity, "generator": s.generator,
+                "fusion": s.fusion, "min_similarity": s.min_similarity, "generator": self.generator or s.generator,
+                "generator_options": self.options or {},
                 "settings": s.model_dump(mode="json")}
 
     def ingest(self, docs: Sequence[DocumentInput], progress: Callable[[int], None]) -> None:
@@ -32,7 +35,8 @@ class InProcessTarget:
         from api.schemas import AskOut
 
         k = top_k or self.services.settings.default_top_k
-        return AskOut.of(self.services.answerer.ask(question, k)).model_dump()
+        result = self.services.answerer.ask(question, k, generator=self.generator, options=self.options)
+        return AskOut.of(result).model_dump()
 
     def search(self, query: str, top_k: int) -> dict[str, Any]:
         from api.schemas import HitOut
@@ -45,12 +49,14 @@ class InProcessTarget:
 
 
 class HttpTarget:
-    def __init__(self, url: str, timeout: float = 120.0, client: httpx.Client | None = None):
+    def __init__(self, url: str, timeout: float = 120.0, client: httpx.Client | None = None,
+                 generator: str | None = None, options: dict[str, Any] | None = None):
         self.url = url
         self.client = client or httpx.Client(base_url=url, timeout=timeout)
+        self.choice = {k: v for k, v in {"generator": generator, "generator_options": options}.items() if v}
 
     def describe(self) -> dict[str, Any]:
-        return {"target": self.url}
+        return {"target": self.url, **self.choice}
 
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         r = self.client.post(path, json=payload)
@@ -64,7 +70,7 @@ class HttpTarget:
             progress(1)
 
     def ask(self, question: str, top_k: int | None) -> dict[str, Any]:
-        return self._post("/v1/ask", {"question": question, **({"top_k": top_k} if top_k else {})})
+        return self._post("/v1/ask", {"question": question, **({"top_k": top_k} if top_k else {}), **self.choice})
 
     def search(self, query: str, top_k: int) -> dict[str, Any]:
         return self._post("/v1/search", {"query": query, "top_k": top_k})
@@ -76,7 +82,7 @@ class HttpTarget:
 
 def package_versions() -> dict[str, str]:
     out = {}
-    for name in ("citeqa", "sentence-transformers", "torch", "faiss-cpu", "pysbd", "fastapi"):
+    for name in ("citeqa", "sentence-transformers", "torch", "faiss-cpu", "pysbd", "fastapi", "llama-cpp-python"):
         try:
             out[name] = version(name)
         except Exception:

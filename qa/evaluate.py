@@ -194,6 +194,9 @@ def _ask_one(target: EvalTarget, q: Question, indexed: set[str], top_k: int | No
         "short_f1": token_f1(short, q.answers) if short else 0.0,
         "citation_chars": [c["end"] - c["start"] for c in citations],
         "ask_ms": (t1 - t0) * 1000, "search_ms": (t2 - t1) * 1000,
+        "generation": answer.get("generation") or {},
+        "verifier_citations": sum(c.get("origin") == "verifier" for c in citations),
+        "dropped_citations": answer.get("dropped_citations", 0),
         "correct": (cs.top1 == 1.0) if positive else (abstained if negative else True),
     }
 
@@ -244,7 +247,25 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "ask_p50_ms": _round(percentile([r["ask_ms"] for r in records], 50)),
         "ask_p95_ms": _round(percentile([r["ask_ms"] for r in records], 95)),
         "search_p50_ms": _round(percentile([r["search_ms"] for r in records], 50)),
+        **_generation_figures(records, all_returned),
         "threshold_curve": threshold_curve(records),
+    }
+
+
+def _generation_figures(records: Sequence[dict[str, Any]], returned: int) -> dict[str, Any]:
+    """What the generator cost and how often the verifier had to step in."""
+    made = [r.get("generation", {}) for r in records if r.get("generation", {}).get("generate_ms") is not None]
+    generators = sorted({r.get("generation", {}).get("generator") for r in records} - {None})
+    return {
+        "generator": ", ".join(generators) or None,
+        "generate_p50_ms": _round(percentile([g["generate_ms"] for g in made], 50)),
+        "generate_p95_ms": _round(percentile([g["generate_ms"] for g in made], 95)),
+        "first_token_p50_ms": _round(percentile([g["first_token_ms"] for g in made if "first_token_ms" in g], 50)),
+        "tokens_per_s_p50": _round(percentile([g["tokens_per_s"] for g in made if "tokens_per_s" in g], 50)),
+        "completion_tokens_mean": _mean([g["completion_tokens"] for g in made if "completion_tokens" in g]),
+        "dropped_citations": sum(r.get("dropped_citations", 0) for r in records),
+        "verifier_citation_rate": round(sum(r.get("verifier_citations", 0) for r in records) / returned, 4)
+        if returned else None,
     }
 
 

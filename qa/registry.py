@@ -28,6 +28,10 @@ class InvalidGeneratorOptions(ValueError):
     pass
 
 
+# What choosing a generator can fail with (each maps to a clear 4xx/5xx over HTTP).
+GENERATOR_PROBLEMS = (UnknownGenerator, InvalidGeneratorOptions, GeneratorError)
+
+
 def available() -> list[str]:
     return sorted({ep.name for ep in entry_points(group=GROUP)})
 
@@ -83,13 +87,15 @@ class GeneratorPool:
                 self._made[name] = create(name, **self.settings_for(name))
             return self._made[name]
 
-    def get(self, name: str | None = None) -> Generator:
-        """A generator ready to answer; UnknownGenerator or a 503 GeneratorError if not."""
+    def get(self, name: str | None = None, options: dict[str, Any] | None = None) -> tuple[Generator, GeneratorOptions]:
+        """A generator ready to answer and its parsed options. Raises, in this order,
+        UnknownGenerator, InvalidGeneratorOptions, or a 503 GeneratorError (not available)."""
         generator = self.instance(name or self.default)
+        parsed = parse_options(generator, options)
         reason = _unavailable(generator)
         if reason:
             raise GeneratorError(503, f"generator {generator.name!r} is not available: {reason}")
-        return generator
+        return generator, parsed
 
     def describe(self) -> list[GeneratorInfo]:
         out = []

@@ -141,3 +141,80 @@ def test_extractive_generator_comes_from_the_registry(seeded, embedder):
         registry.create("extractive", temperature=0.5)
     with pytest.raises(registry.UnknownGenerator):
         registry.create("no-such-generator")
+
+
+# -- small models misbehave: each way is a case -----------------------------------------------
+
+TROOPS_CLAIM = "Kim Jong Un dispatched approximately 11,000 to 12,000 elite troops"
+
+
+def test_a_looping_generator_is_cut_at_the_first_repeat(seeded, embedder):
+    number = troops_passage_number(seeded, embedder, 5)
+    generator = ScriptedGenerator(pieces=[f"{TROOPS_CLAIM} [{number}]. "] * 6)
+    result = answerer(seeded, embedder, generator).ask(TROOPS_QUESTION, top_k=5)
+    assert result.answer == f"{TROOPS_CLAIM} [1]."
+    assert result.status == "answered" and len(result.citations) == 1
+
+
+def test_skipped_markers_are_attributed_by_the_verifier(seeded, embedder):
+    generator = ScriptedGenerator(f"{TROOPS_CLAIM}.")
+    strict = answerer(seeded, embedder, generator).ask(TROOPS_QUESTION, top_k=5)
+    assert (strict.status, strict.citations) == ("unsupported", [])
+    result = answerer(seeded, embedder, generator, attribute_uncited=True).ask(TROOPS_QUESTION, top_k=5)
+    assert result.status == "answered" and result.dropped_citations == 0
+    [citation] = result.citations
+    assert citation.origin == "verifier" and TROOPS_FACT in citation.quote and citation.support >= 0.5
+    assert result.answer == f"{TROOPS_CLAIM} [1]."
+    assert seeded.document(citation.doc_id, citation.doc_version).text[citation.start:citation.end] == citation.quote
+
+
+def test_citing_passage_9_of_5_is_dropped_and_the_claim_reattributed(seeded, embedder):
+    generator = ScriptedGenerator(f"{TROOPS_CLAIM} [9].")
+    result = answerer(seeded, embedder, generator, attribute_uncited=True).ask(TROOPS_QUESTION, top_k=5)
+    assert result.dropped_citations == 1
+    assert [c.origin for c in result.citations] == ["verifier"]
+    assert "[9]" not in result.answer and result.status == "answered"
+
+
+def test_a_marker_past_the_passages_the_model_was_shown_is_invented(seeded, embedder):
+    number = troops_passage_number(seeded, embedder, 5)
+    shown = number - 1 if number > 1 else 0
+    generator = ScriptedGenerator(f"{TROOPS_CLAIM} [{number}].", shown=shown)
+    result = answerer(seeded, embedder, generator).ask(TROOPS_QUESTION, top_k=5)
+    assert (result.status, result.citations, result.dropped_citations) == ("unsupported", [], 1)
+
+
+def test_an_answer_from_memory_is_not_supported_even_with_attribution(seeded, embedder):
+    generator = ScriptedGenerator("North Korea has a population of about 26 million people [1].")
+    result = answerer(seeded, embedder, generator, attribute_uncited=True).ask(TROOPS_QUESTION, top_k=5)
+    assert (result.status, result.citations, result.answer) == ("unsupported", [], NO_ANSWER)
+    mixed = ScriptedGenerator(f"{TROOPS_CLAIM} [1]. Tungsten boils at 5,555 degrees Celsius.")
+    number = troops_passage_number(seeded, embedder, 5)
+    mixed.pieces = [f"{TROOPS_CLAIM} [{number}]. Tungsten boils at 5,555 degrees Celsius."]
+    result = answerer(seeded, embedder, mixed, attribute_uncited=True).ask(TROOPS_QUESTION, top_k=5)
+    assert result.status == "partial" and len(result.citations) == 1
+    assert result.answer.endswith("Tungsten boils at 5,555 degrees Celsius.")  # left uncited, flagged partial
+
+
+@pytest.mark.parametrize("text", [
+    "The passages do not answer this question.",
+    "I'm sorry, but the passages don't mention how many troops were sent [2].",
+    "I cannot answer that from the given context.",
+])
+def test_saying_the_passages_do_not_answer_is_unsupported(seeded, embedder, text):
+    result = answerer(seeded, embedder, ScriptedGenerator(text), attribute_uncited=True).ask(TROOPS_QUESTION, top_k=5)
+    assert (result.status, result.citations, result.answer) == ("unsupported", [], NO_ANSWER)
+
+
+def test_generator_options_and_the_generation_report(seeded, embedder):
+    number = troops_passage_number(seeded, embedder, 5)
+    generator = ScriptedGenerator(f"{TROOPS_CLAIM} [{number}].")
+    qa = answerer(seeded, embedder, generator)
+    result = qa.ask(TROOPS_QUESTION, top_k=5, options={"shout": True})
+    assert result.answer == f"{TROOPS_CLAIM.upper()} [1]."  # options reached the generator
+    assert result.generation == {"generator": "scripted", "passages_shown": 5}
+    with pytest.raises(registry.InvalidGeneratorOptions, match="Valid options: shout"):
+        qa.ask(TROOPS_QUESTION, top_k=5, options={"temperature": 0})
+    with pytest.raises(registry.UnknownGenerator):
+        qa.ask(TROOPS_QUESTION, top_k=5, generator="nope")
+    assert len(generator.calls) == 1  # wrong names and options fail before any work

@@ -88,7 +88,7 @@ def test_pool_lists_what_is_installed_and_why_something_cannot_answer():
     assert not infos["llamacpp"].available and "/nowhere.gguf" in infos["llamacpp"].reason
     assert "temperature" in infos["openai"].options and infos["extractive"].options == {}
     with pytest.raises(GeneratorError) as err:
-        pool.get("openai")
+        pool.get("openai", {"temperature": 0.1})
     assert err.value.status == 503
 
 

@@ -1,0 +1,65 @@
+"""The issue's "done when", end to end with real processes: `citeqa ask --generator llamacpp`,
+and a `citeqa serve` whose openai generator talks to llama.cpp's own server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import TROOPS_QUESTION, assert_citation_contract, requires_llm
+from tests.test_cli import _no_traceback, run_cli
+from tests.test_serve import Server
+
+pytestmark = pytest.mark.slow
+
+
+@requires_llm
+def test_cli_ask_with_the_llamacpp_generator(tmp_path):
+    from tests.conftest import SEEDS_DIR
+
+    result = run_cli(tmp_path, SEEDS_DIR, "ask", "--generator", "llamacpp", "-o", "max_tokens=80", "--json",
+                     TROOPS_QUESTION, "--data-dir", tmp_path / "data")
+    assert result.returncode == 0, result.stdout + result.stderr
+    body = json.loads(result.stdout)
+    assert body["generation"]["generator"] == "llamacpp"
+    text = (SEEDS_DIR / "000_f01ac202c5c9e740.txt").read_text(encoding="utf-8")
+    for c in body["citations"]:
+        assert text[c["start"]:c["end"]] == c["quote"]
+    assert (body["status"] == "unsupported") == (not body["citations"])
+
+
+def test_cli_rejects_an_unknown_generator_clearly(tmp_path):
+    from tests.conftest import SEEDS_DIR
+
+    result = run_cli(tmp_path, SEEDS_DIR, "ask", "--generator", "gpt-17", TROOPS_QUESTION, "--data-dir", tmp_path / "d")
+    assert result.returncode == 2
+    _no_traceback(result)
+    assert "unknown generator 'gpt-17'" in result.stdout and "extractive" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def openai_server(tmp_path_factory, llama_server):
+    root = tmp_path_factory.mktemp("serve-openai")
+    server = Server(root / "data", root, env={"CITEQA_OPENAI_BASE_URL": llama_server, "CITEQA_OPENAI_MODEL": "smollm2",
+                                              "CITEQA_OPENAI_CONTEXT": "2048"})
+    server.start()
+    yield server
+    server.kill_quietly()
+
+
+def test_serve_with_openai_pointed_at_a_llama_cpp_server(openai_server):
+    with openai_server.client(timeout=120) as c:
+        listed = {g["name"]: g for g in c.get("/v1/generators").json()["generators"]}
+        assert listed["openai"]["available"] is True
+        for question in (TROOPS_QUESTION, "Where are wounded Russian soldiers being treated?"):
+            r = c.post("/v1/ask", json={"question": question, "generator": "openai",
+                                        "generator_options": {"max_tokens": 96}})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["generation"]["generator"] == "openai"
+            assert_citation_contract(c, body)
+            assert (body["status"] == "unsupported") == (not body["citations"])
+        # The same question with the extractive default is unaffected by the choice.
+        default = c.post("/v1/ask", json={"question": TROOPS_QUESTION}).json()
+        assert default["generation"]["generator"] == "extractive" and default["status"] == "answered"
