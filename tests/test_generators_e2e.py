@@ -63,3 +63,32 @@ def test_serve_with_openai_pointed_at_a_llama_cpp_server(openai_server):
         # The same question with the extractive default is unaffected by the choice.
         default = c.post("/v1/ask", json={"question": TROOPS_QUESTION}).json()
         assert default["generation"]["generator"] == "extractive" and default["status"] == "answered"
+
+
+def test_cli_eval_with_the_openai_generator(tmp_path, llama_server):
+    """`citeqa eval --generator NAME` works for a generator configured through settings."""
+    from tests.conftest import SEEDS_DIR
+
+    text = "The Eiffel Tower is 330 metres tall. It was completed in 1889 for the World's Fair."
+    doc = {"doc_id": "eiffel", "title": "Eiffel Tower", "text": text}
+    rows = [
+        {"id": "h", "question": "How tall is the Eiffel Tower?", "answers": ["330 metres"], "documents": [doc],
+         "evidence": [{"doc_id": "eiffel", "start": 0, "end": 36}]},
+        {"id": "y", "question": "When was the Eiffel Tower completed?", "answers": ["1889"], "documents": [doc],
+         "evidence": [{"doc_id": "eiffel", "start": 37, "end": len(text)}]},
+    ]
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    import subprocess
+
+    from tests.test_cli import CITEQA, _env
+
+    env = {**_env(SEEDS_DIR), "CITEQA_OPENAI_BASE_URL": llama_server, "CITEQA_OPENAI_CONTEXT": "2048"}
+    result = subprocess.run([str(CITEQA), "eval", str(questions), "--generator", "openai", "-o", "max_tokens=64",
+                             "--out", str(tmp_path / "r.json")], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["questions"] == 2 and report["quote_valid_rate"] == 1.0
+    assert report["generator"] == "openai" and report["generate_p50_ms"] > 0
+    assert report["config"]["generator"] == "openai"
