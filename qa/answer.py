@@ -11,6 +11,7 @@ from index.types import Embedder, Hit, Store
 from qa.citations import SupportScorer, verify
 from qa.registry import GeneratorPool
 from qa.short_answer import extract_short_answer
+from qa.streaming import AnswerStream, verifier_for
 from qa.types import ChatTurn, Citation, Draft, Passage, ShortAnswer, VerifiedAnswer
 
 NO_ANSWER = "The indexed documents do not contain an answer to this question."
@@ -45,27 +46,59 @@ class QuestionAnswerer:
         self.embedder = embedder  # for the embedding half of support; lexical only without it
 
     def ask(self, question: str, top_k: int, history: Sequence[ChatTurn] = (), generator: str | None = None,
-            options: dict[str, Any] | None = None) -> VerifiedAnswer:
+            options: dict[str, Any] | None = None, query: str | None = None) -> VerifiedAnswer:
         """Raises UnknownGenerator, InvalidGeneratorOptions or GeneratorError (before any
-        work is done when the generator or its options are wrong)."""
+        work is done when the generator or its options are wrong). ``query`` is what to
+        search for when it is not the question itself (a follow-up in a chat)."""
         chosen, parsed = self.generators.get(generator, options)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        vector = self.retriever.embed_query(question)
-        t1 = time.perf_counter()
-        hits = self.retriever.search(question, top_k, vector=vector)
+        passages = self._retrieve(query or question, top_k, timings)
+        if not passages:
+            return self._abstain(chosen.name, timings, t0)
         t2 = time.perf_counter()
-        timings["embed"] = (t1 - t0) * 1000
-        timings["retrieve"] = (t2 - t1) * 1000
-        if not hits or support_of(hits) < self.settings.min_similarity:
-            timings["total"] = (time.perf_counter() - t0) * 1000
-            return VerifiedAnswer(NO_ANSWER, "unsupported", [], 0, _rounded(timings),
-                                  generation={"generator": chosen.name, "passages_shown": 0})
-        passages = self.passages(hits)
         draft = chosen.generate(question, passages, history, parsed)
-        t3 = time.perf_counter()
-        timings["generate"] = (t3 - t2) * 1000
+        timings["generate"] = (time.perf_counter() - t2) * 1000
         return self.finish(question, chosen.name, draft, passages, timings, t0)
+
+    def stream(self, question: str, top_k: int, history: Sequence[ChatTurn] = (), generator: str | None = None,
+               options: dict[str, Any] | None = None, query: str | None = None) -> AnswerStream:
+        """``ask``, claim by claim as the generator writes (qa/streaming.py). Wrong names
+        and options raise here, before anything is streamed."""
+        chosen, parsed = self.generators.get(generator, options)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        passages = self._retrieve(query or question, top_k, timings)
+        scorer = SupportScorer(self.embedder, question)
+        if not passages:
+            return AnswerStream(None, [], None, None, scorer, abstained=self._abstain(chosen.name, timings, t0))
+        t2 = time.perf_counter()
+        draft_stream = chosen.stream(question, passages, history, parsed)
+
+        def finish(draft: Draft) -> VerifiedAnswer:
+            timings["generate"] = (time.perf_counter() - t2) * 1000
+            return self.finish(question, chosen.name, draft, passages, timings, t0, scorer)
+
+        check = verifier_for(passages, self.store, self.settings.min_support, self.settings.attribute_uncited,
+                             draft_stream.shown)
+        return AnswerStream(draft_stream, passages, check, finish, scorer)
+
+    def _retrieve(self, query: str, top_k: int, timings: dict[str, float]) -> list[Passage]:
+        """Passages to answer from, or none when the evidence is too weak to answer."""
+        t0 = time.perf_counter()
+        vector = self.retriever.embed_query(query)
+        t1 = time.perf_counter()
+        hits = self.retriever.search(query, top_k, vector=vector)
+        weak = not hits or support_of(hits) < self.settings.min_similarity
+        passages = [] if weak else self.passages(hits)
+        timings["embed"] = (t1 - t0) * 1000
+        timings["retrieve"] = (time.perf_counter() - t1) * 1000
+        return passages
+
+    def _abstain(self, generator: str, timings: dict[str, float], t0: float) -> VerifiedAnswer:
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        return VerifiedAnswer(NO_ANSWER, "unsupported", [], 0, _rounded(timings),
+                              generation={"generator": generator, "passages_shown": 0})
 
     def passages(self, hits: Sequence[Hit]) -> list[Passage]:
         """Hits numbered from 1, with their documents' titles (language models read them)."""
@@ -79,11 +112,11 @@ class QuestionAnswerer:
                 for i, h in enumerate(hits, start=1)]
 
     def finish(self, question: str, generator: str, draft: Draft, passages: Sequence[Passage],
-               timings: dict[str, float], t0: float) -> VerifiedAnswer:
+               timings: dict[str, float], t0: float, scorer: SupportScorer | None = None) -> VerifiedAnswer:
         """Verify a draft into the answer that is returned."""
         t3 = time.perf_counter()
-        checked = verify(draft, passages, self.store, self.settings.min_support, SupportScorer(self.embedder, question),
-                         attribute=self.settings.attribute_uncited)
+        checked = verify(draft, passages, self.store, self.settings.min_support,
+                         scorer or SupportScorer(self.embedder, question), attribute=self.settings.attribute_uncited)
         t4 = time.perf_counter()
         timings["verify"] = (t4 - t3) * 1000
         timings["total"] = (t4 - t0) * 1000

@@ -1,0 +1,120 @@
+"""A verified answer as it is made: the draft streams in, and each claim is passed on once
+it is complete and verified, with the citations it earned.
+
+The streamed text is the non-streamed answer, piece by piece: after each complete claim
+the draft so far is verified again (verification is deterministic and works claim by
+claim, so the verified prefix only grows), and what is new is sent. Text before the first
+verified citation is held back, because an answer with no citation at all becomes the
+"no answer" sentence. Should a later claim change what was already sent (a model that puts
+its markers after the period: "X. [1]"), nothing more is sent until the end, and the
+final event carries the whole answer.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+from qa.citations import MARKER_GROUP, SupportScorer, verify
+from qa.types import Citation, DraftStream, Passage, VerifiedAnswer
+
+
+@dataclass(frozen=True)
+class AnswerDelta:
+    text: str
+    citations: list[Citation]  # verified citations whose markers first appear in ``text``
+
+
+_SENTENCE_END = re.compile(r"[.!?…](?=\s+[^\s\[])")
+
+
+def complete_until(text: str) -> int:
+    """Where the last complete claim of a growing draft ends: after a marker group that
+    something other than another marker follows, or after a sentence end that the next
+    sentence has begun to follow (a marker could still come right after a bare period)."""
+    boundary = 0
+    for group in MARKER_GROUP.finditer(text):
+        rest = text[group.end():]
+        if rest.strip() and not rest.lstrip().startswith("["):
+            boundary = group.end()
+    for end in _SENTENCE_END.finditer(text, boundary):
+        boundary = end.end()
+    return boundary
+
+
+class AnswerStream:
+    """Iterate for :class:`AnswerDelta`s; afterwards ``result`` is the whole answer, equal to
+    what the non-streaming path returns. ``close()`` stops the generator."""
+
+    def __init__(self, draft: DraftStream | None, passages: Sequence[Passage], check: Callable[..., object],
+                 finish: Callable[..., VerifiedAnswer], scorer: SupportScorer, abstained: VerifiedAnswer | None = None):
+        self._draft = draft
+        self._passages = passages
+        self._verify = check  # (draft, passages, scorer) -> Verification
+        self._finish = finish  # (draft) -> VerifiedAnswer
+        self._scorer = scorer
+        self.result: VerifiedAnswer | None = abstained
+        self.first_delta_ms: float | None = None
+
+    def __iter__(self) -> Iterator[AnswerDelta]:
+        if self._draft is None:  # abstained before generating
+            return
+        t0 = time.perf_counter()
+        text = ""
+        sent = ""
+        known: set[tuple[int, str, int]] = set()
+        consistent = True
+        checked_upto = 0
+        try:
+            for piece in self._draft:
+                text += piece
+                upto = complete_until(text)
+                if not consistent or upto == checked_upto:
+                    continue
+                checked_upto = upto
+                checked = self._verify(text[:upto], self._scorer)
+                if not checked.citations:
+                    continue
+                if not checked.answer.startswith(sent):
+                    consistent = False
+                    continue
+                delta = self._delta(checked.answer[len(sent):], checked.citations, known)
+                if delta.text:
+                    if self.first_delta_ms is None:
+                        self.first_delta_ms = round((time.perf_counter() - t0) * 1000, 2)
+                    sent += delta.text
+                    yield delta
+        finally:
+            self._draft.close()
+        self.result = self._finish(self._draft.draft())
+        if consistent and self.result.answer.startswith(sent):
+            rest = self._delta(self.result.answer[len(sent):], self.result.citations, known)
+            if rest.text or rest.citations:
+                yield rest
+
+    @staticmethod
+    def _delta(text: str, citations: list[Citation], known: set[tuple[int, str, int]]) -> AnswerDelta:
+        new = []
+        for c in citations:
+            key = (c.marker, c.sentence_id, c.answer_start)
+            if key not in known:
+                known.add(key)
+                new.append(c)
+        return AnswerDelta(text, new)
+
+    def close(self) -> None:
+        if self._draft is not None:
+            self._draft.close()
+
+
+def verifier_for(passages: Sequence[Passage], store, min_support: float, attribute: bool,
+                 shown: int | None) -> Callable:
+    """The check the stream runs on each complete prefix: the same ``verify`` as the end."""
+    from qa.types import Draft
+
+    def check(text: str, scorer: SupportScorer):
+        return verify(Draft(text, shown=shown), passages, store, min_support, scorer, attribute=attribute)
+
+    return check
