@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.middleware import JsonBodyMiddleware
-from api.routes import ask, documents, generators, health, search
+from api.routes import ask, chat, documents, generators, health, search
 from api.services import Services
 from api.settings import Settings
 from index.types import Embedder
@@ -47,6 +47,6 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.state.services = None
     errors.install(app)
     app.add_middleware(JsonBodyMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (health, documents, search, ask, generators):
+    for module in (health, documents, search, ask, generators, chat):
         app.include_router(module.router)
     return app

@@ -35,6 +35,12 @@ class SentenceOut(BaseModel):
     end: int
 
 
+class SpanOut(BaseModel):
+    start: int
+    end: int
+    text: str
+
+
 class DocumentOut(BaseModel):
     doc_id: str
     doc_version: str
@@ -44,6 +50,7 @@ class DocumentOut(BaseModel):
     current: bool = Field(description="Whether this is the version that is searched.")
     sentences: list[SentenceOut]
     offset_unit: Literal["codepoint"] = "codepoint"
+    span: SpanOut | None = Field(None, description="text[start:end] when ?start=&end= were given.")
 
 
 class DocumentSummary(BaseModel):

@@ -47,8 +47,10 @@ class HybridRetriever:
     def embed_query(self, query: str) -> np.ndarray:
         return self.embedder.encode([query])[0]
 
-    def search(self, query: str, k: int, vector: np.ndarray | None = None) -> list[Hit]:
-        """The ``k`` best sentences for ``query``; pass ``vector`` if it is already embedded."""
+    def search(self, query: str, k: int, vector: np.ndarray | None = None, context: str | None = None) -> list[Hit]:
+        """The ``k`` best sentences for ``query``; pass ``vector`` if it is already embedded.
+        ``context`` (earlier turns of a chat) joins the query in choosing documents only:
+        a follow-up's sentences are still found by what it asks."""
         if vector is None:
             vector = self.embed_query(query)
         n = max(self.settings.candidates, k)
@@ -56,7 +58,7 @@ class HybridRetriever:
         lexical = self.store.lexical_search(query, n)
         if self.settings.fusion == "rrf":
             return self._with_dense_scores(fuse(dense, lexical, k, self.settings), vector)
-        return self._blend(query, dense, lexical, k, vector)
+        return self._blend(query, dense, lexical, k, vector, f"{context} {query}" if context else query)
 
     def _with_dense_scores(self, hits: list[Hit], vector: np.ndarray) -> list[Hit]:
         """Give lexical-only hits their exact cosine too, as blend does: every hit needs one."""
@@ -64,14 +66,15 @@ class HybridRetriever:
         scores = dict(zip((s.id for s in missing), self.store.dense_scores(vector, missing)))
         return [replace(h, dense_score=scores[h.sentence.id]) if h.dense_score is None else h for h in hits]
 
-    def _blend(self, query: str, dense: list[Scored], lexical: list[Scored], k: int, vector: np.ndarray) -> list[Hit]:
+    def _blend(self, query: str, dense: list[Scored], lexical: list[Scored], k: int, vector: np.ndarray,
+               document_query: str) -> list[Hit]:
         cfg = self.settings
         cosine = {d.sentence.id: d.score for d in dense}
         sentences = {d.sentence.id: d.sentence for d in dense}
         lexical_scores = {item.sentence.id: item.score for item in lexical}
         top_lexical = max(lexical_scores.values(), default=0.0)
         documents = (
-            dict(self.store.lexical_document_search(query, max(cfg.candidates, cfg.documents)))
+            dict(self.store.lexical_document_search(document_query, max(cfg.candidates, cfg.documents)))
             if cfg.document_weight > 0 else {}
         )
         top_document = max(documents.values(), default=0.0)

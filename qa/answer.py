@@ -46,14 +46,14 @@ class QuestionAnswerer:
         self.embedder = embedder  # for the embedding half of support; lexical only without it
 
     def ask(self, question: str, top_k: int, history: Sequence[ChatTurn] = (), generator: str | None = None,
-            options: dict[str, Any] | None = None, query: str | None = None) -> VerifiedAnswer:
+            options: dict[str, Any] | None = None, context: str | None = None) -> VerifiedAnswer:
         """Raises UnknownGenerator, InvalidGeneratorOptions or GeneratorError (before any
-        work is done when the generator or its options are wrong). ``query`` is what to
-        search for when it is not the question itself (a follow-up in a chat)."""
+        work is done when the generator or its options are wrong). ``context``: the earlier
+        question a chat follow-up leans on (qa/followup.py), used to choose documents."""
         chosen, parsed = self.generators.get(generator, options)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        passages = self._retrieve(query or question, top_k, timings)
+        passages = self._retrieve(question, top_k, timings, context)
         if not passages:
             return self._abstain(chosen.name, timings, t0)
         t2 = time.perf_counter()
@@ -62,13 +62,13 @@ class QuestionAnswerer:
         return self.finish(question, chosen.name, draft, passages, timings, t0)
 
     def stream(self, question: str, top_k: int, history: Sequence[ChatTurn] = (), generator: str | None = None,
-               options: dict[str, Any] | None = None, query: str | None = None) -> AnswerStream:
+               options: dict[str, Any] | None = None, context: str | None = None) -> AnswerStream:
         """``ask``, claim by claim as the generator writes (qa/streaming.py). Wrong names
         and options raise here, before anything is streamed."""
         chosen, parsed = self.generators.get(generator, options)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        passages = self._retrieve(query or question, top_k, timings)
+        passages = self._retrieve(question, top_k, timings, context)
         scorer = SupportScorer(self.embedder, question)
         if not passages:
             return AnswerStream(None, [], None, None, scorer, abstained=self._abstain(chosen.name, timings, t0))
@@ -83,12 +83,12 @@ class QuestionAnswerer:
                              draft_stream.shown)
         return AnswerStream(draft_stream, passages, check, finish, scorer)
 
-    def _retrieve(self, query: str, top_k: int, timings: dict[str, float]) -> list[Passage]:
+    def _retrieve(self, query: str, top_k: int, timings: dict[str, float], context: str | None = None) -> list[Passage]:
         """Passages to answer from, or none when the evidence is too weak to answer."""
         t0 = time.perf_counter()
         vector = self.retriever.embed_query(query)
         t1 = time.perf_counter()
-        hits = self.retriever.search(query, top_k, vector=vector)
+        hits = self.retriever.search(query, top_k, vector=vector, context=context)
         weak = not hits or support_of(hits) < self.settings.min_similarity
         passages = [] if weak else self.passages(hits)
         timings["embed"] = (t1 - t0) * 1000

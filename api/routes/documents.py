@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.deps import ServicesDep
 from api.errors import ApiError
-from api.schemas import DocumentIn, DocumentList, DocumentOut, DocumentSummary, DocumentWritten, SentenceOut
+from api.schemas import DocumentIn, DocumentList, DocumentOut, DocumentSummary, DocumentWritten, SentenceOut, SpanOut
 from index.ingest import DocumentInput
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -38,17 +38,26 @@ def list_documents(
 
 
 @router.get("/{doc_id:path}", response_model=DocumentOut)
-def get_document(doc_id: str, services: ServicesDep, version: str | None = None) -> DocumentOut:
+def get_document(doc_id: str, services: ServicesDep, version: str | None = None,
+                 start: int | None = Query(None, ge=0, description="With end: also return this span (a citation's)."),
+                 end: int | None = Query(None, ge=0)) -> DocumentOut:
     """A document's current version, or any stored version with ``?version=``: every
-    version a citation ever named stays readable, even after an update or a delete."""
+    version a citation ever named stays readable, even after an update or a delete.
+    ``start`` and ``end`` (code points) add ``span``: what a citation URL points at."""
     doc = services.store.document(doc_id, version)
     if doc is None:
         what = f"document {doc_id!r}" + (f" has no version {version!r}" if version else " not found")
         raise ApiError(404, "not_found", what)
+    span = None
+    if start is not None or end is not None:
+        if start is None or end is None or not start <= end <= len(doc.text):
+            raise ApiError(422, "invalid_request", f"start and end must satisfy 0 <= start <= end <= {len(doc.text)}")
+        span = SpanOut(start=start, end=end, text=doc.text[start:end])
     sentences = services.store.sentences(doc.doc_id, doc.version)
     return DocumentOut(
         doc_id=doc.doc_id, doc_version=doc.version, title=doc.title, text=doc.text, metadata=doc.metadata,
         current=doc.current, sentences=[SentenceOut(id=s.id, start=s.start, end=s.end) for s in sentences],
+        span=span,
     )
 
 

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, AsyncIterator
+
+import anyio
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from api import chat
+from api.deps import ServicesDep, top_k_or_default
+from api.errors import ApiError
+from api.services import Services
+from qa.followup import chat_context
+from qa.registry import UnknownGenerator
+from qa.streaming import AnswerStream
+from qa.types import Citation, GeneratorError
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["chat"])
+
+
+@router.get("/v1/models")
+def list_models(services: ServicesDep) -> dict[str, Any]:
+    """OpenAI-style model list: ``citeqa`` (the server's default generator) and every
+    generator that can answer here."""
+    names = [chat.DEFAULT_MODEL] + [g.name for g in services.generators.describe() if g.available]
+    return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "citeqa"} for n in names]}
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(body: chat.ChatRequest, request: Request, services: ServicesDep) -> Any:
+    """OpenAI-compatible chat: the last user message is the question, earlier turns are
+    context. The answer carries verified ``citations`` and ``annotations``; with
+    ``stream: true`` they arrive as server-sent events, each citation as soon as its claim
+    is verified, and all of them again in the final chunk."""
+    question, history = body.question_and_history()
+    if body.messages[-1].role != "user" or not any(ch.isalnum() for ch in question):
+        raise ApiError(422, "invalid_request", "the last message must be a user message with a question in it")
+    if len(question) > services.settings.max_question_chars:
+        raise ApiError(422, "invalid_request", f"question is longer than {services.settings.max_question_chars} characters")
+    top_k = top_k_or_default(body.top_k, services)
+    name = None if body.model == chat.DEFAULT_MODEL else body.model
+    try:
+        generator = services.generators.instance(name or services.generators.default)
+    except UnknownGenerator:
+        models = ", ".join(m["id"] for m in list_models(services)["data"])
+        raise ApiError(404, "model_not_found", f"model {body.model!r} does not exist; models: {models}")
+    options = body.options_for(set(generator.Options.model_fields))
+    context = chat_context(question, history)
+    base_url = str(request.base_url)
+    model = body.model
+    if not body.stream:
+        result = await anyio.to_thread.run_sync(
+            lambda: services.answerer.ask(question, top_k, history, name, options, context))
+        titles = await anyio.to_thread.run_sync(_titles, services, result.citations)
+        return chat.completion(model, result, base_url, titles)
+    # Wrong names and options raise here, as JSON errors, before the stream starts.
+    stream = await anyio.to_thread.run_sync(
+        lambda: services.answerer.stream(question, top_k, history, name, options, context))
+    return StreamingResponse(_events(stream, services, model, base_url), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _sse(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+async def _events(stream: AnswerStream, services: Services, model: str, base_url: str) -> AsyncIterator[str]:
+    cid, created = chat.completion_id(), int(time.time())
+    deltas = iter(stream)
+    titles: dict[str, str] = {}
+    sent = ""
+    try:
+        yield _sse(chat.chunk(cid, model, created, {"role": "assistant", "content": ""}))
+        while (delta := await anyio.to_thread.run_sync(next, deltas, None)) is not None:
+            sent += delta.text
+            piece: dict[str, Any] = {"content": delta.text}
+            if delta.citations:
+                titles.update(await anyio.to_thread.run_sync(_titles, services, delta.citations))
+                piece["citations"] = chat.citations_out(delta.citations)
+                piece["annotations"] = chat.annotations(sent, delta.citations, base_url, titles)
+            yield _sse(chat.chunk(cid, model, created, piece))
+        result = stream.result
+        if not sent and result.answer:  # nothing streamed: the "no answer" sentence
+            yield _sse(chat.chunk(cid, model, created, {"content": result.answer}))
+        titles.update(await anyio.to_thread.run_sync(_titles, services, result.citations))
+        yield _sse(chat.chunk(cid, model, created, {}, "stop", answer=result.answer,
+                              citations=chat.citations_out(result.citations),
+                              annotations=chat.annotations(result.answer, result.citations, base_url, titles),
+                              usage=chat.usage(result), **chat.extras(result)))
+        yield "data: [DONE]\n\n"
+    except GeneratorError as exc:
+        code = {502: "upstream_error", 503: "generator_unavailable", 504: "upstream_timeout"}.get(exc.status, "generator_error")
+        yield _sse({"error": {"code": code, "message": exc.message, "status": exc.status}})
+        yield "data: [DONE]\n\n"
+    except Exception:
+        log.exception("chat stream failed")
+        yield _sse({"error": {"code": "internal_error", "message": "internal error; the server log has the details"}})
+        yield "data: [DONE]\n\n"
+    finally:
+        # A client that went away cancels this generator: stop the model too (shielded,
+        # so the close runs even while the request is being cancelled).
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(deltas.close)
+
+
+def _titles(services: Services, citations: list[Citation]) -> dict[str, str]:
+    out = {}
+    for c in citations:
+        if c.doc_id not in out:
+            doc = services.store.document(c.doc_id, c.doc_version)
+            out[c.doc_id] = doc.title if doc else ""
+    return out
