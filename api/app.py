@@ -16,18 +16,21 @@ from api.routes import ask, chat, documents, generators, health, search
 from api.services import Services
 from api.settings import Settings
 from index.types import Embedder
+from qa.types import Generator
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
-    """``embedder`` lets a process that already loaded the model (tests, the CLI) share it."""
+def create_app(settings: Settings | None = None, embedder: Embedder | None = None,
+               extra_generators: dict[str, Generator] | None = None) -> FastAPI:
+    """``embedder`` lets a process that already loaded the model (tests, the CLI) share it;
+    ``extra_generators`` adds ready-made generators by name beside the installed plugins."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Model load and seeding are seconds of CPU work: keep them off the event loop.
-        services = await anyio.to_thread.run_sync(Services.open, settings, embedder)
+        services = await anyio.to_thread.run_sync(Services.open, settings, embedder, extra_generators)
         await anyio.to_thread.run_sync(services.seed)
         app.state.services = services
         log.info("citeqa ready: %d sentences indexed in %s", services.store.sentence_count(), settings.data_dir)

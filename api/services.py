@@ -14,6 +14,7 @@ from index.retriever import HybridRetriever
 from index.types import Embedder, Store
 from qa import registry
 from qa.answer import QuestionAnswerer
+from qa.types import Generator
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +32,17 @@ class Services:
     answerer: QuestionAnswerer
 
     @classmethod
-    def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Services":
+    def open(cls, settings: Settings, embedder: Embedder | None = None,
+             extra_generators: dict[str, Generator] | None = None) -> "Services":
         embedder = embedder or SentenceTransformerEmbedder(settings.model_path, settings.embed_batch_size)
         store = EmbeddedStore(settings.data_dir, embedder.dimension, settings.faiss_save_interval_s)
         retriever = HybridRetriever(store, embedder, settings.retrieval())
-        generators = registry.GeneratorPool(settings.generator, settings.generator_config)
-        generators.instance(settings.generator)  # an unknown default fails at start, not on a question
+        pool = registry.GeneratorPool(settings.generator, settings.generator_config, extra_generators)
+        pool.instance(settings.generator)  # an unknown default fails at start, not on a question
         return cls(
             settings=settings, embedder=embedder, store=store, ingestor=Ingestor(store, embedder),
-            retriever=retriever, generators=generators,
-            answerer=QuestionAnswerer(retriever, store, generators, settings.answering(), embedder),
+            retriever=retriever, generators=pool,
+            answerer=QuestionAnswerer(retriever, store, pool, settings.answering(), embedder),
         )
 
     def seed(self) -> int:
