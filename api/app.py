@@ -9,9 +9,12 @@ from typing import AsyncIterator
 
 import anyio
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
+from api.keys import KeyStore
 from api.middleware import JsonBodyMiddleware
+from api.security import SecurityMiddleware, is_loopback
 from api.routes import ask, chat, documents, generators, health, playground, search
 from api.services import Services
 from api.settings import Settings
@@ -34,6 +37,9 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         await anyio.to_thread.run_sync(services.seed)
         app.state.services = services
         log.info("citeqa ready: %d sentences indexed in %s", services.store.sentence_count(), settings.data_dir)
+        if settings.security().auth != "off" and not is_loopback(settings.host) and not keys.has_keys():
+            log.warning("listening on %s with no API keys: writes are refused until one exists "
+                        "(citeqa keys create --scope read --scope write)", settings.host)
         try:
             yield
         finally:
@@ -49,7 +55,15 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.state.settings = settings
     app.state.services = None
     errors.install(app)
+    keys = KeyStore(settings.data_dir)
+    app.state.keys = keys
+    # Starlette runs the middleware added last first: CORS, then keys and limits, then bodies.
     app.add_middleware(JsonBodyMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityMiddleware, keys=keys, policy=settings.security())
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+                           expose_headers=["X-Request-ID", "Retry-After"])
     for module in (health, documents, search, ask, generators, chat, playground):
         app.include_router(module.router)
     return app

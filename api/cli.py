@@ -321,6 +321,71 @@ def _error_message(response: Any) -> str:
         return response.text[:200]
 
 
+keys_app = typer.Typer(no_args_is_help=True, help="API keys (stored hashed in the data directory's keys.db).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Option(..., "--name", help="Who or what the key is for."),
+    scope: list[str] = typer.Option(["read"], "--scope", help="read (ask, search, chat, get) and/or write (ingest, delete)."),
+    rate: Optional[float] = typer.Option(None, "--rate", min=0, help="Requests/s for this key (default: CITEQA_KEY_RATE_PER_S)."),
+    burst: Optional[int] = typer.Option(None, "--burst", min=1),
+    data_dir: Optional[Path] = DataDir,
+) -> None:
+    """Create a key; it is printed once and only its hash is kept."""
+    from api.keys import KeyStore
+
+    store = KeyStore(_settings(data_dir).data_dir)
+    try:
+        key, secret = store.create(name, scope, rate, burst)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    finally:
+        store.close()
+    console.print(f"key id {key.key_id} ({', '.join(sorted(key.scopes))}) for {name!r}; save it now, it is not shown again:")
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: Optional[Path] = DataDir) -> None:
+    """Keys by id: name, scopes, rate, created, revoked (never the key itself)."""
+    import datetime
+
+    from rich.table import Table
+
+    from api.keys import KeyStore
+
+    store = KeyStore(_settings(data_dir).data_dir)
+    try:
+        keys = store.list()
+    finally:
+        store.close()
+    table = Table("key id", "name", "scopes", "rate/s", "created", "revoked")
+    when = lambda t: datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "–"  # noqa: E731
+    for k in keys:
+        table.add_row(k.key_id, k.name, ",".join(sorted(k.scopes)), "default" if k.rate_per_s is None else f"{k.rate_per_s:g}",
+                      when(k.created_at), when(k.revoked_at))
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="The key id from `citeqa keys list`."),
+                data_dir: Optional[Path] = DataDir) -> None:
+    """Revoke a key at once (a running server stops accepting it on its next request)."""
+    from api.keys import KeyStore
+
+    store = KeyStore(_settings(data_dir).data_dir)
+    try:
+        if not store.revoke(key_id):
+            console.print(f"[red]no live key with id {key_id!r}[/red]")
+            raise typer.Exit(1)
+    finally:
+        store.close()
+    console.print(f"revoked {key_id}")
+
+
 def _register_bench() -> None:
     from api.bench import bench_command
 

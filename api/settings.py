@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.security import SecurityPolicy
 from index.retriever import RetrievalSettings
 from qa.answer import AnswerSettings
 
@@ -56,6 +57,16 @@ class Settings(BaseSettings):
     generator_settings: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description='Settings of third-party generators by name, as JSON: {"name": {...}}.')
 
+    auth: Literal["auto", "on", "off"] = Field(
+        "auto", description="API keys: auto = required when binding a non-loopback address or once any key exists.")
+    auth_reads: bool = Field(False, description="Reads (ask, search, chat, get) need a key too, not only writes.")
+    key_rate_per_s: float = Field(10.0, ge=0, description="Default requests/s per key (0 = unlimited); keys may set their own.")
+    key_burst: int = Field(40, ge=1)
+    anonymous_rate_per_s: float = Field(0.0, ge=0, description="Requests/s per client address without a key (0 = unlimited).")
+    anonymous_burst: int = Field(40, ge=1)
+    request_timeout_s: float = Field(300.0, gt=0, description="A response not started by then gets 504.")
+    cors_origins: list[str] = Field(default_factory=list, description='Origins allowed by CORS, e.g. ["https://app.example"]; none by default.')
+
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Larger request bodies get 413.")
     max_question_chars: int = Field(2_000, ge=1)
     faiss_save_interval_s: float = 5.0
@@ -76,6 +87,13 @@ class Settings(BaseSettings):
     def answering(self) -> AnswerSettings:
         return AnswerSettings(min_similarity=self.min_similarity, min_support=self.min_support,
                               attribute_uncited=self.attribute_uncited)
+
+    def security(self) -> SecurityPolicy:
+        return SecurityPolicy(
+            auth=self.auth, host=self.host, auth_reads=self.auth_reads, key_rate_per_s=self.key_rate_per_s,
+            key_burst=self.key_burst, anonymous_rate_per_s=self.anonymous_rate_per_s,
+            anonymous_burst=self.anonymous_burst, request_timeout_s=self.request_timeout_s,
+        )
 
     def generator_config(self, name: str) -> dict[str, Any]:
         """The settings a generator's factory receives: ``<name>_*`` fields, then any

@@ -1,0 +1,190 @@
+"""Who may do what, how often, for how long: API keys, per-key rate limits, time limits.
+
+One ASGI middleware in front of every route, so a new route cannot forget its check:
+- Writes (POST/PUT/PATCH/DELETE under /v1/documents) need a key with the ``write`` scope;
+  everything else under /v1 needs ``read`` when ``auth_reads`` is set. Health checks, the
+  playground page and the API docs are public.
+- 401 when no key or an unknown/revoked key is presented, 403 when the key lacks the
+  scope. Keys come as ``Authorization: Bearer`` (what OpenAI clients send) or ``X-API-Key``.
+- Auth is ``on``, ``off`` or ``auto``: on when the server binds a non-loopback address or
+  any key exists (creating the first key turns it on; no restart needed).
+- A token bucket per key (or per client address without one): 429 with Retry-After.
+- A request that has not started its response within ``request_timeout_s`` gets 504.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.keys import ApiKey, KeyStore
+
+PUBLIC_PATHS = {"/", "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def scope_for(method: str, path: str) -> Literal["read", "write"] | None:
+    """The scope a request needs, or None for public paths."""
+    if path in PUBLIC_PATHS or path.startswith("/static/"):
+        return None
+    if path.startswith("/v1/documents") and method in WRITE_METHODS:
+        return "write"
+    return "read"
+
+
+@dataclass(frozen=True)
+class SecurityPolicy:
+    auth: Literal["auto", "on", "off"] = "auto"
+    host: str = "127.0.0.1"
+    auth_reads: bool = False
+    key_rate_per_s: float = 10.0  # default for keys without a rate of their own; 0 = none
+    key_burst: int = 40
+    anonymous_rate_per_s: float = 0.0  # per client address, when no key is presented
+    anonymous_burst: int = 40
+    request_timeout_s: float = 300.0
+
+
+class TokenBuckets:
+    """One bucket per caller: ``rate`` tokens a second, at most ``burst`` saved up."""
+
+    def __init__(self, max_callers: int = 10_000):
+        self._buckets: dict[str, tuple[float, float]] = {}  # caller -> (tokens, at)
+        self._lock = threading.Lock()
+        self.max_callers = max_callers
+
+    def take(self, caller: str, rate: float, burst: int) -> float:
+        """0 if the request may go now, else the seconds until it may."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._buckets) >= self.max_callers and caller not in self._buckets:
+                self._buckets.clear()  # bounded memory; a full refill only errs towards allowing
+            tokens, at = self._buckets.get(caller, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - at) * rate)
+            if tokens >= 1.0:
+                self._buckets[caller] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[caller] = (tokens, now)
+            return (1.0 - tokens) / rate
+
+
+class SecurityMiddleware:
+    def __init__(self, app: ASGIApp, keys: KeyStore, policy: SecurityPolicy):
+        self.app = app
+        self.keys = keys
+        self.policy = policy
+        self.buckets = TokenBuckets()
+        self._has_keys = (0.0, False)  # (checked at, result): auto mode looks again each second
+
+    def auth_on(self) -> bool:
+        if self.policy.auth != "auto":
+            return self.policy.auth == "on"
+        if not is_loopback(self.policy.host):
+            return True
+        checked, result = self._has_keys
+        if time.monotonic() - checked > 1.0:
+            result = self.keys.has_keys()
+            self._has_keys = (time.monotonic(), result)
+        return result
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        needed = scope_for(scope["method"], scope["path"])
+        presented = _presented_key(scope)
+        key: ApiKey | None = None
+        if needed is not None and self.auth_on():
+            required = needed == "write" or self.policy.auth_reads
+            if presented is not None:
+                key = await anyio.to_thread.run_sync(self.keys.verify, presented)
+                if key is None:
+                    return await _error(send, 401, "unauthorized", "the API key is unknown or revoked", bearer=True)
+                if needed not in key.scopes:
+                    return await _error(send, 403, "forbidden",
+                                        f"this key (id {key.key_id}) lacks the {needed!r} scope")
+            elif required:
+                how = "send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'; create one with `citeqa keys create`"
+                return await _error(send, 401, "unauthorized", f"this request needs an API key with the {needed!r} scope: {how}",
+                                    bearer=True)
+        wait = self._rate_limit(scope, key)
+        if wait > 0:
+            return await _error(send, 429, "rate_limited", f"too many requests; retry in {math.ceil(wait)} s",
+                                headers=[(b"retry-after", str(math.ceil(wait)).encode())])
+        await self._with_time_limit(scope, receive, send)
+
+    def _rate_limit(self, scope: Scope, key: ApiKey | None) -> float:
+        p = self.policy
+        if key is not None:
+            rate = key.rate_per_s if key.rate_per_s is not None else p.key_rate_per_s
+            burst = key.burst if key.burst is not None else p.key_burst
+            caller = f"key:{key.key_id}"
+        else:
+            rate, burst = p.anonymous_rate_per_s, p.anonymous_burst
+            caller = f"ip:{(scope.get('client') or ('?',))[0]}"
+        return self.buckets.take(caller, rate, burst) if rate > 0 else 0.0
+
+    async def _with_time_limit(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """504 when no response has started in time (a stream, once started, runs on).
+
+        The 504 is sent by the watchdog itself: work in a worker thread cannot be
+        cancelled, so the client is answered at once and whatever the route sends when it
+        finally returns is dropped."""
+        started = timed_out = False
+
+        async def send_unless_late(message: Message) -> None:
+            nonlocal started
+            if timed_out:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        async with anyio.create_task_group() as tg:
+            async def watchdog() -> None:
+                nonlocal timed_out
+                await anyio.sleep(self.policy.request_timeout_s)
+                if not started:
+                    timed_out = True
+                    await _error(send, 504, "timeout", f"the request took longer than {self.policy.request_timeout_s:g} s")
+                    tg.cancel_scope.cancel()
+
+            tg.start_soon(watchdog)
+            await self.app(scope, receive, send_unless_late)
+            tg.cancel_scope.cancel()
+
+
+def _presented_key(scope: Scope) -> str | None:
+    headers = dict(scope["headers"])
+    auth = headers.get(b"authorization", b"").decode("latin-1").strip()
+    if auth[:7].lower() == "bearer " and auth[7:].strip():
+        return auth[7:].strip()
+    key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
+    return key or None
+
+
+async def _error(send: Send, status: int, code: str, message: str, bearer: bool = False,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    extra = list(headers or [])
+    if bearer:
+        extra.append((b"www-authenticate", b'Bearer realm="citeqa"'))
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]})
+    await send({"type": "http.response.body", "body": body})
