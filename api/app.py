@@ -11,7 +11,7 @@ import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors
+from api import errors, observability
 from api.keys import KeyStore
 from api.middleware import JsonBodyMiddleware
 from api.security import SecurityMiddleware, is_loopback
@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
                            expose_headers=["X-Request-ID", "Retry-After"])
+    # Added last, so outermost: the request id and metrics also cover 413s, 401/429s and CORS.
+    observability.install(app, lambda: app.state.services.store.sentence_count() if app.state.services else 0)
     for module in (health, documents, search, ask, generators, chat, playground):
         app.include_router(module.router)
     return app

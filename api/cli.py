@@ -14,7 +14,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import json
-import logging
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import quote
@@ -77,9 +76,12 @@ def serve(
 
     from api.app import create_app
 
+    from api.observability import configure_logging
+
     settings = _settings(data_dir, host=host, port=port)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    configure_logging("INFO", json_logs=True)  # one JSON object a line, with the request id
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", log_config=None,
+                access_log=False)  # our access log (api/observability.py) replaces uvicorn's
 
 
 @app.command()

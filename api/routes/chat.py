@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from api import chat
 from api.deps import ServicesDep, top_k_or_default
 from api.errors import ApiError
+from api.observability import Metrics
 from api.services import Services
 from qa.followup import chat_context
 from qa.registry import UnknownGenerator
@@ -55,12 +56,14 @@ async def chat_completions(body: chat.ChatRequest, request: Request, services: S
     if not body.stream:
         result = await anyio.to_thread.run_sync(
             lambda: services.answerer.ask(question, top_k, history, name, options, context))
+        request.app.state.metrics.observe_answer(result)
         titles = await anyio.to_thread.run_sync(_titles, services, result.citations)
         return chat.completion(model, result, base_url, titles)
     # Wrong names and options raise here, as JSON errors, before the stream starts.
     stream = await anyio.to_thread.run_sync(
         lambda: services.answerer.stream(question, top_k, history, name, options, context))
-    return StreamingResponse(_events(stream, services, model, base_url), media_type="text/event-stream",
+    return StreamingResponse(_events(stream, services, model, base_url, request.app.state.metrics),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
@@ -68,7 +71,8 @@ def _sse(payload: dict[str, Any]) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-async def _events(stream: AnswerStream, services: Services, model: str, base_url: str) -> AsyncIterator[str]:
+async def _events(stream: AnswerStream, services: Services, model: str, base_url: str,
+                  metrics: Metrics) -> AsyncIterator[str]:
     cid, created = chat.completion_id(), int(time.time())
     deltas = iter(stream)
     titles: dict[str, str] = {}
@@ -84,6 +88,7 @@ async def _events(stream: AnswerStream, services: Services, model: str, base_url
                 piece["annotations"] = chat.annotations(sent, delta.citations, base_url, titles)
             yield _sse(chat.chunk(cid, model, created, piece))
         result = stream.result
+        metrics.observe_answer(result)
         if not sent and result.answer:  # nothing streamed: the "no answer" sentence
             yield _sse(chat.chunk(cid, model, created, {"content": result.answer}))
         titles.update(await anyio.to_thread.run_sync(_titles, services, result.citations))

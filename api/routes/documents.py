@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import ServicesDep
 from api.errors import ApiError
@@ -12,13 +12,15 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
 @router.post("", status_code=201, response_model=DocumentWritten,
              responses={200: {"model": DocumentWritten, "description": "This exact version was already stored."}})
-def add_document(body: DocumentIn, services: ServicesDep, response: Response) -> DocumentWritten:
+def add_document(body: DocumentIn, services: ServicesDep, response: Response, request: Request) -> DocumentWritten:
     """Store a document (or a new version of one) and index its sentences. 201 when
     created; 200 when the same content was already stored (nothing is re-embedded)."""
     result = services.ingestor.ingest(
         DocumentInput(text=body.text, doc_id=body.doc_id, title=body.title, metadata=body.metadata)
     )
-    if not result.created:
+    if result.created:
+        request.app.state.metrics.observe_ingest(1, result.sentence_count)
+    else:
         response.status_code = status.HTTP_200_OK
     return DocumentWritten(doc_id=result.doc_id, doc_version=result.doc_version,
                            sentence_count=result.sentence_count, created=result.created)
