@@ -1,8 +1,10 @@
 """Every error leaves as {"error": {"code", "message"}} with a 4xx that says what is wrong;
-anything unexpected is a bare 500 with no stack trace (and is logged)."""
+anything unexpected is a bare 500 with no stack trace (and is logged). The OpenAPI schema
+says so too: every operation documents its 4xx bodies as ``ErrorOut``."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -10,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas import ErrorOut
 from index.ingest import InvalidDocument
 from qa.prompting import PromptError
 from qa.registry import InvalidGeneratorOptions, UnknownGenerator
@@ -44,6 +47,8 @@ _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_f
 
 
 def install(app: FastAPI) -> None:
+    _document_errors(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message)
@@ -78,7 +83,48 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, _CODES.get(exc.status_code, "error"), str(exc.detail), exc.headers)
 
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        # A number from the request too large for SQLite (a 64-bit integer) or a float; logged
+        # because one that does not come from the request would be a bug.
+        log.warning("overflow on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(422, "invalid_request", "a number in the request is out of range")
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "internal_error", "internal error; the server log has the details")
+
+
+def _document_errors(app: FastAPI) -> None:
+    """FastAPI documents a 422 as ``{"detail": [...]}``; ours is ``ErrorOut``, and so is any
+    other 4xx. Rewrite the generated schema once, so clients (and schema-driven tests) see
+    the shape they get."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        defs = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(defs.pop("$defs", {}))
+        components["ErrorOut"] = defs
+        ref = {"$ref": "#/components/schemas/ErrorOut"}
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                responses = operation["responses"]
+                if "422" in responses:
+                    responses["422"] = {"description": "Invalid request",
+                                        "content": {"application/json": {"schema": ref}}}
+                responses.setdefault("4XX", {"description": "Error: {error: {code, message}}",
+                                             "content": {"application/json": {"schema": ref}}})
+        for name in ("HTTPValidationError", "ValidationError"):  # the first refers to the second
+            if f'"#/components/schemas/{name}"' not in json.dumps(schema):
+                components.pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -54,19 +54,70 @@ def embedding_text(title: str, sentence: str) -> str:
     return f"{title}: {sentence}" if title.strip() else sentence
 
 
+MAX_METADATA_DEPTH = 32
+
+
+def _has_surrogates(text: str) -> bool:
+    # Lone surrogates (from "\ud800" escapes in JSON) are not Unicode: they cannot be
+    # encoded as UTF-8, so such a document could be stored but never sent back. (The codec
+    # finds them at C speed: a 5 MB text takes milliseconds, not a Python loop.)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _metadata_problem(metadata: Any) -> str | None:
+    """Why ``metadata`` cannot be stored and served back as JSON, or None. Iterative, so
+    that no depth of nesting can exhaust the stack here."""
+    if not isinstance(metadata, dict):
+        return "metadata must be a JSON object"
+    stack: list[tuple[Any, int]] = [(metadata, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_METADATA_DEPTH:
+            return f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep"
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if not isinstance(key, str):
+                    return "metadata keys must be strings"
+                if _has_surrogates(key):
+                    return "metadata contains unpaired UTF-16 surrogates (not valid Unicode)"
+                stack.append((inner, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((inner, depth + 1) for inner in value)
+        elif isinstance(value, str):
+            if _has_surrogates(value):
+                return "metadata contains unpaired UTF-16 surrogates (not valid Unicode)"
+        elif isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                return "metadata numbers must be finite (NaN and Infinity are not JSON)"
+        elif value is not None and not isinstance(value, (bool, int)):
+            return f"metadata values must be JSON (not {type(value).__name__})"
+    return None
+
+
 def validate(item: DocumentInput) -> DocumentInput:
     if not item.text.strip():
         raise InvalidDocument("text is empty or only white space")
     if "\x00" in item.text or "\x00" in item.title:
         raise InvalidDocument("text and title must not contain NUL characters")
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in item.text):
+    if _has_surrogates(item.text):
         raise InvalidDocument("text contains unpaired UTF-16 surrogates (not valid Unicode)")
+    if _has_surrogates(item.title):
+        raise InvalidDocument("title contains unpaired UTF-16 surrogates (not valid Unicode)")
+    problem = _metadata_problem(item.metadata)
+    if problem:
+        raise InvalidDocument(problem)
     doc_id = item.doc_id
     if doc_id is not None:
         if not doc_id.strip() or doc_id != doc_id.strip():
             raise InvalidDocument("doc_id must be non-empty and have no leading or trailing white space")
         if any(ch.isspace() and ch != " " or ord(ch) < 32 for ch in doc_id):
             raise InvalidDocument("doc_id must not contain control characters or line breaks")
+        if _has_surrogates(doc_id):
+            raise InvalidDocument("doc_id contains unpaired UTF-16 surrogates (not valid Unicode)")
     return item
 
 

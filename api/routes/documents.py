@@ -30,7 +30,7 @@ def add_document(body: DocumentIn, services: ServicesDep, response: Response, re
 def list_documents(
     services: ServicesDep,
     limit: int = Query(50, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**63 - 1),
 ) -> DocumentList:
     """Live documents (their current versions), ordered by doc_id."""
     page = services.store.list_documents(limit, offset)
