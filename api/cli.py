@@ -397,6 +397,15 @@ def _register_bench() -> None:
 _register_bench()
 
 
+def _register_stress() -> None:
+    from api.stress import register
+
+    register(app)
+
+
+_register_stress()
+
+
 def main() -> None:
     app()
 

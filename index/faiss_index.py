@@ -30,6 +30,7 @@ class VectorIndex:
     def load(cls, path: Path, dimension: int) -> "VectorIndex":
         """Read ``path``; an absent, corrupt or mismatched file gives an empty index
         (the caller then fills it from the database)."""
+        remove_stale_temporaries(path)
         index = cls(dimension)
         if not path.exists():
             return index
@@ -97,3 +98,32 @@ class VectorIndex:
                 min(k, int(self._index.ntotal)),
             )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+
+def remove_stale_temporaries(path: Path) -> int:
+    """Delete half-written saves (``<name>.<pid>.<thread>.tmp``) left by a process killed
+    while saving: each is as large as the index. A save by a live process is left alone."""
+    removed = 0
+    for tmp in path.parent.glob(f"{path.name}.*.*.tmp"):
+        try:
+            pid = int(tmp.name[len(path.name) + 1:].split(".")[0])
+        except ValueError:
+            continue
+        if pid != os.getpid() and _alive(pid):
+            continue
+        try:
+            tmp.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from contextlib import closing
@@ -323,3 +324,20 @@ def test_two_instances_writing_at_once_both_end_in_sync(data_dir, embedder):
     finally:
         second.close()
         first.close()
+
+
+def test_half_written_faiss_saves_of_dead_processes_are_removed_on_open(tmp_path, embedder):
+    import subprocess
+
+    from index.faiss_index import remove_stale_temporaries
+
+    path = tmp_path / "vectors.faiss"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f"vectors.faiss.{dead.pid}.1.tmp"
+    live = tmp_path / f"vectors.faiss.{os.getppid()}.1.tmp"  # a live process's save in progress
+    stale.write_bytes(b"x" * 100)
+    live.write_bytes(b"y")
+    EmbeddedStore(tmp_path, embedder.dimension).close()
+    assert not stale.exists() and live.exists()
+    assert remove_stale_temporaries(path) == 0
