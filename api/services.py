@@ -21,6 +21,19 @@ log = logging.getLogger(__name__)
 SEEDED_FLAG = "seeded"
 
 
+def open_store(settings: Settings, dimension: int) -> Store:
+    """The embedded store (SQLite + FAISS in the data directory) unless ``CITEQA_STORE``
+    names a database: ``postgresql://...`` selects PostgreSQL + pgvector."""
+    url = settings.store.get_secret_value().strip()  # secret: it may hold a password
+    if not url:
+        return EmbeddedStore(settings.data_dir, dimension, settings.faiss_save_interval_s)
+    if url.startswith(("postgresql://", "postgres://")):
+        from index.postgres_store import PostgresStore
+
+        return PostgresStore(url, dimension)
+    raise ValueError(f"CITEQA_STORE must be empty (embedded) or a postgresql:// URL, got {url.split(':', 1)[0]}:...")
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -35,7 +48,7 @@ class Services:
     def open(cls, settings: Settings, embedder: Embedder | None = None,
              extra_generators: dict[str, Generator] | None = None) -> "Services":
         embedder = embedder or SentenceTransformerEmbedder(settings.model_path, settings.embed_batch_size)
-        store = EmbeddedStore(settings.data_dir, embedder.dimension, settings.faiss_save_interval_s)
+        store = open_store(settings, embedder.dimension)
         retriever = HybridRetriever(store, embedder, settings.retrieval())
         pool = registry.GeneratorPool(settings.generator, settings.generator_config, extra_generators)
         pool.instance(settings.generator)  # an unknown default fails at start, not on a question

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITEQA_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(Path("data"), description="SQLite database and FAISS index live here.")
+    store: SecretStr = Field(SecretStr(""), description="Empty: the embedded store in data_dir. postgresql://user@host:port/db: "
+                                       "PostgreSQL + pgvector, shared by stateless replicas.")
     seeds_dir: Path | None = Field(PROJECT_ROOT / "seeds", description="Indexed on first start; None to skip.")
     host: str = "127.0.0.1"
     port: int = 8000
