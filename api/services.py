@@ -21,6 +21,14 @@ log = logging.getLogger(__name__)
 SEEDED_FLAG = "seeded"
 
 
+def open_embedder(settings: Settings) -> Embedder:
+    if settings.embedder == "onnx-int8":
+        from index.onnx_embedder import OnnxInt8Embedder
+
+        return OnnxInt8Embedder(settings.data_dir / "models", settings.model_path, settings.embed_batch_size)
+    return SentenceTransformerEmbedder(settings.model_path, settings.embed_batch_size)
+
+
 def open_store(settings: Settings, dimension: int) -> Store:
     """The embedded store (SQLite + FAISS in the data directory) unless ``CITEQA_STORE``
     names a database: ``postgresql://...`` selects PostgreSQL + pgvector."""
@@ -47,7 +55,7 @@ class Services:
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None,
              extra_generators: dict[str, Generator] | None = None) -> "Services":
-        embedder = embedder or SentenceTransformerEmbedder(settings.model_path, settings.embed_batch_size)
+        embedder = embedder or open_embedder(settings)
         store = open_store(settings, embedder.dimension)
         retriever = HybridRetriever(store, embedder, settings.retrieval())
         pool = registry.GeneratorPool(settings.generator, settings.generator_config, extra_generators)

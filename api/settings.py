@@ -28,6 +28,8 @@ class Settings(BaseSettings):
 
     model_path: Path | None = Field(None, description="A sentence-transformers model directory; default: the packaged all-MiniLM-L6-v2.")
     embed_batch_size: int = 64
+    embedder: Literal["torch", "onnx-int8"] = Field(
+        "torch", description="onnx-int8: the same model on ONNX Runtime with int8 weights (faster; re-ingest when switching).")
 
     default_top_k: int = Field(5, ge=1)
     max_top_k: int = Field(100, ge=1)
