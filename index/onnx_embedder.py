@@ -8,7 +8,7 @@ torch model's (cosine ≥ 0.96 between the two on the same text), so a data dire
 should be indexed with one embedder: switching means re-ingesting. Dynamic quantisation
 scales activations per batch, so a text's vector also varies a little (cosine > 0.98)
 with the texts batched beside it.
-Quality and speed against the torch embedder: docs/SCALING.md ("Faster embedder").
+Quality and speed against the torch embedder: docs/EVALUATION.md ("Faster embedder").
 """
 
 from __future__ import annotations
