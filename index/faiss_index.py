@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -19,28 +20,76 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
+# The index type follows the size (measurements and the choice: docs/SCALING.md, "FAISS
+# index type by size"). Exact flat search costs O(n) per query: ~0.25 ms at 10k vectors,
+# tens of ms at 1M. Beyond the threshold an HNSW graph answers in well under a millisecond
+# at recall@10 >= 0.95.
+HNSW_THRESHOLD = 50_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 64
+# HNSW cannot remove a node, so a removed vector becomes a tombstone: its label in the
+# IndexIDMap2 becomes -1 (so tombstones persist in the FAISS file itself) and searches skip
+# it through an IDSelector. Past this fraction of tombstones the graph is rebuilt.
+COMPACT_FRACTION = 0.25
+_TOMBSTONE = -1
+
+
 class VectorIndex:
-    def __init__(self, dimension: int):
+    """Inner-product search over ``dimension``-d vectors keyed by int64 ids.
+
+    Below ``hnsw_threshold`` live vectors: IndexIDMap2(IndexFlatIP), exact. From it on:
+    IndexIDMap2(IndexHNSWFlat) with tombstones for removed ids (see above). The switch is
+    made when an add or a load crosses the threshold; an HNSW index whose live count falls
+    under half the threshold goes back to flat when it is compacted or loaded.
+    """
+
+    def __init__(self, dimension: int, hnsw_threshold: int = HNSW_THRESHOLD, *,
+                 ef_search: int = HNSW_EF_SEARCH, compact_fraction: float = COMPACT_FRACTION):
         self.dimension = dimension
-        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self.hnsw_threshold = hnsw_threshold
+        self.ef_search = ef_search
+        self.compact_fraction = compact_fraction
+        self._index = self._build("flat", np.zeros(0, np.int64), np.zeros((0, dimension), np.float32))
+        self._hnsw = False
+        self._dead = 0  # tombstones (labels of -1) in an HNSW index
+        # Ids tombstoned since the last load or rebuild: IndexIDMap2's rev_map (which
+        # reconstruct reads) still maps them; a load rebuilds rev_map without them.
+        self._removed: set[int] = set()
+        self._tombstone = faiss.IDSelectorRange(_TOMBSTONE, _TOMBSTONE + 1)
+        self._live = faiss.IDSelectorNot(self._tombstone)
         # FAISS is not safe for a search during an add or remove; all access goes through this.
         self._lock = threading.Lock()
 
+    @property
+    def kind(self) -> str:
+        """``"flat"`` or ``"hnsw"``."""
+        return "hnsw" if self._hnsw else "flat"
+
     @classmethod
-    def load(cls, path: Path, dimension: int) -> "VectorIndex":
+    def load(cls, path: Path, dimension: int, *, hnsw_threshold: int = HNSW_THRESHOLD) -> "VectorIndex":
         """Read ``path``; an absent, corrupt or mismatched file gives an empty index
         (the caller then fills it from the database)."""
         remove_stale_temporaries(path)
-        index = cls(dimension)
+        index = cls(dimension, hnsw_threshold)
         if not path.exists():
             return index
         try:
             loaded = faiss.read_index(str(path))
             if loaded.d != dimension or not isinstance(loaded, faiss.IndexIDMap2):
                 raise ValueError(f"index has dimension {loaded.d}, expected {dimension}")
+            inner = faiss.downcast_index(loaded.index)
+            if not isinstance(inner, (faiss.IndexFlatIP, faiss.IndexHNSWFlat)) or inner.metric_type != faiss.METRIC_INNER_PRODUCT:
+                raise ValueError(f"unexpected index type {type(inner).__name__}")
             index._index = loaded
+            index._hnsw = isinstance(inner, faiss.IndexHNSWFlat)
+            if index._hnsw:
+                index._dead = int(np.count_nonzero(faiss.vector_to_array(loaded.id_map) == _TOMBSTONE))
         except Exception as exc:  # a torn or foreign file must never stop the service
             log.warning("vector index %s unreadable (%s); rebuilding from the database", path, exc)
+            return index
+        with index._lock:
+            index._retype()
         return index
 
     def save(self, path: Path) -> None:
@@ -61,29 +110,50 @@ class VectorIndex:
 
     def ids(self) -> np.ndarray:
         with self._lock:
-            return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            labels = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+            return labels[labels != _TOMBSTONE] if self._hnsw else labels
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
+        return int(self._index.ntotal) - self._dead
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
             return
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with self._lock:
-            self._index.add_with_ids(
-                np.ascontiguousarray(vectors, dtype=np.float32),
-                np.ascontiguousarray(ids, dtype=np.int64),
-            )
+            if not self._hnsw and len(self) + len(ids) >= self.hnsw_threshold:
+                old_ids, old_vectors = self._live_contents()
+                self._replace("hnsw", np.concatenate([old_ids, ids]), np.concatenate([old_vectors, vectors]))
+                return
+            self._index.add_with_ids(vectors, ids)
+            if self._removed:
+                self._removed.difference_update(ids.tolist())
 
     def remove(self, ids: np.ndarray) -> None:
         if len(ids) == 0:
             return
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
         with self._lock:
-            self._index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
+            if not self._hnsw:
+                self._index.remove_ids(ids)
+                return
+            # A view on the IndexIDMap2's id_map (valid until the next add).
+            labels = faiss.rev_swig_ptr(self._index.id_map.data(), self._index.ntotal)
+            hit = np.isin(labels, ids[ids != _TOMBSTONE])
+            if not hit.any():
+                return
+            self._removed.update(labels[hit].tolist())
+            labels[hit] = _TOMBSTONE
+            self._dead += int(np.count_nonzero(hit))
+            if self._dead > self.compact_fraction * self._index.ntotal:
+                self._retype(compact=True)
 
     def reconstruct(self, ids: Sequence[int]) -> np.ndarray | None:
         """The stored vectors of ``ids``, or None if any is not in the index."""
         with self._lock:
+            if self._hnsw and any(int(i) == _TOMBSTONE or int(i) in self._removed for i in ids):
+                return None
             try:
                 return np.stack([self._index.reconstruct(int(i)) for i in ids])
             except RuntimeError:  # an id FAISS does not hold
@@ -91,13 +161,56 @@ class VectorIndex:
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         with self._lock:
-            if self._index.ntotal == 0 or k <= 0:
+            live = len(self)
+            if live == 0 or k <= 0:
                 return []
+            k = min(k, live)
+            params = faiss.SearchParametersHNSW(sel=self._live, efSearch=max(self.ef_search, k)) if self._hnsw else None
             scores, ids = self._index.search(
-                np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32),
-                min(k, int(self._index.ntotal)),
+                np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32), k, params=params,
             )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    # -- type switching (callers hold self._lock) -------------------------------------------
+
+    def _retype(self, compact: bool = False) -> None:
+        """Give the index the type its live size calls for; rebuild an HNSW index carrying
+        too many tombstones (or any, with ``compact``)."""
+        live = len(self)
+        if not self._hnsw:
+            if live >= self.hnsw_threshold:
+                self._replace("hnsw", *self._live_contents())
+        elif live < self.hnsw_threshold // 2:
+            self._replace("flat", *self._live_contents())
+        elif self._dead > (0 if compact else self.compact_fraction * self._index.ntotal):
+            self._replace("hnsw", *self._live_contents())
+
+    def _live_contents(self) -> tuple[np.ndarray, np.ndarray]:
+        n = int(self._index.ntotal)
+        labels = faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        vectors = self._index.index.reconstruct_n(0, n) if n else np.zeros((0, self.dimension), np.float32)
+        keep = labels != _TOMBSTONE if self._hnsw else slice(None)
+        return labels[keep], vectors[keep]
+
+    def _replace(self, kind: str, ids: np.ndarray, vectors: np.ndarray) -> None:
+        started = time.perf_counter()
+        self._index = self._build(kind, ids, vectors)
+        self._hnsw = kind == "hnsw"
+        self._dead = 0
+        self._removed = set()
+        log.info("vector index rebuilt as %s with %d vectors in %.1fs", kind, len(ids), time.perf_counter() - started)
+
+    def _build(self, kind: str, ids: np.ndarray, vectors: np.ndarray) -> faiss.Index:
+        if kind == "flat":
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
+        else:
+            hnsw = faiss.IndexHNSWFlat(self.dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            hnsw.hnsw.efSearch = self.ef_search
+            index = faiss.IndexIDMap2(hnsw)
+        if len(ids):
+            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
+        return index
 
 
 def remove_stale_temporaries(path: Path) -> int:

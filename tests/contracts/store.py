@@ -364,7 +364,7 @@ class StoreContract:
             assert texts(results)[0] == finds
         assert store.sentence_count() == 4  # nothing was harmed
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors])
     @given(query=st.text(max_size=40))
     def test_lexical_search_never_raises_on_any_text(self, store, embedder, query):
         if store.sentence_count() == 0:

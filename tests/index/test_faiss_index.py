@@ -1,0 +1,152 @@
+"""VectorIndex picks its FAISS type by size: flat below the threshold, HNSW (with tombstones
+for removed ids) from it on. The threshold is lowered here so the switch is cheap to test."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+
+from index.faiss_index import VectorIndex
+
+DIM = 32
+THRESHOLD = 500
+
+
+def unit(n: int, seed: int) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def exact_top(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    scores = vectors @ query
+    order = np.argsort(-scores)[:k]
+    return [(int(ids[i]), float(scores[i])) for i in order]
+
+
+def inner_type(index: VectorIndex):
+    return type(faiss.downcast_index(index._index.index))
+
+
+@pytest.fixture
+def data():
+    vectors = unit(3000, 0)
+    ids = np.arange(3000, dtype=np.int64) * 7 + 11  # ids are not positions
+    return ids, vectors
+
+
+def test_stays_flat_below_threshold_and_switches_when_an_add_crosses_it(data):
+    ids, vectors = data
+    index = VectorIndex(DIM, hnsw_threshold=THRESHOLD)
+    index.add(ids[:THRESHOLD - 1], vectors[:THRESHOLD - 1])
+    assert index.kind == "flat" and inner_type(index) is faiss.IndexFlatIP
+    index.add(ids[THRESHOLD - 1:THRESHOLD], vectors[THRESHOLD - 1:THRESHOLD])
+    assert index.kind == "hnsw" and inner_type(index) is faiss.IndexHNSWFlat
+    assert len(index) == THRESHOLD
+    assert sorted(index.ids().tolist()) == sorted(ids[:THRESHOLD].tolist())
+    # every vector held before the switch is still there, under its id
+    np.testing.assert_allclose(index.reconstruct(ids[:THRESHOLD]), vectors[:THRESHOLD], atol=1e-6)
+
+
+def test_hnsw_results_agree_with_exact_search(data):
+    ids, vectors = data
+    index = VectorIndex(DIM, hnsw_threshold=THRESHOLD)
+    for chunk in np.array_split(np.arange(len(ids)), 6):  # grows through the switch
+        index.add(ids[chunk], vectors[chunk])
+    assert index.kind == "hnsw"
+    hits = 0
+    for query in unit(50, 1):
+        found = index.search(query, 10)
+        truth = exact_top(vectors, ids, query, 10)
+        assert len(found) == 10
+        hits += len({i for i, _ in found} & {i for i, _ in truth})
+        by_id = dict(zip(ids.tolist(), vectors))
+        for i, score in found:  # scores are the true inner products, best first
+            assert score == pytest.approx(float(by_id[i] @ query), abs=1e-5)
+        assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+    assert hits / (50 * 10) >= 0.9
+
+
+def test_removal_after_the_switch(data):
+    ids, vectors = data
+    index = VectorIndex(DIM, hnsw_threshold=THRESHOLD)
+    index.add(ids, vectors)
+    assert index.kind == "hnsw"
+    query = vectors[10]
+    assert index.search(query, 1)[0][0] == ids[10]
+
+    gone = ids[5:15]
+    index.remove(gone)
+    index.remove(np.array([123456789], dtype=np.int64))  # unknown: ignored
+    assert len(index) == len(ids) - 10
+    assert not set(gone.tolist()) & set(index.ids().tolist())
+    assert not {i for i, _ in index.search(query, 50)} & set(gone.tolist())
+    assert index.reconstruct([ids[10]]) is None
+    assert index.reconstruct([ids[20]]) is not None
+    assert index.kind == "hnsw"
+
+    # re-adding a removed id brings it (and its new vector) back
+    index.add(ids[10:11], vectors[10:11])
+    assert index.search(query, 1)[0][0] == ids[10]
+    np.testing.assert_allclose(index.reconstruct([ids[10]]), vectors[10:11], atol=1e-6)
+    assert len(index) == len(ids) - 9
+
+
+def test_many_removals_compact_and_fall_back_to_flat(data):
+    ids, vectors = data
+    index = VectorIndex(DIM, hnsw_threshold=THRESHOLD, compact_fraction=0.25)
+    index.add(ids, vectors)
+    index.remove(ids[:1000])  # > 25% tombstones: the graph is rebuilt without them
+    assert index.kind == "hnsw" and index._dead == 0 and index._index.ntotal == 2000
+    assert index.reconstruct([ids[0]]) is None
+    np.testing.assert_allclose(index.reconstruct(ids[1000:1003]), vectors[1000:1003], atol=1e-6)
+    index.remove(ids[1000:2800])  # 200 left, under half the threshold: exact again
+    assert index.kind == "flat" and len(index) == 200
+    assert sorted(index.ids().tolist()) == sorted(ids[2800:].tolist())
+    assert index.search(vectors[2900], 1)[0][0] == ids[2900]
+
+
+def test_save_load_round_trip_keeps_type_ids_and_tombstones(tmp_path, data):
+    ids, vectors = data
+    index = VectorIndex(DIM, hnsw_threshold=THRESHOLD)
+    index.add(ids, vectors)
+    index.remove(ids[:10])
+    path = tmp_path / "vectors.faiss"
+    index.save(path)
+
+    loaded = VectorIndex.load(path, DIM, hnsw_threshold=THRESHOLD)
+    assert loaded.kind == "hnsw" and inner_type(loaded) is faiss.IndexHNSWFlat
+    assert len(loaded) == len(ids) - 10
+    assert sorted(loaded.ids().tolist()) == sorted(ids[10:].tolist())
+    assert loaded.reconstruct([ids[3]]) is None
+    np.testing.assert_allclose(loaded.reconstruct(ids[10:20]), vectors[10:20], atol=1e-6)
+    for q in (12, 500, 2999):
+        assert loaded.search(vectors[q], 1)[0][0] == ids[q]
+    assert not {i for i, _ in loaded.search(vectors[3], 20)} & set(ids[:10].tolist())
+    loaded.remove(ids[10:11])  # removal works on a loaded HNSW index
+    assert loaded.reconstruct([ids[10]]) is None and len(loaded) == len(ids) - 11
+
+
+def test_load_switches_a_flat_file_that_is_over_the_threshold(tmp_path, data):
+    ids, vectors = data
+    flat = VectorIndex(DIM, hnsw_threshold=10**9)
+    flat.add(ids, vectors)
+    path = tmp_path / "vectors.faiss"
+    flat.save(path)
+    assert VectorIndex.load(path, DIM).kind == "flat"  # default threshold (50k) not reached
+    loaded = VectorIndex.load(path, DIM, hnsw_threshold=THRESHOLD)
+    assert loaded.kind == "hnsw" and len(loaded) == len(ids)
+    np.testing.assert_allclose(loaded.reconstruct(ids[:5]), vectors[:5], atol=1e-6)
+    # ... and an HNSW file that shrank far below it comes back flat
+    small = VectorIndex(DIM, hnsw_threshold=THRESHOLD)
+    small.add(ids, vectors)
+    small.save(path)
+    assert VectorIndex.load(path, DIM, hnsw_threshold=10**9).kind == "flat"
+
+
+def test_search_asks_for_more_than_ef_search(data):
+    ids, vectors = data
+    index = VectorIndex(DIM, hnsw_threshold=THRESHOLD, ef_search=16)
+    index.add(ids, vectors)
+    found = index.search(vectors[0], 200)
+    assert len(found) == 200 and len({i for i, _ in found}) == 200
