@@ -67,8 +67,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(GeneratorError)
     async def _generator(request: Request, exc: GeneratorError) -> JSONResponse:
-        code = {502: "upstream_error", 503: "generator_unavailable", 504: "upstream_timeout"}.get(exc.status, "generator_error")
-        return error_response(exc.status, code, exc.message)
+        return error_response(exc.status, exc.code, exc.message)
 
     @app.exception_handler(PromptError)
     async def _prompt(request: Request, exc: PromptError) -> JSONResponse:

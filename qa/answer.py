@@ -71,7 +71,7 @@ class QuestionAnswerer:
         passages = self._retrieve(question, top_k, timings, context)
         scorer = SupportScorer(self.embedder, question)
         if not passages:
-            return AnswerStream(None, [], None, None, scorer, abstained=self._abstain(chosen.name, timings, t0))
+            return AnswerStream(None, None, None, scorer, abstained=self._abstain(chosen.name, timings, t0))
         t2 = time.perf_counter()
         draft_stream = chosen.stream(question, passages, history, parsed)
 
@@ -81,7 +81,7 @@ class QuestionAnswerer:
 
         check = verifier_for(passages, self.store, self.settings.min_support, self.settings.attribute_uncited,
                              draft_stream.shown)
-        return AnswerStream(draft_stream, passages, check, finish, scorer)
+        return AnswerStream(draft_stream, check, finish, scorer)
 
     def _retrieve(self, query: str, top_k: int, timings: dict[str, float], context: str | None = None) -> list[Passage]:
         """Passages to answer from, or none when the evidence is too weak to answer."""

@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
-from qa.citations import MARKER_GROUP, SupportScorer, verify
-from qa.types import Citation, DraftStream, Passage, VerifiedAnswer
+from index.types import Store
+from qa.citations import MARKER_GROUP, SupportScorer, Verification, verify
+from qa.types import Citation, Draft, DraftStream, Passage, VerifiedAnswer
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,11 @@ class AnswerStream:
     """Iterate for :class:`AnswerDelta`s; afterwards ``result`` is the whole answer, equal to
     what the non-streaming path returns. ``close()`` stops the generator."""
 
-    def __init__(self, draft: DraftStream | None, passages: Sequence[Passage], check: Callable[..., object],
-                 finish: Callable[..., VerifiedAnswer], scorer: SupportScorer, abstained: VerifiedAnswer | None = None):
+    def __init__(self, draft: DraftStream | None, check: Callable[[str, SupportScorer], Verification] | None,
+                 finish: Callable[[Draft], VerifiedAnswer] | None, scorer: SupportScorer,
+                 abstained: VerifiedAnswer | None = None):
         self._draft = draft
-        self._passages = passages
-        self._verify = check  # (draft, passages, scorer) -> Verification
+        self._verify = check  # (draft text so far, scorer) -> Verification
         self._finish = finish  # (draft) -> VerifiedAnswer
         self._scorer = scorer
         self.result: VerifiedAnswer | None = abstained
@@ -109,12 +110,11 @@ class AnswerStream:
             self._draft.close()
 
 
-def verifier_for(passages: Sequence[Passage], store, min_support: float, attribute: bool,
-                 shown: int | None) -> Callable:
+def verifier_for(passages: Sequence[Passage], store: Store, min_support: float, attribute: bool,
+                 shown: int | None) -> Callable[[str, SupportScorer], Verification]:
     """The check the stream runs on each complete prefix: the same ``verify`` as the end."""
-    from qa.types import Draft
 
-    def check(text: str, scorer: SupportScorer):
+    def check(text: str, scorer: SupportScorer) -> Verification:
         return verify(Draft(text, shown=shown), passages, store, min_support, scorer, attribute=attribute)
 
     return check

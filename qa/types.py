@@ -61,6 +61,12 @@ class GeneratorError(Exception):
         self.status = status
         self.message = message
 
+    @property
+    def code(self) -> str:
+        """The error code clients see, in JSON errors and in chat streams alike."""
+        return {502: "upstream_error", 503: "generator_unavailable", 504: "upstream_timeout"}.get(
+            self.status, "generator_error")
+
 
 class Generator(Protocol):
     """Turns a question and numbered passages into a draft that cites them with [n].

@@ -98,8 +98,7 @@ async def _events(stream: AnswerStream, services: Services, model: str, base_url
                               usage=chat.usage(result), **chat.extras(result)))
         yield "data: [DONE]\n\n"
     except GeneratorError as exc:
-        code = {502: "upstream_error", 503: "generator_unavailable", 504: "upstream_timeout"}.get(exc.status, "generator_error")
-        yield _sse({"error": {"code": code, "message": exc.message, "status": exc.status}})
+        yield _sse({"error": {"code": exc.code, "message": exc.message, "status": exc.status}})
         yield "data: [DONE]\n\n"
     except Exception:
         log.exception("chat stream failed")
