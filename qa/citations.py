@@ -37,7 +37,9 @@ from qa.types import Citation, Draft, Passage, Status
 
 # One group of markers ends one claim: "[1][2]", "[1, 2]" and "[1] [2]" alike. (Spaces
 # between brackets once made "[2]" a claim of its own, empty, so it was dropped.)
-_MARKER = r"\[\s*\d+(?:\s*,\s*\d+)*\s*\]"
+# "[11,000]" is a number in thousands format, not markers 11 and 0: a list whose commas
+# are each followed by exactly three digits is left as text ("[1,2]" and "[1, 234]" stay lists).
+_MARKER = r"\[\s*(?!\d{1,3}(?:,\d{3})+\s*\])\d+(?:\s*,\s*\d+)*\s*\]"
 MARKER_GROUP = re.compile(rf"\s*{_MARKER}(?:[ \t]*{_MARKER})*")
 _NUMBER = re.compile(r"\d+")
 _WORD = re.compile(r"\w+", re.UNICODE)

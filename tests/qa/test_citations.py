@@ -91,6 +91,8 @@ def claim_view(text: str):
         ("Not markers: [a], [], [1.5], (1).", [("Not markers: [a], [], [1.5], (1)", [])]),
         ("Line one [1]\nLine two [2]", [("Line one", [1]), ("Line two", [2])]),
         ("Repeated [2][2].", [("Repeated", [2, 2])]),
+        ("About [11,000] troops [1].", [("About [11,000] troops", [1])]),  # a number, not markers
+        ("Both [1,2] and [ 3 , 4 ].", [("Both", [1, 2]), ("and", [3, 4])]),
         # An uncited tail is a claim per sentence (a model that skipped its markers).
         ("Cited [1]. Second one. Third one!", [("Cited", [1]), ("Second one", []), ("Third one", [])]),
         ("It rose 2.5 percent. Then it fell", [("It rose 2.5 percent", []), ("Then it fell", [])]),
