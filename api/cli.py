@@ -394,7 +394,16 @@ def _register_bench() -> None:
     app.command("bench", help="Measure ingest rate, latency, throughput, memory and index size.")(bench_command)
 
 
+def _register_bench_scale() -> None:
+    from api.scale_bench import bench_scale_command
+
+    app.command("bench-scale", help="Grow a store to 10k..1M sentences and measure what each size costs.")(
+        bench_scale_command
+    )
+
+
 _register_bench()
+_register_bench_scale()
 
 
 def _register_stress() -> None:

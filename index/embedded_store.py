@@ -27,6 +27,12 @@ from index.types import Document, DocumentPage, Scored, Sentence
 
 log = logging.getLogger(__name__)
 
+# Saving FAISS after writes costs time in proportion to its size (~1.8 GB, seconds, at 1M
+# sentences). Writes save at most once per this many times the last save took, so saving
+# stays under ~1/SAVE_COST_FACTOR of ingest time however large the index grows. FAISS is
+# a cache of SQLite: what a crash loses is re-added from SQLite on the next open.
+SAVE_COST_FACTOR = 10.0
+
 _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS documents (
@@ -91,6 +97,7 @@ class EmbeddedStore:
         self.dimension = dimension
         self._save_interval_s = save_interval_s
         self._last_save = time.monotonic()
+        self._save_cost = 0.0  # seconds the last save took
         self._dirty = False
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []  # one per thread; all closed on close()
@@ -192,8 +199,10 @@ class EmbeddedStore:
         """Write the FAISS file atomically if it changed since the last save."""
         if self._dirty:
             self._dirty = False
+            started = time.monotonic()
             self.vectors.save(self.faiss_path)
             self._last_save = time.monotonic()
+            self._save_cost = self._last_save - started
 
     def _quiet_mark(self) -> int | None:
         """Call inside a write transaction (no other connection can commit then): the writer
@@ -237,7 +246,7 @@ class EmbeddedStore:
             if quiet is not None and int(self._writer.execute("PRAGMA data_version").fetchone()[0]) == quiet:
                 self._seen_version = version
             self._dirty = True
-            if time.monotonic() - self._last_save >= self._save_interval_s:
+            if time.monotonic() - self._last_save >= max(self._save_interval_s, SAVE_COST_FACTOR * self._save_cost):
                 self.save()
 
     # -- writes --------------------------------------------------------------------------
@@ -307,7 +316,7 @@ class EmbeddedStore:
             r[0]
             for r in conn.execute(
                 "SELECT s.id FROM sentences s JOIN versions v ON v.id = s.version_id "
-                "WHERE v.doc_id = ? AND s.active = 1",
+                "WHERE v.doc_id = ? AND +s.active = 1",  # + : walk this document, not every active row
                 (doc_id,),
             )
         ]
@@ -425,9 +434,12 @@ class EmbeddedStore:
             if stored is not None:  # else one was deactivated meanwhile: ask SQLite
                 return [float(x) for x in stored @ query]
         # (doc_id, idx) names one sentence among the active ones.
+        # Walk the wanted (doc_id, idx) pairs through the unique indexes; "+" keeps the
+        # planner off the partial index on active, which would scan every searchable row.
         rows = self._reader().execute(
-            "SELECT v.doc_id, s.idx, s.vector FROM sentences s JOIN versions v ON v.id = s.version_id "
-            f"WHERE s.active = 1 AND (v.doc_id, s.idx) IN (VALUES {','.join(['(?, ?)'] * len(sentences))})",
+            f"WITH wanted(doc_id, idx) AS (VALUES {','.join(['(?, ?)'] * len(sentences))}) "
+            "SELECT v.doc_id, s.idx, s.vector FROM wanted w JOIN versions v ON v.doc_id = w.doc_id "
+            "JOIN sentences s ON s.version_id = v.id AND s.idx = w.idx WHERE +s.active = 1",
             [value for s in sentences for value in (s.doc_id, s.index)],
         ).fetchall()
         found = {(d, i): np.frombuffer(blob, dtype=np.float32) for d, i, blob in rows}

@@ -36,7 +36,9 @@ from index.types import Document, DocumentPage, Scored, Sentence
 # The text search configuration of both tsvector columns and every query (stemming +
 # English stop words, like FTS5's porter tokenizer minus diacritic folding).
 TS_CONFIG = "english"
-# hnsw.ef_search is capped at 1000 by pgvector; iterative scans go on past it.
+# hnsw.ef_search is capped at 1000 by pgvector; iterative scans go on past it. The floor
+# is the efSearch the embedded FAISS HNSW uses (docs/SCALING.md has what each keeps).
+_MIN_EF_SEARCH = 64
 _MAX_EF_SEARCH = 1000
 _SCHEMA_LOCK = 0x63697465  # advisory lock key: two processes creating the schema at once
 
@@ -331,7 +333,7 @@ class PostgresStore:
         conn = self._conn()
         with conn.transaction():
             # ef_search bounds how many rows one HNSW scan returns; iterative scans go past it.
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(_MAX_EF_SEARCH, max(40, k))),))
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(_MAX_EF_SEARCH, max(_MIN_EF_SEARCH, k))),))
             # relaxed_order may return rows slightly out of order: re-sort the materialised
             # candidates (pgvector's documented pattern).
             rows = conn.execute(DENSE_SEARCH_SQL, {"q": query, "k": k}).fetchall()
