@@ -113,7 +113,9 @@ class EmbeddedStore:
         # database; data_version tells us, and the next search reconciles FAISS with it.
         self._watch = self._connect()
         self._seen_version = self._data_version()
-        self.vectors = VectorIndex.load(self.faiss_path, dimension)
+        # Switching to HNSW or compacting it takes minutes at a million vectors: done off
+        # the lock, so searches and writes go on meanwhile.
+        self.vectors = VectorIndex.load(self.faiss_path, dimension, rebuild_in_background=True)
         self.reconcile()
 
     # -- connections -------------------------------------------------------------------

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -35,6 +36,15 @@ COMPACT_FRACTION = 0.25
 _TOMBSTONE = -1
 
 
+@dataclass
+class _Rebuild:
+    """A rebuild running off the lock: the changes made meanwhile, replayed before the swap."""
+
+    kind: str
+    thread: threading.Thread | None = None
+    changes: list[tuple[str, np.ndarray, np.ndarray | None]] = field(default_factory=list)
+
+
 class VectorIndex:
     """Inner-product search over ``dimension``-d vectors keyed by int64 ids.
 
@@ -42,14 +52,22 @@ class VectorIndex:
     IndexIDMap2(IndexHNSWFlat) with tombstones for removed ids (see above). The switch is
     made when an add or a load crosses the threshold; an HNSW index whose live count falls
     under half the threshold goes back to flat when it is compacted or loaded.
+
+    With ``rebuild_in_background`` a switch or compaction builds the new index in a thread,
+    from a snapshot, without the lock (~530 s at 1M vectors): searches and writes go on
+    against the old index, the adds and removes made meanwhile are replayed on the new one,
+    and the two are swapped under the lock. Memory holds both indexes while it runs.
     """
 
     def __init__(self, dimension: int, hnsw_threshold: int = HNSW_THRESHOLD, *,
-                 ef_search: int = HNSW_EF_SEARCH, compact_fraction: float = COMPACT_FRACTION):
+                 ef_search: int = HNSW_EF_SEARCH, compact_fraction: float = COMPACT_FRACTION,
+                 rebuild_in_background: bool = False):
         self.dimension = dimension
         self.hnsw_threshold = hnsw_threshold
         self.ef_search = ef_search
         self.compact_fraction = compact_fraction
+        self.rebuild_in_background = rebuild_in_background
+        self._rebuild: _Rebuild | None = None
         self._index = self._build("flat", np.zeros(0, np.int64), np.zeros((0, dimension), np.float32))
         self._hnsw = False
         self._dead = 0  # tombstones (labels of -1) in an HNSW index
@@ -67,11 +85,12 @@ class VectorIndex:
         return "hnsw" if self._hnsw else "flat"
 
     @classmethod
-    def load(cls, path: Path, dimension: int, *, hnsw_threshold: int = HNSW_THRESHOLD) -> "VectorIndex":
+    def load(cls, path: Path, dimension: int, *, hnsw_threshold: int = HNSW_THRESHOLD,
+             rebuild_in_background: bool = False) -> "VectorIndex":
         """Read ``path``; an absent, corrupt or mismatched file gives an empty index
         (the caller then fills it from the database)."""
         remove_stale_temporaries(path)
-        index = cls(dimension, hnsw_threshold)
+        index = cls(dimension, hnsw_threshold, rebuild_in_background=rebuild_in_background)
         if not path.exists():
             return index
         try:
@@ -108,6 +127,18 @@ class VectorIndex:
         finally:
             os.close(dir_fd)
 
+    @property
+    def rebuilding(self) -> bool:
+        return self._rebuild is not None
+
+    def wait_for_rebuild(self, timeout: float | None = None) -> bool:
+        """Block until a background rebuild (if any) has been swapped in; False on timeout."""
+        rebuild = self._rebuild
+        if rebuild is not None and rebuild.thread is not None:
+            rebuild.thread.join(timeout)
+            return not rebuild.thread.is_alive()
+        return True
+
     def ids(self) -> np.ndarray:
         with self._lock:
             labels = faiss.vector_to_array(self._index.id_map).astype(np.int64)
@@ -122,30 +153,29 @@ class VectorIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with self._lock:
-            if not self._hnsw and len(self) + len(ids) >= self.hnsw_threshold:
-                old_ids, old_vectors = self._live_contents()
-                self._replace("hnsw", np.concatenate([old_ids, ids]), np.concatenate([old_vectors, vectors]))
-                return
             self._index.add_with_ids(vectors, ids)
             if self._removed:
                 self._removed.difference_update(ids.tolist())
+            if self._rebuild is not None:
+                self._rebuild.changes.append(("add", ids, vectors))
+            elif not self._hnsw and len(self) >= self.hnsw_threshold:
+                self._start_rebuild("hnsw")
 
     def remove(self, ids: np.ndarray) -> None:
         if len(ids) == 0:
             return
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         with self._lock:
+            if self._rebuild is not None:
+                self._rebuild.changes.append(("remove", ids, None))
             if not self._hnsw:
                 self._index.remove_ids(ids)
                 return
-            # A view on the IndexIDMap2's id_map (valid until the next add).
-            labels = faiss.rev_swig_ptr(self._index.id_map.data(), self._index.ntotal)
-            hit = np.isin(labels, ids[ids != _TOMBSTONE])
-            if not hit.any():
+            gone = _tombstone(self._index, ids)
+            if not len(gone):
                 return
-            self._removed.update(labels[hit].tolist())
-            labels[hit] = _TOMBSTONE
-            self._dead += int(np.count_nonzero(hit))
+            self._removed.update(gone.tolist())
+            self._dead += len(gone)
             if self._dead > self.compact_fraction * self._index.ntotal:
                 self._retype(compact=True)
 
@@ -179,11 +209,47 @@ class VectorIndex:
         live = len(self)
         if not self._hnsw:
             if live >= self.hnsw_threshold:
-                self._replace("hnsw", *self._live_contents())
+                self._start_rebuild("hnsw")
         elif live < self.hnsw_threshold // 2:
-            self._replace("flat", *self._live_contents())
+            self._start_rebuild("flat")
         elif self._dead > (0 if compact else self.compact_fraction * self._index.ntotal):
-            self._replace("hnsw", *self._live_contents())
+            self._start_rebuild("hnsw")
+
+    def _start_rebuild(self, kind: str) -> None:
+        """Rebuild as ``kind`` from the live contents: here, or in a thread off the lock."""
+        if self._rebuild is not None:
+            return  # one at a time; the running one will be checked again when it swaps
+        ids, vectors = self._live_contents()
+        if not self.rebuild_in_background:
+            self._replace(kind, self._build(kind, ids, vectors), len(ids))
+            return
+        rebuild = self._rebuild = _Rebuild(kind)
+        rebuild.thread = threading.Thread(target=self._build_and_swap, args=(rebuild, ids, vectors),
+                                          name=f"faiss-rebuild-{kind}", daemon=True)
+        rebuild.thread.start()
+
+    def _build_and_swap(self, rebuild: _Rebuild, ids: np.ndarray, vectors: np.ndarray) -> None:
+        started = time.perf_counter()
+        try:
+            index = self._build(rebuild.kind, ids, vectors)
+        except Exception:  # the old index stays in service; the next trigger tries again
+            log.exception("background rebuild of the vector index failed")
+            with self._lock:
+                self._rebuild = None
+            return
+        with self._lock:
+            removed: set[int] = set()
+            for op, changed, added in rebuild.changes:  # in the order they were made
+                if op == "add":
+                    index.add_with_ids(added, changed)
+                    removed.difference_update(changed.tolist())
+                elif rebuild.kind == "flat":
+                    index.remove_ids(changed)
+                else:
+                    removed.update(_tombstone(index, changed).tolist())
+            self._rebuild = None
+            self._replace(rebuild.kind, index, len(ids), removed, time.perf_counter() - started)
+            self._retype()  # the changes replayed may call for another rebuild
 
     def _live_contents(self) -> tuple[np.ndarray, np.ndarray]:
         n = int(self._index.ntotal)
@@ -192,13 +258,15 @@ class VectorIndex:
         keep = labels != _TOMBSTONE if self._hnsw else slice(None)
         return labels[keep], vectors[keep]
 
-    def _replace(self, kind: str, ids: np.ndarray, vectors: np.ndarray) -> None:
-        started = time.perf_counter()
-        self._index = self._build(kind, ids, vectors)
+    def _replace(self, kind: str, index: faiss.Index, built_from: int, removed: set[int] | None = None,
+                 seconds: float | None = None) -> None:
+        self._index = index
         self._hnsw = kind == "hnsw"
-        self._dead = 0
-        self._removed = set()
-        log.info("vector index rebuilt as %s with %d vectors in %.1fs", kind, len(ids), time.perf_counter() - started)
+        self._removed = removed or set()
+        labels = faiss.vector_to_array(index.id_map) if self._hnsw else np.zeros(0, np.int64)
+        self._dead = int(np.count_nonzero(labels == _TOMBSTONE))
+        log.info("vector index rebuilt as %s from %d vectors%s", kind, built_from,
+                 f" in {seconds:.1f}s off the lock" if seconds is not None else "")
 
     def _build(self, kind: str, ids: np.ndarray, vectors: np.ndarray) -> faiss.Index:
         if kind == "flat":
@@ -211,6 +279,16 @@ class VectorIndex:
         if len(ids):
             index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
         return index
+
+
+def _tombstone(index: faiss.IndexIDMap2, ids: np.ndarray) -> np.ndarray:
+    """Mark ``ids`` removed in an IndexIDMap2 over HNSW (label -1); returns those found."""
+    # A view on the id_map (valid until the next add).
+    labels = faiss.rev_swig_ptr(index.id_map.data(), index.ntotal)
+    hit = np.isin(labels, ids[ids != _TOMBSTONE])
+    gone = labels[hit].copy()
+    labels[hit] = _TOMBSTONE
+    return gone
 
 
 def remove_stale_temporaries(path: Path) -> int:

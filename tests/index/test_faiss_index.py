@@ -150,3 +150,62 @@ def test_search_asks_for_more_than_ef_search(data):
     index.add(ids, vectors)
     found = index.search(vectors[0], 200)
     assert len(found) == 200 and len({i for i, _ in found}) == 200
+
+
+class _HeldBuild:
+    """Holds VectorIndex's background builds until released: the window in which searches,
+    adds and removes must keep working against the old index."""
+
+    def __init__(self, monkeypatch):
+        import threading
+
+        self.started, self.release = threading.Event(), threading.Event()
+        real_build = VectorIndex._build
+
+        def held(index, kind, ids, vectors):
+            if threading.current_thread().name.startswith("faiss-rebuild"):
+                self.started.set()
+                assert self.release.wait(30)
+            return real_build(index, kind, ids, vectors)
+
+        monkeypatch.setattr(VectorIndex, "_build", held)
+
+
+def test_background_switch_serves_meanwhile_and_replays_the_changes(data, monkeypatch):
+    ids, vectors = data
+    held = _HeldBuild(monkeypatch)
+    index = VectorIndex(DIM, hnsw_threshold=THRESHOLD, rebuild_in_background=True)
+    index.add(ids[:THRESHOLD], vectors[:THRESHOLD])
+    assert held.started.wait(10) and index.rebuilding and index.kind == "flat"
+    # While the graph is built from the snapshot: exact search, and changes still apply.
+    index.add(ids[THRESHOLD:800], vectors[THRESHOLD:800])
+    index.remove(ids[:50])
+    assert index.search(vectors[700], 1)[0][0] == ids[700]
+    assert index.search(vectors[10], 1)[0][0] != ids[10]
+    held.release.set()
+    assert index.wait_for_rebuild(30) and not index.rebuilding
+    assert index.kind == "hnsw"
+    assert sorted(index.ids().tolist()) == sorted(ids[50:800].tolist())
+    assert len(index) == 750 and index._dead == 50  # removals replayed as tombstones
+    assert index.reconstruct([ids[0]]) is None
+    np.testing.assert_allclose(index.reconstruct(ids[790:800]), vectors[790:800], atol=1e-6)
+    top = index.search(vectors[799], 5)
+    assert top[0][0] == ids[799] and all(i not in set(ids[:50].tolist()) for i, _ in top)
+
+
+def test_background_compaction_swaps_in_a_graph_without_tombstones(data, monkeypatch):
+    ids, vectors = data
+    index = VectorIndex(DIM, hnsw_threshold=THRESHOLD, compact_fraction=0.25, rebuild_in_background=True)
+    index.add(ids, vectors)
+    assert index.wait_for_rebuild(60) and index.kind == "hnsw" and index._index.ntotal == 3000
+    held = _HeldBuild(monkeypatch)
+    index.remove(ids[:1000])  # > 25 % tombstones: compaction starts off the lock
+    assert held.started.wait(10) and index.rebuilding
+    assert index._index.ntotal == 3000 and len(index) == 2000  # the old graph, tombstones skipped
+    index.remove(ids[1000:1010])
+    index.add(ids[:5], vectors[:5])  # back again during the rebuild
+    held.release.set()
+    assert index.wait_for_rebuild(60)
+    assert index._index.ntotal == 2005 and len(index) == 1995 and index._dead == 10
+    assert sorted(index.ids().tolist()) == sorted(ids[:5].tolist() + ids[1010:].tolist())
+    assert index.search(vectors[3], 1)[0][0] == ids[3]
