@@ -328,6 +328,17 @@ class StoreContract:
         assert store.lexical_search("storms", 0) == []
         assert store.lexical_search("zeppelin", 5) == []
 
+    def test_lexical_search_weighs_rare_words_over_common_ones(self, store, embedder):
+        """BM25's IDF: a word in one sentence outweighs two found in nearly every sentence."""
+        for n in range(12):
+            put(store, embedder, f"log-{n}", f"The harbour boats sailed at dawn on day {n}.")
+        put(store, embedder, "rare", "A narwhal was seen once near the pier.")
+        results = store.lexical_search("harbour boats narwhal", 20)
+        assert results[0].sentence.text == "A narwhal was seen once near the pier."
+        assert len(results) == 13
+        found = store.lexical_document_search("harbour boats narwhal", 5)
+        assert [doc_id for doc_id, _ in found][0] == "rare"
+
     @pytest.mark.parametrize(
         "query, finds",
         [
