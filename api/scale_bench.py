@@ -15,7 +15,9 @@ process opens it and runs the queries, so every figure is "after a restart":
 - dense (k=50, as the retriever asks), lexical (k=50) and hybrid (``HybridRetriever.search``
   with the query vector given, i.e. ``/v1/search`` minus embedding the question) p50/p95;
 - recall@10 of the dense top 10 against exact search over every stored vector, for real
-  questions and for synthetic queries (fresh draws, never indexed vectors);
+  questions and for synthetic queries (fresh draws, never indexed vectors). The synthetic
+  figure means something only once each blob holds well over 10 vectors (at 1M: ~100):
+  before that a query's 10th neighbour sits in another blob, a near-tie at cosine ~0.2;
 - memory: the probe process's RSS after the queries above what it held before opening the
   store, and
   for PostgreSQL the PSS of all server processes after the queries;

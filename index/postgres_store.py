@@ -124,15 +124,17 @@ def query_words(text: str) -> list[str]:
     return list(dict.fromkeys(content))
 
 
-def _bm25_sql(table: str, alias: str, columns: str, live: str) -> str:
+def _bm25_sql(table: str, alias: str, columns: str, live: str, length: str) -> str:
     """Top-k BM25 over the rows of ``table`` where ``live`` holds, for words with their IDF.
 
     Each word is matched on its own through the GIN index (``plainto_tsquery``: user text
     is never parsed as tsquery syntax, so no input can raise a syntax error). A word's
     term frequency is taken as 1, so a row scores ``sum(idf) * (k1 + 1) / (1 + k1 * (1 - b
-    + b * len / avglen))``, ``len`` being its number of distinct lexemes: sentences rarely
-    repeat a word, and reading positions out of every matching tsvector would cost more."""
-    norm = f"(1 + %(k1)s * (1 - %(b)s + %(b)s * length({alias}.tsv) / %(avglen)s))"
+    + b * len / avglen))``: sentences rarely repeat a word, and reading positions out of
+    every matching tsvector would cost more. ``len`` is the text's length in characters,
+    which follows FTS5's token count (stop words included) more closely than the number
+    of lexemes in the tsvector does."""
+    norm = f"(1 + %(k1)s * (1 - %(b)s + %(b)s * ({length}) / %(avglen)s))"
     return (
         f"SELECT {columns}, sum(w.idf) * (%(k1)s + 1) / {norm} AS score "
         f"FROM unnest(%(words)s::text[], %(idf)s::float8[]) AS w(word, idf) "
@@ -141,8 +143,10 @@ def _bm25_sql(table: str, alias: str, columns: str, live: str) -> str:
     )
 
 
-_SENTENCE_BM25_SQL = _bm25_sql("citeqa_sentences", "s", _SENTENCE_COLUMNS, "active")
-_DOCUMENT_BM25_SQL = _bm25_sql("citeqa_versions", "v", "v.doc_id", "live")
+_SENTENCE_LENGTH = "char_length(s.text)"
+_DOCUMENT_LENGTH = "char_length(v.title) + char_length(v.text)"
+_SENTENCE_BM25_SQL = _bm25_sql("citeqa_sentences", "s", _SENTENCE_COLUMNS, "active", _SENTENCE_LENGTH)
+_DOCUMENT_BM25_SQL = _bm25_sql("citeqa_versions", "v", "v.doc_id", "live", _DOCUMENT_LENGTH)
 
 
 class PostgresStore:
@@ -379,23 +383,24 @@ class PostgresStore:
         return [float(found[(s.doc_id, s.index)] @ query) if (s.doc_id, s.index) in found else 0.0 for s in sentences]
 
     def lexical_search(self, query: str, k: int) -> list[Scored]:
-        rows = self._bm25("citeqa_sentences", "active", _SENTENCE_BM25_SQL, query, k)
+        rows = self._bm25("citeqa_sentences s", "s.active", _SENTENCE_LENGTH, _SENTENCE_BM25_SQL, query, k)
         return [Scored(_sentence(r), float(r[7])) for r in rows]
 
     def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]:
-        rows = self._bm25("citeqa_versions", "live", _DOCUMENT_BM25_SQL, query, k)
+        rows = self._bm25("citeqa_versions v", "v.live", _DOCUMENT_LENGTH, _DOCUMENT_BM25_SQL, query, k)
         return [(doc_id, float(score)) for doc_id, score in rows]
 
-    def _bm25(self, table: str, live: str, sql: str, query: str, k: int) -> list[tuple]:
+    def _bm25(self, table: str, live: str, length: str, sql: str, query: str, k: int) -> list[tuple]:
         words = query_words(query)
         if not words or k <= 0:
             return []
         conn = self._conn()
-        rows, mean_length = self._collection(conn, table, live)
+        rows, mean_length = self._collection(conn, table, live, length)
+        alias = table.split()[1]
         # Document frequency of each word among the searchable rows (one GIN count each).
         counts = conn.execute(
-            f"SELECT w.word, (SELECT count(*) FROM {table} t WHERE t.{live} "
-            f"AND t.tsv @@ plainto_tsquery('{TS_CONFIG}'::regconfig, w.word)) "
+            f"SELECT w.word, (SELECT count(*) FROM {table} WHERE {live} "
+            f"AND {alias}.tsv @@ plainto_tsquery('{TS_CONFIG}'::regconfig, w.word)) "
             "FROM unnest(%s::text[]) AS w(word)",
             (words,),
         ).fetchall()
@@ -410,15 +415,16 @@ class PostgresStore:
             "k1": BM25_K1, "b": BM25_B, "avglen": max(mean_length, 1.0),
         }).fetchall()
 
-    def _collection(self, conn: psycopg.Connection, table: str, live: str) -> tuple[int, float]:
-        """(searchable rows, their mean length in lexemes), refreshed every STATS_TTL_S."""
+    def _collection(self, conn: psycopg.Connection, table: str, live: str, length: str) -> tuple[int, float]:
+        """(searchable rows, their mean length), refreshed every STATS_TTL_S."""
         with self._stats_lock:
             cached = self._stats.get(table)
         if cached is not None and time.monotonic() - cached[0] < STATS_TTL_S:
             return cached[1], cached[2]
         count = conn.execute(f"SELECT count(*) FROM {table} WHERE {live}").fetchone()[0]
         mean = conn.execute(
-            f"SELECT avg(length(tsv)) FROM (SELECT tsv FROM {table} WHERE {live} LIMIT %s) AS t", (_LENGTH_SAMPLE,)
+            f"SELECT avg(n) FROM (SELECT {length} AS n FROM {table} WHERE {live} LIMIT %s) AS sample",
+            (_LENGTH_SAMPLE,),
         ).fetchone()[0]
         stats = (time.monotonic(), int(count), float(mean or 1.0))
         with self._stats_lock:
