@@ -38,7 +38,7 @@ def open_store(settings: Settings, dimension: int) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from index.postgres_store import PostgresStore
 
-        return PostgresStore(url, dimension)
+        return PostgresStore(url, dimension, ef_search=settings.pgvector_ef_search)
     raise ValueError(f"CITEQA_STORE must be empty (embedded) or a postgresql:// URL, got {url.split(':', 1)[0]}:...")
 
 

@@ -206,3 +206,18 @@ def test_lexical_document_search_ranks_title_and_text(database_url, embedder):
         assert store.lexical_document_search("storms", 0) == []
     finally:
         store.close()
+
+
+def test_ef_search_comes_from_settings_and_is_checked(database_url):
+    from api.services import open_store
+    from api.settings import Settings
+
+    store = open_store(Settings(store=database_url, pgvector_ef_search=256), dimension=8)
+    try:
+        assert isinstance(store, PostgresStore) and store.ef_search == 256
+    finally:
+        store.close()
+    with pytest.raises(ValueError, match="ef_search"):
+        PostgresStore(database_url, 8, ef_search=0)
+    with pytest.raises(ValueError):
+        Settings(store=database_url, pgvector_ef_search=5000)
