@@ -350,12 +350,13 @@ def _run_probe(spec: dict[str, Any], queries_path: Path) -> dict[str, Any]:
 # -- the run -----------------------------------------------------------------------------
 
 
-def _exact_top10(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
+def _exact_top10(vectors: np.ndarray, *query_sets: np.ndarray) -> list[np.ndarray]:
+    """Row numbers of the exact top 10 of each query, for each set (one index for all)."""
     import faiss
 
     flat = faiss.IndexFlatIP(vectors.shape[1])
     flat.add(vectors)
-    return flat.search(queries, 10)[1]
+    return [flat.search(queries, 10)[1] for queries in query_sets]
 
 
 def _recall(found: list[list[str]], exact_rows: np.ndarray, ids: list[str]) -> float:
@@ -404,8 +405,7 @@ def run(backend: Backend, real: RealCorpus, sizes: Sequence[int], work_dir: Path
             log(f"{backend.name} @ {len(ids):,}: probing after a restart")
             result = _run_probe(backend.open_spec(), queries_path)
             server_memory = backend.server_memory()
-            exact_questions = _exact_top10(all_vectors, real.question_vectors)
-            exact_synthetic = _exact_top10(all_vectors, synthetic_queries)
+            exact_questions, exact_synthetic = _exact_top10(all_vectors, real.question_vectors, synthetic_queries)
             n = len(ids)
             row = {
                 "backend": backend.name, "sentences": n, "real_sentences": min(n, sum(len(s) for _, s in real.documents)),

