@@ -11,15 +11,15 @@ import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors, observability
-from api.keys import KeyStore
-from api.middleware import JsonBodyMiddleware
-from api.security import SecurityMiddleware, is_loopback
-from api.routes import ask, chat, documents, generators, health, playground, search
-from api.services import Services
-from api.settings import Settings
-from index.types import Embedder
-from qa.types import Generator
+from citeqa.api import errors, observability
+from citeqa.api.keys import KeyStore
+from citeqa.api.middleware import JsonBodyMiddleware
+from citeqa.api.security import SecurityMiddleware, is_loopback
+from citeqa.api.routes import ask, chat, documents, generators, health, playground, search
+from citeqa.api.services import Services
+from citeqa.api.settings import Settings
+from citeqa.index.types import Embedder
+from citeqa.qa.types import Generator
 
 log = logging.getLogger(__name__)
 

@@ -46,9 +46,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.settings import Settings
-from index.ingest import DocumentInput, InvalidDocument, read_inputs
-from index.sentences import split_sentences
+from citeqa.api.settings import Settings
+from citeqa.index.ingest import DocumentInput, InvalidDocument, read_inputs
+from citeqa.index.sentences import split_sentences
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared/eval/squad_dev.corpus.jsonl"
 INDEX_FILES = ("citeqa.sqlite3", "citeqa.sqlite3-wal", "vectors.faiss")
@@ -133,7 +133,7 @@ def run_bench(
 
 
 def _bench_local(results, root, items, asked, repeats, duration, n_queries, warmup, concurrency, embedder, log) -> None:
-    from api.services import Services
+    from citeqa.api.services import Services
 
     data_dir = root / "data"
     settings = Settings(data_dir=data_dir, seeds_dir=None)
@@ -177,7 +177,7 @@ def _bench_url(results, url, items, asked, repeats, duration, n_queries, warmup,
                          **_config(None, repeats, duration, n_queries, warmup, asked, concurrency)}
     if embedder is None:
         try:
-            from index.embedder import SentenceTransformerEmbedder
+            from citeqa.index.embedder import SentenceTransformerEmbedder
 
             log("loading the model locally for the raw encode rate")
             local = Settings()
@@ -265,7 +265,7 @@ def _load_inputs(corpus: Path, questions: Path | None) -> tuple[list[DocumentInp
 
 def _split(items: Sequence[DocumentInput]) -> tuple[list[str], float]:
     """The texts the ingestor gives the model for these documents, and the seconds the split took."""
-    import index.ingest
+    import citeqa.index.ingest
 
     # If the ingestor embeds more than the bare sentence (say the title too), so does the raw rate.
     embedding_text = getattr(index.ingest, "embedding_text", lambda title, sentence: sentence)
@@ -501,7 +501,7 @@ def running_server(data_dir: Path, log_path: Path) -> Iterator[tuple[str, int, f
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     script = Path(sys.executable).parent / "citeqa"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "api.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "citeqa.api.cli"]
     env = {**os.environ, "CITEQA_SEEDS_DIR": "", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log_file:

@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import CitationOut, ShortAnswerOut
-from qa.types import ChatTurn, Citation, VerifiedAnswer
+from citeqa.api.schemas import CitationOut, ShortAnswerOut
+from citeqa.qa.types import ChatTurn, Citation, VerifiedAnswer
 
 DEFAULT_MODEL = "citeqa"
 

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from api.settings import Settings
+from citeqa.api.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Answers with citations you can check.")
 console = Console()
@@ -74,9 +74,9 @@ def serve(
     """Start the HTTP API (indexes seeds/ on the first start of a data directory)."""
     import uvicorn
 
-    from api.app import create_app
+    from citeqa.api.app import create_app
 
-    from api.observability import configure_logging
+    from citeqa.api.observability import configure_logging
 
     settings = _settings(data_dir, host=host, port=port)
     configure_logging("INFO", json_logs=True)  # one JSON object a line, with the request id
@@ -92,7 +92,7 @@ def ingest(
     batch: int = typer.Option(256, min=1, help="Documents embedded together (bigger batches pad less)."),
 ) -> None:
     """Add documents; a changed document gets a new version."""
-    from index.ingest import InvalidDocument, read_inputs
+    from citeqa.index.ingest import InvalidDocument, read_inputs
 
     try:
         items = read_inputs(paths)
@@ -118,7 +118,7 @@ def ingest(
                     sentences += body["sentence_count"]
                     progress.advance(task)
         else:
-            from api.services import Services
+            from citeqa.api.services import Services
 
             services = Services.open(_settings(data_dir))
             try:
@@ -167,9 +167,9 @@ def ask(
                     path = f"/v1/documents/{quote(c['doc_id'], safe='')}"
                     texts[key] = client.get(path, params={"version": c["doc_version"]}).json()["text"]
     else:
-        from api.schemas import AskOut
-        from api.services import Services
-        from qa.registry import GENERATOR_PROBLEMS
+        from citeqa.api.schemas import AskOut
+        from citeqa.api.services import Services
+        from citeqa.qa.registry import GENERATOR_PROBLEMS
 
         services = Services.open(_settings(data_dir))
         try:
@@ -210,8 +210,8 @@ def eval_command(
     """Score citation accuracy, retrieval, answers, abstention and latency."""
     import tempfile
 
-    from qa.eval_targets import HttpTarget, InProcessTarget, package_versions
-    from qa.evaluate import best_threshold, evaluate, load_corpus, load_questions
+    from citeqa.qa.eval_targets import HttpTarget, InProcessTarget, package_versions
+    from citeqa.qa.evaluate import best_threshold, evaluate, load_corpus, load_questions
 
     try:
         qs = load_questions(questions, limit)
@@ -225,8 +225,8 @@ def eval_command(
         if url:
             target = HttpTarget(url, generator=generator, options=options)
         else:
-            from api.services import Services
-            from qa.registry import GENERATOR_PROBLEMS
+            from citeqa.api.services import Services
+            from citeqa.qa.registry import GENERATOR_PROBLEMS
 
             services = Services.open(Settings(data_dir=Path(tmp) / "data", seeds_dir=None))
             target = InProcessTarget(services, generator=generator, options=options)
@@ -258,7 +258,7 @@ def eval_command(
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         console.print(f"report: {out}  ·  {len(run.failures)} wrong answers: {wrong}")
     if html:
-        from qa.eval_report import write_html
+        from citeqa.qa.eval_report import write_html
 
         write_html(run.report, run.records, html)
         console.print(f"html report: {html}")
@@ -336,7 +336,7 @@ def keys_create(
     data_dir: Optional[Path] = DataDir,
 ) -> None:
     """Create a key; it is printed once and only its hash is kept."""
-    from api.keys import KeyStore
+    from citeqa.api.keys import KeyStore
 
     store = KeyStore(_settings(data_dir).data_dir)
     try:
@@ -357,7 +357,7 @@ def keys_list(data_dir: Optional[Path] = DataDir) -> None:
 
     from rich.table import Table
 
-    from api.keys import KeyStore
+    from citeqa.api.keys import KeyStore
 
     store = KeyStore(_settings(data_dir).data_dir)
     try:
@@ -376,7 +376,7 @@ def keys_list(data_dir: Optional[Path] = DataDir) -> None:
 def keys_revoke(key_id: str = typer.Argument(..., help="The key id from `citeqa keys list`."),
                 data_dir: Optional[Path] = DataDir) -> None:
     """Revoke a key at once (a running server stops accepting it on its next request)."""
-    from api.keys import KeyStore
+    from citeqa.api.keys import KeyStore
 
     store = KeyStore(_settings(data_dir).data_dir)
     try:
@@ -389,13 +389,13 @@ def keys_revoke(key_id: str = typer.Argument(..., help="The key id from `citeqa 
 
 
 def _register_bench() -> None:
-    from api.bench import bench_command
+    from citeqa.api.bench import bench_command
 
     app.command("bench", help="Measure ingest rate, latency, throughput, memory and index size.")(bench_command)
 
 
 def _register_bench_scale() -> None:
-    from api.scale_bench import bench_scale_command
+    from citeqa.api.scale_bench import bench_scale_command
 
     app.command("bench-scale", help="Grow a store to 10k..1M sentences and measure what each size costs.")(
         bench_scale_command
@@ -407,7 +407,7 @@ _register_bench_scale()
 
 
 def _register_stress() -> None:
-    from api.stress import register
+    from citeqa.api.stress import register
 
     register(app)
 

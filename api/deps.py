@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.errors import ApiError
-from api.services import Services
-from api.settings import Settings
+from citeqa.api.errors import ApiError
+from citeqa.api.services import Services
+from citeqa.api.settings import Settings
 
 
 def get_services(request: Request) -> Services:

@@ -12,11 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.schemas import ErrorOut
-from index.ingest import InvalidDocument
-from qa.prompting import PromptError
-from qa.registry import InvalidGeneratorOptions, UnknownGenerator
-from qa.types import GeneratorError
+from citeqa.api.schemas import ErrorOut
+from citeqa.index.ingest import InvalidDocument
+from citeqa.qa.prompting import PromptError
+from citeqa.qa.registry import InvalidGeneratorOptions, UnknownGenerator
+from citeqa.qa.types import GeneratorError
 
 log = logging.getLogger(__name__)
 

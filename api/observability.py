@@ -26,7 +26,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qa.types import VerifiedAnswer
+from citeqa.qa.types import VerifiedAnswer
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("citeqa.access")
@@ -191,7 +191,7 @@ def install(app: FastAPI, index_size: Callable[[], int]) -> Metrics:
     """Metrics on ``app.state.metrics``, the request-context middleware and ``GET /metrics``.
     Call it after every other ``add_middleware``: the last added is outermost, and this one
     must see everything (a 413 from JsonBodyMiddleware too)."""
-    from api.routes import metrics as metrics_route
+    from citeqa.api.routes import metrics as metrics_route
 
     metrics = Metrics(index_size)
     app.state.metrics = metrics

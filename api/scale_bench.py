@@ -45,9 +45,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from index.ingest import content_version, embedding_text
-from index.sentences import split_sentences
-from index.types import Document, Embedder, Sentence, Store
+from citeqa.index.ingest import content_version, embedding_text
+from citeqa.index.sentences import split_sentences
+from citeqa.index.types import Document, Embedder, Sentence, Store
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = ROOT.parent / "shared/eval/squad_dev.corpus.jsonl"
@@ -95,7 +95,7 @@ def _load_real(corpus: Path, questions: Path, n_questions: int, cache_dir: Path,
         flat, question_vectors = saved["sentences"], saved["questions"]
     else:
         if embedder is None:
-            from index.embedder import SentenceTransformerEmbedder
+            from citeqa.index.embedder import SentenceTransformerEmbedder
 
             embedder = SentenceTransformerEmbedder()
         texts = [embedding_text(doc.title, s.text) for doc, sentences in docs for s in sentences]
@@ -182,7 +182,7 @@ class EmbeddedBackend(Backend):
         self.dimension = dimension
 
     def open(self) -> Store:
-        from index.embedded_store import EmbeddedStore
+        from citeqa.index.embedded_store import EmbeddedStore
 
         return EmbeddedStore(self.data_dir, self.dimension)
 
@@ -204,7 +204,7 @@ class PostgresBackend(Backend):
         self.dimension = dimension
         self.server = None
         if url is None:
-            from index.local_postgres import LocalPostgres
+            from citeqa.index.local_postgres import LocalPostgres
 
             self.server = LocalPostgres(settings=POSTGRES_SETTINGS).start()
             admin = self.server.url
@@ -217,7 +217,7 @@ class PostgresBackend(Backend):
         self.url = f"{admin}/citeqa_scale"
 
     def open(self) -> Store:
-        from index.postgres_store import PostgresStore
+        from citeqa.index.postgres_store import PostgresStore
 
         return PostgresStore(self.url, self.dimension)
 
@@ -290,7 +290,7 @@ def probe(spec: dict[str, Any], queries_path: str, out: "multiprocessing.Queue")
         import faiss
 
         faiss.omp_set_num_threads(1)  # one query at a time, as a request runs it
-        from index.retriever import HybridRetriever
+        from citeqa.index.retriever import HybridRetriever
 
         saved = np.load(queries_path)
         questions = json.loads(str(saved["questions"]))
@@ -298,11 +298,11 @@ def probe(spec: dict[str, Any], queries_path: str, out: "multiprocessing.Queue")
         baseline = _rss_bytes()
         started = time.perf_counter()
         if spec["backend"] == "embedded":
-            from index.embedded_store import EmbeddedStore
+            from citeqa.index.embedded_store import EmbeddedStore
 
             store = EmbeddedStore(Path(spec["data_dir"]), spec["dimension"])
         else:
-            from index.postgres_store import PostgresStore
+            from citeqa.index.postgres_store import PostgresStore
 
             store = PostgresStore(spec["url"], spec["dimension"])
         store.dense_search(question_vectors[0], CANDIDATES)

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from index.types import Document, Hit
-from qa.types import VerifiedAnswer
+from citeqa.index.types import Document, Hit
+from citeqa.qa.types import VerifiedAnswer
 
 
 class _Request(BaseModel):

@@ -25,7 +25,7 @@ from typing import Literal
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.keys import ApiKey, KeyStore
+from citeqa.api.keys import ApiKey, KeyStore
 
 PUBLIC_PATHS = {"/", "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

@@ -6,15 +6,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from api.settings import Settings
-from index.embedded_store import EmbeddedStore
-from index.embedder import SentenceTransformerEmbedder
-from index.ingest import Ingestor, read_inputs
-from index.retriever import HybridRetriever
-from index.types import Embedder, Store
-from qa import registry
-from qa.answer import QuestionAnswerer
-from qa.types import Generator
+from citeqa.api.settings import Settings
+from citeqa.index.embedded_store import EmbeddedStore
+from citeqa.index.embedder import SentenceTransformerEmbedder
+from citeqa.index.ingest import Ingestor, read_inputs
+from citeqa.index.retriever import HybridRetriever
+from citeqa.index.types import Embedder, Store
+from citeqa.qa import registry
+from citeqa.qa.answer import QuestionAnswerer
+from citeqa.qa.types import Generator
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ SEEDED_FLAG = "seeded"
 
 def open_embedder(settings: Settings) -> Embedder:
     if settings.embedder == "onnx-int8":
-        from index.onnx_embedder import OnnxInt8Embedder
+        from citeqa.index.onnx_embedder import OnnxInt8Embedder
 
         return OnnxInt8Embedder(settings.data_dir / "models", settings.model_path, settings.embed_batch_size)
     return SentenceTransformerEmbedder(settings.model_path, settings.embed_batch_size)
@@ -36,7 +36,7 @@ def open_store(settings: Settings, dimension: int) -> Store:
     if not url:
         return EmbeddedStore(settings.data_dir, dimension, settings.faiss_save_interval_s)
     if url.startswith(("postgresql://", "postgres://")):
-        from index.postgres_store import PostgresStore
+        from citeqa.index.postgres_store import PostgresStore
 
         return PostgresStore(url, dimension, ef_search=settings.pgvector_ef_search)
     raise ValueError(f"CITEQA_STORE must be empty (embedded) or a postgresql:// URL, got {url.split(':', 1)[0]}:...")

@@ -9,9 +9,9 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.security import SecurityPolicy
-from index.retriever import RetrievalSettings
-from qa.answer import AnswerSettings
+from citeqa.api.security import SecurityPolicy
+from citeqa.index.retriever import RetrievalSettings
+from citeqa.qa.answer import AnswerSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -36,9 +36,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.bench import BenchError, running_server
-from api.settings import PROJECT_ROOT
-from index.faiss_index import VectorIndex
+from citeqa.api.bench import BenchError, running_server
+from citeqa.api.settings import PROJECT_ROOT
+from citeqa.index.faiss_index import VectorIndex
 
 stress_app = typer.Typer(no_args_is_help=True, help="Stress tests: SIGKILL during ingest, and concurrent load.")
 Log = Callable[[str], None]
@@ -353,7 +353,7 @@ def run_load(url: str | None = None, clients: Sequence[int] = (1, 8, 32), durati
         try:
             if url is None:  # running_server indexes no seeds: add the article the questions are about
                 url = stack.enter_context(running_server(Path(tmp) / "data", Path(tmp) / "serve.log"))[0]
-                from index.ingest import read_inputs
+                from citeqa.index.ingest import read_inputs
 
                 for item in read_inputs([PROJECT_ROOT / "seeds"]):
                     httpx.post(f"{url}/v1/documents", timeout=60, json={

@@ -21,9 +21,9 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from index.faiss_index import VectorIndex
-from index.lexical import DOCUMENT_FTS_TABLE_SQL, FTS_TABLE_SQL, fts_query
-from index.types import Document, DocumentPage, Scored, Sentence
+from citeqa.index.faiss_index import VectorIndex
+from citeqa.index.lexical import DOCUMENT_FTS_TABLE_SQL, FTS_TABLE_SQL, fts_query
+from citeqa.index.types import Document, DocumentPage, Scored, Sentence
 
 log = logging.getLogger(__name__)
 

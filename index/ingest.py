@@ -17,8 +17,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from index.sentences import split_sentences
-from index.types import Document, Embedder, Sentence, Store
+from citeqa.index.sentences import split_sentences
+from citeqa.index.types import Document, Embedder, Sentence, Store
 
 
 class InvalidDocument(ValueError):

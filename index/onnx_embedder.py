@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from index.embedder import packaged_model_path
+from citeqa.index.embedder import packaged_model_path
 
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length in sentence-transformers
 

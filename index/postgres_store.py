@@ -32,8 +32,8 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from index.lexical import _TOKEN, STOPWORDS
-from index.types import Document, DocumentPage, Scored, Sentence
+from citeqa.index.lexical import _TOKEN, STOPWORDS
+from citeqa.index.types import Document, DocumentPage, Scored, Sentence
 
 # The text search configuration of both tsvector columns and every query (stemming +
 # English stop words, like FTS5's porter tokenizer minus diacritic folding).

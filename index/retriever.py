@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from index.types import Embedder, Hit, Scored, Store
+from citeqa.index.types import Embedder, Hit, Scored, Store
 
 
 @dataclass(frozen=True)

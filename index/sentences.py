@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import pysbd
 
-from index.types import Span
+from citeqa.index.types import Span
 
 # A line break ends a sentence; runs of other white space never do.
 _LINE = re.compile(r"[^\r\n\u2028\u2029\x85\x0b\x0c]+")

@@ -6,13 +6,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from index.retriever import HybridRetriever
-from index.types import Embedder, Hit, Store
-from qa.citations import SupportScorer, verify
-from qa.registry import GeneratorPool
-from qa.short_answer import extract_short_answer
-from qa.streaming import AnswerStream, verifier_for
-from qa.types import ChatTurn, Citation, Draft, Passage, ShortAnswer, VerifiedAnswer
+from citeqa.index.retriever import HybridRetriever
+from citeqa.index.types import Embedder, Hit, Store
+from citeqa.qa.citations import SupportScorer, verify
+from citeqa.qa.registry import GeneratorPool
+from citeqa.qa.short_answer import extract_short_answer
+from citeqa.qa.streaming import AnswerStream, verifier_for
+from citeqa.qa.types import ChatTurn, Citation, Draft, Passage, ShortAnswer, VerifiedAnswer
 
 NO_ANSWER = "The indexed documents do not contain an answer to this question."
 

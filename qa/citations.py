@@ -31,9 +31,9 @@ from typing import Sequence
 
 import numpy as np
 
-from index.lexical import STOPWORDS
-from index.types import Embedder, Store
-from qa.types import Citation, Draft, Passage, Status
+from citeqa.index.lexical import STOPWORDS
+from citeqa.index.types import Embedder, Store
+from citeqa.qa.types import Citation, Draft, Passage, Status
 
 # One group of markers ends one claim: "[1][2]", "[1, 2]" and "[1] [2]" alike. (Spaces
 # between brackets once made "[2]" a claim of its own, empty, so it was dropped.)

@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 from typing import Any, Sequence
 
-from qa.scoring import percentile
+from citeqa.qa.scoring import percentile
 
 MAX_FAILURES = 25
 BINS = 20

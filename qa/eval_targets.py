@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
-from index.ingest import DocumentInput
+from citeqa.index.ingest import DocumentInput
 
 INGEST_BATCH = 256
 
@@ -32,14 +32,14 @@ class InProcessTarget:
             self.services.ingestor.ingest_many(docs[start:start + INGEST_BATCH], progress=progress)
 
     def ask(self, question: str, top_k: int | None) -> dict[str, Any]:
-        from api.schemas import AskOut
+        from citeqa.api.schemas import AskOut
 
         k = top_k or self.services.settings.default_top_k
         result = self.services.answerer.ask(question, k, generator=self.generator, options=self.options)
         return AskOut.of(result).model_dump()
 
     def search(self, query: str, top_k: int) -> dict[str, Any]:
-        from api.schemas import HitOut
+        from citeqa.api.schemas import HitOut
 
         return {"hits": [HitOut.of(h).model_dump() for h in self.services.retriever.search(query, top_k)]}
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
-from index.ingest import DocumentInput
-from qa.scoring import (
+from citeqa.index.ingest import DocumentInput
+from citeqa.qa.scoring import (
     Span, exact_match, f1_of, first_full_rank, percentile, score_citations, strip_markers, token_f1,
 )
 

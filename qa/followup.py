@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from index.lexical import STOPWORDS
-from qa.types import ChatTurn
+from citeqa.index.lexical import STOPWORDS
+from citeqa.qa.types import ChatTurn
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _OPENERS = ("and", "but", "so", "also", "then", "what about", "how about", "and what", "what else")

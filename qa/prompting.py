@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from qa.types import ChatTurn, Passage
+from citeqa.qa.types import ChatTurn, Passage
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 PLACEHOLDERS = ("passages", "question")

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from qa.types import Generator, GeneratorError, GeneratorOptions
+from citeqa.qa.types import Generator, GeneratorError, GeneratorOptions
 
 GROUP = "citeqa.generators"
 

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
-from index.types import Store
-from qa.citations import MARKER_GROUP, SupportScorer, Verification, verify
-from qa.types import Citation, Draft, DraftStream, Passage, VerifiedAnswer
+from citeqa.index.types import Store
+from citeqa.qa.citations import MARKER_GROUP, SupportScorer, Verification, verify
+from citeqa.qa.types import Citation, Draft, DraftStream, Passage, VerifiedAnswer
 
 
 @dataclass(frozen=True)

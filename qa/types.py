@@ -7,7 +7,7 @@ from typing import Any, Iterator, Literal, Protocol, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from index.types import Hit, Sentence
+from citeqa.index.types import Hit, Sentence
 
 Status = Literal["answered", "partial", "unsupported"]
 

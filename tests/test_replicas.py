@@ -7,9 +7,9 @@ import signal
 
 import pytest
 
-from tests.conftest import TROOPS_QUESTION, assert_citation_contract
-from tests.index.test_postgres_store import database_url, postgres_url  # noqa: F401 (fixtures)
-from tests.test_serve import Server
+from tests.support.citations import assert_citation_contract
+from tests.support.corpus import TROOPS_QUESTION
+from tests.support.servers import Server
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,18 @@ import httpx
 import numpy as np
 import pytest
 
-from api.bench import BenchError
-from api.stress import (CORRUPTIONS, _verify, corrupt_faiss, fact_doc, index_agreement, is_loopback, parse_mix,
-                        run_crash, run_load)
+from citeqa.api.bench import BenchError
+from citeqa.api.stress import (
+    CORRUPTIONS,
+    _verify,
+    corrupt_faiss,
+    fact_doc,
+    index_agreement,
+    is_loopback,
+    parse_mix,
+    run_crash,
+    run_load,
+)
 
 CITEQA = Path(sys.executable).parent / "citeqa"
 
@@ -116,8 +125,8 @@ def test_verify_reports_lost_unsearchable_and_torn_documents():
 
 
 def test_index_agreement_sees_a_torn_faiss_file(tmp_path):
-    from index.embedded_store import EmbeddedStore
-    from index.types import Document, Sentence
+    from citeqa.index.embedded_store import EmbeddedStore
+    from citeqa.index.types import Document, Sentence
 
     store = EmbeddedStore(tmp_path, dimension=4, save_interval_s=0)
     text = "One. Two."

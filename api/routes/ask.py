@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from api.deps import ServicesDep, top_k_or_default
-from api.errors import ApiError
-from api.schemas import AskIn, AskOut
+from citeqa.api.deps import ServicesDep, top_k_or_default
+from citeqa.api.errors import ApiError
+from citeqa.api.schemas import AskIn, AskOut
 
 router = APIRouter(tags=["answers"])
 

@@ -9,15 +9,15 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from api import chat
-from api.deps import ServicesDep, top_k_or_default
-from api.errors import ApiError
-from api.observability import Metrics
-from api.services import Services
-from qa.followup import chat_context
-from qa.registry import UnknownGenerator
-from qa.streaming import AnswerStream
-from qa.types import Citation, GeneratorError
+from citeqa.api import chat
+from citeqa.api.deps import ServicesDep, top_k_or_default
+from citeqa.api.errors import ApiError
+from citeqa.api.observability import Metrics
+from citeqa.api.services import Services
+from citeqa.qa.followup import chat_context
+from citeqa.qa.registry import UnknownGenerator
+from citeqa.qa.streaming import AnswerStream
+from citeqa.qa.types import Citation, GeneratorError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["chat"])

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.deps import ServicesDep
-from api.errors import ApiError
-from api.schemas import DocumentIn, DocumentList, DocumentOut, DocumentSummary, DocumentWritten, SentenceOut, SpanOut
-from index.ingest import DocumentInput
+from citeqa.api.deps import ServicesDep
+from citeqa.api.errors import ApiError
+from citeqa.api.schemas import DocumentIn, DocumentList, DocumentOut, DocumentSummary, DocumentWritten, SentenceOut, SpanOut
+from citeqa.index.ingest import DocumentInput
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import ServicesDep
-from api.schemas import GeneratorList, GeneratorOut
+from citeqa.api.deps import ServicesDep
+from citeqa.api.schemas import GeneratorList, GeneratorOut
 
 router = APIRouter(tags=["answers"])
 

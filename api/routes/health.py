@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from api.errors import ApiError
+from citeqa.api.errors import ApiError
 
 router = APIRouter(tags=["health"])
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from api.errors import ApiError
+from citeqa.api.errors import ApiError
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
 _FILES = {

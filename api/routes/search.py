@@ -4,8 +4,8 @@ import time
 
 from fastapi import APIRouter
 
-from api.deps import ServicesDep, top_k_or_default
-from api.schemas import HitOut, SearchIn, SearchOut
+from citeqa.api.deps import ServicesDep, top_k_or_default
+from citeqa.api.schemas import HitOut, SearchIn, SearchOut
 
 router = APIRouter(tags=["answers"])
 

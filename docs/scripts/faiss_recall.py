@@ -54,8 +54,8 @@ def real(n_queries: int, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
         saved = np.load(cache)
         return saved["xb"], saved["xq"][:n_queries]
     sys.path.insert(0, str(ROOT))
-    from index.embedder import SentenceTransformerEmbedder
-    from index.sentences import split_sentences
+    from citeqa.index.embedder import SentenceTransformerEmbedder
+    from citeqa.index.sentences import split_sentences
 
     eval_dir = ROOT.parent / "shared" / "eval"
     sentences = []

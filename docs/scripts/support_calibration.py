@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from index.embedder import SentenceTransformerEmbedder  # noqa: E402
-from index.sentences import split_sentences  # noqa: E402
-from qa.citations import SupportScorer, lexical_support  # noqa: E402
+from citeqa.index.embedder import SentenceTransformerEmbedder  # noqa: E402
+from citeqa.index.sentences import split_sentences  # noqa: E402
+from citeqa.qa.citations import SupportScorer, lexical_support  # noqa: E402
 
 WH = re.compile(r"^\s*(what|which|who|whom|whose|when|where|why|how many|how much|how)\b\s*(is|are|was|were|did|does|do)?\s*", re.I)
 

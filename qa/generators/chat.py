@@ -9,9 +9,9 @@ from typing import Iterator, Sequence
 
 from pydantic import Field
 
-from qa.citations import cut_repetition
-from qa.prompting import fit_prompt, load_template
-from qa.types import ChatTurn, Draft, DraftStream, GeneratorOptions, Passage, drain
+from citeqa.qa.citations import cut_repetition
+from citeqa.qa.prompting import fit_prompt, load_template
+from citeqa.qa.types import ChatTurn, Draft, DraftStream, GeneratorOptions, Passage, drain
 
 
 class ChatOptions(GeneratorOptions):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from qa.types import ChatTurn, Draft, DraftStream, GeneratorOptions, Passage
+from citeqa.qa.types import ChatTurn, Draft, DraftStream, GeneratorOptions, Passage
 
 
 # Ends like a sentence (or introduces a quote or list): terminal punctuation, perhaps

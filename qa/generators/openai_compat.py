@@ -16,8 +16,8 @@ from typing import Any, Iterator
 import httpx
 from pydantic import Field
 
-from qa.generators.chat import ChatGenerator, ChatOptions
-from qa.types import GeneratorError
+from citeqa.qa.generators.chat import ChatGenerator, ChatOptions
+from citeqa.qa.types import GeneratorError
 
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
 

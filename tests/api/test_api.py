@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.conftest import TROOPS_QUESTION, UNSUPPORTED_QUESTION, assert_citation_contract
+from tests.support.citations import assert_citation_contract
+from tests.support.corpus import TROOPS_QUESTION, UNSUPPORTED_QUESTION
 
 ARTICLE = (
     "The Glacier Line opened in 1911. It carries about 40,000 passengers every winter.\n"
@@ -190,7 +191,7 @@ def test_unknown_document_and_version(client):
 def test_oversized_body_is_413(settings, embedder):
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from citeqa.api.app import create_app
 
     small = settings.model_copy(update={"max_body_bytes": 2048})
     with TestClient(create_app(small, embedder=embedder)) as c:

@@ -19,10 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import example, given, settings as hsettings, strategies as st
+from hypothesis import example, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from tests.conftest import TROOPS_QUESTION
-from tests.test_serve import Server
+from tests.support.corpus import TROOPS_QUESTION
+from tests.support.servers import Server
 
 
 def _no_server_error(response: httpx.Response) -> None:
@@ -498,21 +500,21 @@ def _nested(levels: int) -> Any:
 ])
 def test_ingest_refuses_what_could_not_be_served_back(item_kwargs, message):
     # `citeqa ingest file.jsonl` reaches validate() without any HTTP layer in front of it.
-    from index.ingest import DocumentInput, InvalidDocument, validate
+    from citeqa.index.ingest import DocumentInput, InvalidDocument, validate
 
     with pytest.raises(InvalidDocument, match=message):
         validate(DocumentInput(text="Fine text here.", **item_kwargs))
 
 
 def test_ingest_accepts_reasonable_metadata():
-    from index.ingest import DocumentInput, validate
+    from citeqa.index.ingest import DocumentInput, validate
 
     metadata = {"source": "é 🍎 עץ", "n": [1, 2.5, None, True, {"deep": _nested(20)}], "null\x00": "ok"}
     validate(DocumentInput(text="Fine text here.", metadata=metadata))
 
 
 def test_json_body_checks_leave_valid_bodies_alone():
-    from api.middleware import json_body_problem
+    from citeqa.api.middleware import json_body_problem
 
     fine = [
         json.dumps({"text": "😀 \u202e e\u0301 \ufeff"}).encode(),  # ensure_ascii: surrogate pairs as escapes
@@ -541,7 +543,7 @@ _ESCAPE_PIECES = ["\\", "\\\\", "\\ud83d", "\\ude00", "\\uD800", "\\uDFFF", "\\u
 @example(["\\\\\\ud83d\\ude00"])  # a backslash, then a real pair: fine
 def test_surrogate_escape_detection_agrees_with_the_json_parser(strings):
     """The middleware's regexes against the truth: what Python's json decodes the body to."""
-    from api.middleware import json_body_problem
+    from citeqa.api.middleware import json_body_problem
 
     body = ('{"q": "' + strings[0] + '", "k": [' + ", ".join(f'"{s}"' for s in strings[1:]) + "]}").encode()
     try:
@@ -558,9 +560,9 @@ def test_surrogate_escape_detection_agrees_with_the_json_parser(strings):
 def inproc(tmp_path_factory, embedder):
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
-    from api.settings import Settings
-    from tests.conftest import SEEDS_DIR
+    from citeqa.api.app import create_app
+    from citeqa.api.settings import Settings
+    from tests.support.corpus import SEEDS_DIR
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("bad-input-inproc") / "data", seeds_dir=SEEDS_DIR)
     with TestClient(create_app(settings, embedder=embedder), raise_server_exceptions=False) as c:

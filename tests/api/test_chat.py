@@ -15,10 +15,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from api.app import create_app
-from tests.conftest import SEEDS_DIR, TROOPS_QUESTION, UNSUPPORTED_QUESTION, requires_llm
-from tests.qa.scripted import ScriptedGenerator
-from tests.test_serve import Server
+from citeqa.api.app import create_app
+from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION, UNSUPPORTED_QUESTION
+from tests.support.llm import requires_llm
+from tests.support.scripted import ScriptedGenerator
+from tests.support.servers import Server
 
 TROOPS_FACT = "11,000 to 12,000"
 
@@ -167,8 +168,8 @@ class SlowGenerator(ScriptedGenerator):
 def test_a_client_that_disconnects_stops_the_generation(tmp_path, embedder):
     import uvicorn
 
-    from api.settings import Settings
-    from tests.conftest import free_port
+    from citeqa.api.settings import Settings
+    from tests.support.servers import free_port
 
     slow = SlowGenerator("Kim Jong Un dispatched approximately 11,000 to 12,000 elite troops", 1)
     slow.name = "slow"

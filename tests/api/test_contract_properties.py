@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from tests.conftest import assert_citation_contract
+from tests.support.citations import assert_citation_contract
 
 WORDS = ["river", "bridge", "museum", "painter", "winter", "1848", "Zoë", "café", "😀", "ship", "harbour",
          "council", "vote", "42", "Ω", "naïve", "north", "troops", "treaty", "مرحبا", "東京", "e\u0301"]
@@ -35,9 +37,9 @@ def documents(draw):
 def shared_client(tmp_path_factory, embedder):
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
-    from api.settings import Settings
-    from tests.conftest import SEEDS_DIR
+    from citeqa.api.app import create_app
+    from citeqa.api.settings import Settings
+    from tests.support.corpus import SEEDS_DIR
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("props"), seeds_dir=SEEDS_DIR, min_similarity=0.0)
     with TestClient(create_app(settings, embedder=embedder)) as c:

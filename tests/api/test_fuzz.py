@@ -23,12 +23,13 @@ from collections import Counter
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from tests.conftest import SEEDS_DIR, TROOPS_QUESTION, UNSUPPORTED_QUESTION
+from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION, UNSUPPORTED_QUESTION
 
 MAX_EXAMPLES = 50
 STATS: Counter = Counter()  # (operation label, status) -> cases
@@ -37,8 +38,8 @@ SERVER_ERRORS: list[str] = []
 
 def _openapi() -> dict:
     """The schema is a function of the code alone: an app that is never started gives it."""
-    from api.app import create_app
-    from api.settings import Settings
+    from citeqa.api.app import create_app
+    from citeqa.api.settings import Settings
 
     return create_app(Settings(seeds_dir=SEEDS_DIR)).openapi()
 
@@ -86,8 +87,8 @@ class _Summary:
 
 @pytest.fixture(scope="module")
 def fuzz_app(request, tmp_path_factory, embedder):
-    from api.app import create_app
-    from api.settings import Settings
+    from citeqa.api.app import create_app
+    from citeqa.api.settings import Settings
 
     if not request.config.pluginmanager.has_plugin("citeqa-fuzz-summary"):
         request.config.pluginmanager.register(_Summary(), "citeqa-fuzz-summary")

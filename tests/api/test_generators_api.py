@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import Settings
-from tests.conftest import SEEDS_DIR, TROOPS_QUESTION, assert_citation_contract, free_port, requires_llm
-from tests.qa.faulty_upstream import FaultyUpstream
+from citeqa.api.app import create_app
+from citeqa.api.settings import Settings
+from tests.support.citations import assert_citation_contract
+from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION
+from tests.support.faulty_upstream import FaultyUpstream
+from tests.support.llm import requires_llm
+from tests.support.servers import free_port
 
 
 def test_generators_are_listed_with_the_default_and_how_to_enable_the_rest(client):

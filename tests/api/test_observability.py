@@ -13,11 +13,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from api import observability
-from api.app import create_app
-from api.observability import JsonFormatter, RequestContextMiddleware, configure_logging
-from qa.types import VerifiedAnswer
-from tests.conftest import TROOPS_QUESTION
+from citeqa.api import observability
+from citeqa.api.app import create_app
+from citeqa.api.observability import JsonFormatter, RequestContextMiddleware, configure_logging
+from citeqa.qa.types import VerifiedAnswer
+from tests.support.corpus import TROOPS_QUESTION
 
 DOC_ROUTE = "/v1/documents/{doc_id:path}"
 CHAT = {"messages": [{"role": "user", "content": TROOPS_QUESTION}], "stream": True}

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import Settings
-from tests.conftest import SEEDS_DIR, TROOPS_QUESTION, assert_citation_contract
-from tests.qa.scripted import ScriptedGenerator
-from tests.test_serve import Server
+from citeqa.api.app import create_app
+from citeqa.api.settings import Settings
+from tests.support.citations import assert_citation_contract
+from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION
+from tests.support.scripted import ScriptedGenerator
+from tests.support.servers import Server
 
 DOC = {"doc_id": "note", "title": "Note", "text": "The lighthouse keeper painted the tower red."}
 
@@ -30,7 +31,7 @@ def bearer(secret: str) -> dict[str, str]:
 
 
 def test_keys_are_stored_hashed(tmp_path):
-    from api.keys import KeyStore
+    from citeqa.api.keys import KeyStore
 
     store = KeyStore(tmp_path)
     key, secret = store.create("ci", ["read", "write"])
@@ -114,12 +115,12 @@ class _Sleepy(ScriptedGenerator):
 
 
 def test_a_request_that_takes_too_long_gets_504_at_once(tmp_path, embedder):
-    import httpx
     import threading
 
+    import httpx
     import uvicorn
 
-    from tests.conftest import free_port
+    from tests.support.servers import free_port
 
     sleepy = _Sleepy("Troops [1].")
     sleepy.name = "sleepy"
@@ -197,14 +198,14 @@ def test_an_injected_instruction_changes_nothing_the_verifier_accepts(tmp_path, 
 def test_cli_keys_and_the_openai_client_bearer_against_citeqa_serve(tmp_path):
     from openai import AuthenticationError, OpenAI
 
-    from tests.test_cli import _env
+    from tests.support.cli import cli_env
 
     citeqa = Path(sys.executable).parent / "citeqa"
     data = tmp_path / "data"
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(citeqa), "keys", *args, "--data-dir", str(data)], capture_output=True, text=True,
-                              env=_env(SEEDS_DIR), timeout=60)
+                              env=cli_env(SEEDS_DIR), timeout=60)
 
     created = cli("create", "--name", "chatbot", "--scope", "read")
     assert created.returncode == 0, created.stderr

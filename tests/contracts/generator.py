@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from index.embedded_store import EmbeddedStore
-from index.ingest import DocumentInput, Ingestor, read_inputs
-from index.retriever import HybridRetriever
-from qa.citations import SupportScorer, verify
-from qa.types import ChatTurn, Draft, DraftStream, GeneratorOptions, Passage
-from tests.conftest import SEEDS_DIR, TROOPS_QUESTION
+from citeqa.index.embedded_store import EmbeddedStore
+from citeqa.index.ingest import DocumentInput, Ingestor, read_inputs
+from citeqa.index.retriever import HybridRetriever
+from citeqa.qa.citations import SupportScorer, verify
+from citeqa.qa.types import ChatTurn, Draft, DraftStream, GeneratorOptions, Passage
+from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION
 
 EIFFEL = ("The Eiffel Tower is 330 metres tall. It was completed in 1889 for the World's Fair. "
           "About seven million people visit it every year.")

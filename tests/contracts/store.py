@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.ingest import content_version
-from index.sentences import split_sentences
-from index.types import Document, DocumentPage, Scored, Sentence, Store
+from citeqa.index.ingest import content_version
+from citeqa.index.sentences import split_sentences
+from citeqa.index.types import Document, DocumentPage, Scored, Sentence, Store
 
 # Two versions of one document that share a first sentence index but say different
 # things, and an unrelated document, so dense and lexical search can tell them apart.

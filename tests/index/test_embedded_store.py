@@ -11,9 +11,18 @@ import faiss
 import numpy as np
 import pytest
 
-from index.embedded_store import EmbeddedStore
+from citeqa.index.embedded_store import EmbeddedStore
 from tests.contracts.store import (
-    OTHER_TEXT, STORM, V1_TEXT, V2_TEXT, WHALES, StoreContract, build, keys, put, texts,
+    OTHER_TEXT,
+    STORM,
+    V1_TEXT,
+    V2_TEXT,
+    WHALES,
+    StoreContract,
+    build,
+    keys,
+    put,
+    texts,
 )
 
 
@@ -329,7 +338,7 @@ def test_two_instances_writing_at_once_both_end_in_sync(data_dir, embedder):
 def test_half_written_faiss_saves_of_dead_processes_are_removed_on_open(tmp_path, embedder):
     import subprocess
 
-    from index.faiss_index import remove_stale_temporaries
+    from citeqa.index.faiss_index import remove_stale_temporaries
 
     path = tmp_path / "vectors.faiss"
     dead = subprocess.Popen(["true"])

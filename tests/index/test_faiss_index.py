@@ -7,7 +7,7 @@ import faiss
 import numpy as np
 import pytest
 
-from index.faiss_index import VectorIndex
+from citeqa.index.faiss_index import VectorIndex
 
 DIM = 32
 THRESHOLD = 500

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pytest
 
-from index.embedded_store import EmbeddedStore
-from index.ingest import (
-    DocumentInput, Ingestor, InvalidDocument, content_version, embedding_text, read_inputs, validate,
+from citeqa.index.embedded_store import EmbeddedStore
+from citeqa.index.ingest import (
+    DocumentInput,
+    Ingestor,
+    InvalidDocument,
+    content_version,
+    embedding_text,
+    read_inputs,
+    validate,
 )
-from index.retriever import HybridRetriever, RetrievalSettings
-from tests.conftest import SEEDS_DIR, TROOPS_QUESTION
+from citeqa.index.retriever import HybridRetriever, RetrievalSettings
+from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION
 
 TROOPS_FACT = "11,000 to 12,000"
 

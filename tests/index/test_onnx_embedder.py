@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("onnxruntime", reason="needs the [onnx] extra: pip install -e '.[onnx]'")
 
-from index.embedded_store import EmbeddedStore  # noqa: E402
-from index.ingest import Ingestor, read_inputs  # noqa: E402
-from index.onnx_embedder import OnnxInt8Embedder  # noqa: E402
-from index.retriever import HybridRetriever  # noqa: E402
-from tests.conftest import SEEDS_DIR, TROOPS_QUESTION  # noqa: E402
+from citeqa.index.embedded_store import EmbeddedStore  # noqa: E402
+from citeqa.index.ingest import Ingestor, read_inputs  # noqa: E402
+from citeqa.index.onnx_embedder import OnnxInt8Embedder  # noqa: E402
+from citeqa.index.retriever import HybridRetriever  # noqa: E402
+from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION
 
 TEXTS = ["How many troops did North Korea send?", "Kim Jong Un dispatched 11,000 elite troops.",
          "The Eiffel Tower is 330 metres tall.", "Café crème — 東京 😀", ""]

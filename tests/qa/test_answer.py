@@ -4,34 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from index.embedded_store import EmbeddedStore
-from index.ingest import Ingestor, read_inputs
-from index.retriever import HybridRetriever, RetrievalSettings
-from qa import registry
-from qa.answer import NO_ANSWER, AnswerSettings, QuestionAnswerer
-from qa.generators.extractive import ExtractiveGenerator
-from tests.conftest import SEEDS_DIR, TROOPS_QUESTION, UNSUPPORTED_QUESTION
-from tests.qa.scripted import ScriptedGenerator
-
-TROOPS_FACT = "11,000 to 12,000"
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory, embedder):
-    store = EmbeddedStore(tmp_path_factory.mktemp("answer"), embedder.dimension)
-    Ingestor(store, embedder).ingest_many(read_inputs([SEEDS_DIR]))
-    yield store
-    store.close()
-
-
-def answerer(store, embedder, generator=None, fusion="blend", **settings) -> QuestionAnswerer:
-    """An answerer whose default generator is ``generator`` (extractive if None). Verifier
-    attribution is off unless asked for, so tests see exactly what the generator cited."""
-    retriever = HybridRetriever(store, embedder, RetrievalSettings(fusion=fusion))
-    generator = generator or ExtractiveGenerator()
-    pool = registry.GeneratorPool(generator.name, instances={generator.name: generator})
-    settings.setdefault("attribute_uncited", False)
-    return QuestionAnswerer(retriever, store, pool, AnswerSettings(**settings), embedder)
+from citeqa.qa import registry
+from citeqa.qa.answer import NO_ANSWER
+from tests.support.answering import TROOPS_CLAIM, TROOPS_FACT, answerer, troops_passage_number
+from tests.support.corpus import TROOPS_QUESTION, UNSUPPORTED_QUESTION
+from tests.support.scripted import ScriptedGenerator
 
 
 @pytest.mark.parametrize("fusion", ["blend", "rrf"])
@@ -86,16 +63,6 @@ def test_min_similarity_controls_abstention(seeded, embedder):
     assert lax.status == "answered" and len(lax.citations) == 1
 
 
-def troops_passage_number(seeded, embedder, top_k: int) -> int:
-    """The number the troops sentence gets among the passages shown to a generator."""
-    probe = ScriptedGenerator("", declined=True)
-    answerer(seeded, embedder, probe).ask(TROOPS_QUESTION, top_k=top_k)
-    [(question, passages)] = probe.calls
-    assert question == TROOPS_QUESTION
-    assert [p.number for p in passages] == list(range(1, top_k + 1))
-    return next(p.number for p in passages if TROOPS_FACT in p.sentence.text)
-
-
 def test_generator_citing_the_right_passage_is_answered(seeded, embedder):
     number = troops_passage_number(seeded, embedder, 5)
     generator = ScriptedGenerator(f"Kim Jong Un dispatched approximately 11,000 to 12,000 elite troops [{number}].")
@@ -145,7 +112,6 @@ def test_extractive_generator_comes_from_the_registry(seeded, embedder):
 
 # -- small models misbehave: each way is a case -----------------------------------------------
 
-TROOPS_CLAIM = "Kim Jong Un dispatched approximately 11,000 to 12,000 elite troops"
 
 
 def test_a_looping_generator_is_cut_at_the_first_repeat(seeded, embedder):

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.embedded_store import EmbeddedStore
-from index.ingest import DocumentInput, Ingestor, read_inputs
-from index.retriever import HybridRetriever
-from index.types import Hit, Sentence
-from qa.citations import SupportScorer, lexical_support, numbers_agree, parse_claims, verify
-from qa.types import Draft, Generator, Passage
-from tests.conftest import SEEDS_DIR, TROOPS_QUESTION
-from tests.qa.scripted import ScriptedGenerator
+from citeqa.index.embedded_store import EmbeddedStore
+from citeqa.index.ingest import DocumentInput, Ingestor, read_inputs
+from citeqa.index.retriever import HybridRetriever
+from citeqa.index.types import Hit, Sentence
+from citeqa.qa.citations import SupportScorer, lexical_support, numbers_agree, parse_claims, verify
+from citeqa.qa.types import Draft, Generator, Passage
+from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION
+from tests.support.scripted import ScriptedGenerator
 
 FACTS = (
     "The Eiffel Tower is 330 metres tall. "

@@ -7,8 +7,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from qa.eval_report import write_html
-from qa.evaluate import best_threshold, summarise
+from citeqa.qa.eval_report import write_html
+from citeqa.qa.evaluate import best_threshold, summarise
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "area", "base", "col", "embed", "source", "track", "wbr"}
 EVIL = "<script>alert(1)</script>"

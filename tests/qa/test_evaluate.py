@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from index.ingest import read_inputs
-from qa.eval_targets import HttpTarget, InProcessTarget
-from qa.evaluate import evaluate, load_questions
-from tests.conftest import SEEDS_DIR
+from citeqa.index.ingest import read_inputs
+from citeqa.qa.eval_targets import HttpTarget, InProcessTarget
+from citeqa.qa.evaluate import evaluate, load_questions
+from tests.support.corpus import SEEDS_DIR
 
 SEED = read_inputs([SEEDS_DIR])[0]
 
 
 def span_of(phrase: str) -> dict:
     """The gold evidence: the seed sentence that contains ``phrase``."""
-    from index.sentences import split_sentences
+    from citeqa.index.sentences import split_sentences
 
     for s in split_sentences(SEED.text):
         if phrase in SEED.text[s.start:s.end]:
@@ -56,8 +56,8 @@ def questions_file(tmp_path) -> Path:
 
 @pytest.fixture
 def services(tmp_path, embedder):
-    from api.services import Services
-    from api.settings import Settings
+    from citeqa.api.services import Services
+    from citeqa.api.settings import Settings
 
     s = Services.open(Settings(data_dir=tmp_path / "eval-data", seeds_dir=None), embedder=embedder)
     yield s

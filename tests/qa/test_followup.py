@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from index.embedded_store import EmbeddedStore
-from index.ingest import DocumentInput, Ingestor, read_inputs
-from index.retriever import HybridRetriever
-from qa.followup import chat_context, is_follow_up
-from qa.generators.extractive import is_heading
-from qa.types import ChatTurn
-from tests.conftest import SEEDS_DIR
+from citeqa.index.embedded_store import EmbeddedStore
+from citeqa.index.ingest import DocumentInput, Ingestor, read_inputs
+from citeqa.index.retriever import HybridRetriever
+from citeqa.qa.followup import chat_context, is_follow_up
+from citeqa.qa.generators.extractive import is_heading
+from citeqa.qa.types import ChatTurn
+from tests.support.corpus import SEEDS_DIR
 
 # Distractors that answer each follow-up on its own, about another subject.
 OTHERS = {

@@ -7,16 +7,18 @@ import time
 
 import pytest
 
-from qa import registry
-from qa.generators.extractive import ExtractiveGenerator
-from qa.generators.llamacpp import LlamaCppGenerator
-from qa.generators.openai_compat import OpenAICompatGenerator
-from qa.prompting import PromptError, fit_prompt, load_template, parse_template
-from qa.types import ChatTurn, GeneratorError
-from tests.conftest import TROOPS_QUESTION, free_port, requires_llm
+from citeqa.qa import registry
+from citeqa.qa.generators.extractive import ExtractiveGenerator
+from citeqa.qa.generators.llamacpp import LlamaCppGenerator
+from citeqa.qa.generators.openai_compat import OpenAICompatGenerator
+from citeqa.qa.prompting import PromptError, fit_prompt, load_template, parse_template
+from citeqa.qa.types import ChatTurn, GeneratorError
 from tests.contracts.generator import GeneratorContract, generator_corpus, passages_for  # noqa: F401 (fixture)
-from tests.qa.faulty_upstream import ANSWER, FaultyUpstream
-from tests.qa.scripted import ScriptedGenerator
+from tests.support.corpus import TROOPS_QUESTION
+from tests.support.faulty_upstream import ANSWER, FaultyUpstream
+from tests.support.llm import requires_llm
+from tests.support.scripted import ScriptedGenerator
+from tests.support.servers import free_port
 
 
 class TestExtractive(GeneratorContract):

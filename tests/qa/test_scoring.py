@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from qa.evaluate import choose_negatives, summarise, threshold_curve, Question
-from qa.scoring import (
-    Span, evidence_recall, exact_match, first_full_rank, normalize_answer, percentile, score_citations,
-    strip_markers, token_f1,
+from citeqa.qa.evaluate import Question, choose_negatives, summarise, threshold_curve
+from citeqa.qa.scoring import (
+    Span,
+    evidence_recall,
+    exact_match,
+    first_full_rank,
+    normalize_answer,
+    percentile,
+    score_citations,
+    strip_markers,
+    token_f1,
 )
 
 

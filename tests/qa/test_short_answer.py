@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.short_answer import extract_short_answer
+from citeqa.qa.short_answer import extract_short_answer
 
 SQUAD_DEV = Path(__file__).resolve().parents[2].parent / "shared" / "eval" / "squad_dev.jsonl"
 # Held-out half (questions 1001-2000, never used to set the rules or weights) measured F1 0.509

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from qa.answer import NO_ANSWER
-from qa.streaming import complete_until
-from tests.conftest import TROOPS_QUESTION, UNSUPPORTED_QUESTION
-from tests.qa.scripted import ScriptedGenerator
-from tests.qa.test_answer import TROOPS_CLAIM, answerer, seeded, troops_passage_number  # noqa: F401 (fixture)
+from citeqa.qa.answer import NO_ANSWER
+from citeqa.qa.streaming import complete_until
+from tests.support.answering import TROOPS_CLAIM, answerer, troops_passage_number
+from tests.support.corpus import TROOPS_QUESTION, UNSUPPORTED_QUESTION
+from tests.support.scripted import ScriptedGenerator
 
 
 @pytest.mark.parametrize("text, upto", [

@@ -12,11 +12,12 @@ import importlib.util
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Sequence
+
+from tests.support.servers import free_port
 
 SERVER_USER = "nobody"
 
@@ -29,13 +30,6 @@ def postgres_bin() -> Path | None:
         return None
     bin_dir = Path(spec.origin).parent / "pginstall" / "bin"
     return bin_dir if (bin_dir / "postgres").exists() else None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LocalPostgres:

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from pydantic import Field
 
-from qa.types import ChatTurn, Draft, DraftStream, GeneratorOptions, Passage, drain
+from citeqa.qa.types import ChatTurn, Draft, DraftStream, GeneratorOptions, Passage, drain
 
 
 class ScriptedOptions(GeneratorOptions):
