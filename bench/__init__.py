@@ -1,0 +1,1 @@
+"""Benchmarks and stress runs of a citeqa service (tools, not on the request path; loaded only when their command runs)."""
