@@ -1,5 +1,8 @@
 """The app factory: ``create_app(settings)`` builds a FastAPI app whose lifespan loads the
-model, opens the store and indexes the seeds once. Tests build their own apps."""
+model, opens the store and indexes the seeds once. Tests build their own apps.
+
+With api/services.py this is the composition root: everything an app holds (settings,
+services, keys, metrics) lives on ``app.state`` and reaches routes through api/deps.py."""
 
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from citeqa.api import errors, observability
 from citeqa.api.keys import KeyStore
 from citeqa.api.middleware import JsonBodyMiddleware
-from citeqa.api.security import SecurityMiddleware, is_loopback
-from citeqa.api.routes import ask, chat, documents, generators, health, playground, search
+from citeqa.api.observability import Metrics
+from citeqa.api.routes import ask, chat, documents, generators, health, metrics, playground, search
+from citeqa.api.security import SecurityMiddleware, SecurityPolicy, is_loopback
 from citeqa.api.services import Services
 from citeqa.api.settings import Settings
 from citeqa.index.types import Embedder
@@ -24,11 +28,21 @@ from citeqa.qa.types import Generator
 log = logging.getLogger(__name__)
 
 
+def security_policy(settings: Settings) -> SecurityPolicy:
+    return SecurityPolicy(
+        auth=settings.auth, host=settings.host, auth_reads=settings.auth_reads,
+        key_rate_per_s=settings.key_rate_per_s, key_burst=settings.key_burst,
+        anonymous_rate_per_s=settings.anonymous_rate_per_s, anonymous_burst=settings.anonymous_burst,
+        request_timeout_s=settings.request_timeout_s,
+    )
+
+
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None,
                extra_generators: dict[str, Generator] | None = None) -> FastAPI:
     """``embedder`` lets a process that already loaded the model (tests, the CLI) share it;
     ``extra_generators`` adds ready-made generators by name beside the installed plugins."""
     settings = settings or Settings()
+    policy = security_policy(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,7 +51,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         await anyio.to_thread.run_sync(services.seed)
         app.state.services = services
         log.info("citeqa ready: %d sentences indexed in %s", services.store.sentence_count(), settings.data_dir)
-        if settings.security().auth != "off" and not is_loopback(settings.host) and not keys.has_keys():
+        if policy.auth != "off" and not is_loopback(settings.host) and not keys.has_keys():
             log.warning("listening on %s with no API keys: writes are refused until one exists "
                         "(citeqa keys create --scope read --scope write)", settings.host)
         try:
@@ -45,6 +59,10 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         finally:
             app.state.services = None
             await anyio.to_thread.run_sync(services.close)
+
+    def index_size() -> int:
+        services: Services | None = app.state.services
+        return services.store.sentence_count() if services else 0
 
     app = FastAPI(
         title="citeqa",
@@ -54,18 +72,19 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     )
     app.state.settings = settings
     app.state.services = None
+    app.state.metrics = Metrics(index_size)  # per app: tests build many apps in one process
     errors.install(app)
     keys = KeyStore(settings.data_dir)
     app.state.keys = keys
     # Starlette runs the middleware added last first: CORS, then keys and limits, then bodies.
     app.add_middleware(JsonBodyMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityMiddleware, keys=keys, policy=settings.security())
+    app.add_middleware(SecurityMiddleware, keys=keys, policy=policy)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
                            expose_headers=["X-Request-ID", "Retry-After"])
     # Added last, so outermost: the request id and metrics also cover 413s, 401/429s and CORS.
-    observability.install(app, lambda: app.state.services.store.sentence_count() if app.state.services else 0)
-    for module in (health, documents, search, ask, generators, chat, playground):
+    observability.install(app, app.state.metrics)
+    for module in (health, documents, search, ask, generators, chat, playground, metrics):
         app.include_router(module.router)
     return app

@@ -70,7 +70,8 @@ class KeyStore:
         key = ApiKey(key_id, name, frozenset(scopes), rate_per_s, burst, time.time())
         with self._lock:
             self._db.execute(
-                "INSERT INTO api_keys (key_id, name, digest, scopes, rate_per_s, burst, created_at) VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO api_keys (key_id, name, digest, scopes, rate_per_s, burst, created_at) "
+                "VALUES (?,?,?,?,?,?,?)",
                 (key_id, name, _digest(secret), ",".join(sorted(scopes)), rate_per_s, burst, key.created_at))
         return key, secret
 

@@ -17,6 +17,8 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from citeqa.api.errors import send_error
+
 _FORM = b"application/x-www-form-urlencoded"
 MAX_JSON_DEPTH = 64
 
@@ -98,7 +100,7 @@ class JsonBodyMiddleware:
         if body and (content_type == b"application/json" or content_type.endswith(b"+json")):
             problem = json_body_problem(bytes(body))
             if problem:
-                await _send_error(send, 422, "invalid_request", problem)
+                await send_error(send, 422, "invalid_request", problem)
                 return
 
         sent = False
@@ -113,11 +115,5 @@ class JsonBodyMiddleware:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Send) -> None:
-        await _send_error(send, 413, "payload_too_large", f"request body exceeds {self.max_body_bytes} bytes")
+        await send_error(send, 413, "payload_too_large", f"request body exceeds {self.max_body_bytes} bytes")
 
-
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
-    payload = json.dumps({"error": {"code": code, "message": message}}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
-    await send({"type": "http.response.body", "body": payload})

@@ -1,8 +1,10 @@
 """Observability: Prometheus metrics at ``/metrics``, a request id per request (echoed in
 ``X-Request-ID`` and carried by every log line), and JSON logs with one access line per request.
 
-``install(app, index_size)`` wires it all into an app; ``configure_logging()`` is for the
-process (``citeqa serve``), not the app, so tests that build many apps do not fight over it.
+Each app has its own ``Metrics`` (its own registry: tests build many apps in one process),
+created by ``create_app`` and reached by routes as ``MetricsDep``; ``install(app, metrics)``
+adds the middleware that records into it. ``configure_logging()`` is for the process
+(``citeqa serve``), not the app, so tests that build many apps do not fight over it.
 """
 
 from __future__ import annotations
@@ -187,18 +189,12 @@ class _RouteRecorder:
                 ctx["route"] = path  # the template, e.g. /v1/documents/{doc_id:path}: bounded labels
 
 
-def install(app: FastAPI, index_size: Callable[[], int]) -> Metrics:
-    """Metrics on ``app.state.metrics``, the request-context middleware and ``GET /metrics``.
-    Call it after every other ``add_middleware``: the last added is outermost, and this one
-    must see everything (a 413 from JsonBodyMiddleware too)."""
-    from citeqa.api.routes import metrics as metrics_route
-
-    metrics = Metrics(index_size)
-    app.state.metrics = metrics
+def install(app: FastAPI, metrics: Metrics) -> None:
+    """The request-context middleware, recording into ``metrics``. Call it after every other
+    ``add_middleware``: the last added is outermost, and this one must see everything (a 413
+    from JsonBodyMiddleware too)."""
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.user_middleware.append(Middleware(_RouteRecorder))  # appended: innermost
-    app.include_router(metrics_route.router)
-    return metrics
 
 
 # -- logging ---------------------------------------------------------------------------------

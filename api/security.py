@@ -15,7 +15,6 @@ One ASGI middleware in front of every route, so a new route cannot forget its ch
 from __future__ import annotations
 
 import ipaddress
-import json
 import math
 import threading
 import time
@@ -25,8 +24,13 @@ from typing import Literal
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from citeqa.api.errors import send_error
 from citeqa.api.keys import ApiKey, KeyStore
 
+_HOW_TO_SEND_A_KEY = ("send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'; "
+                      "create one with `citeqa keys create`")
+# 401s name the scheme, as RFC 9110 asks: OpenAI clients send their key as a Bearer token.
+_CHALLENGE = (b"www-authenticate", b'Bearer realm="citeqa"')
 PUBLIC_PATHS = {"/", "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -115,18 +119,19 @@ class SecurityMiddleware:
             if presented is not None:
                 key = await anyio.to_thread.run_sync(self.keys.verify, presented)
                 if key is None:
-                    return await _error(send, 401, "unauthorized", "the API key is unknown or revoked", bearer=True)
+                    return await send_error(send, 401, "unauthorized", "the API key is unknown or revoked",
+                                            [_CHALLENGE])
                 if needed not in key.scopes:
-                    return await _error(send, 403, "forbidden",
-                                        f"this key (id {key.key_id}) lacks the {needed!r} scope")
+                    return await send_error(send, 403, "forbidden",
+                                            f"this key (id {key.key_id}) lacks the {needed!r} scope")
             elif required:
-                how = "send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'; create one with `citeqa keys create`"
-                return await _error(send, 401, "unauthorized", f"this request needs an API key with the {needed!r} scope: {how}",
-                                    bearer=True)
+                return await send_error(
+                    send, 401, "unauthorized",
+                    f"this request needs an API key with the {needed!r} scope: {_HOW_TO_SEND_A_KEY}", [_CHALLENGE])
         wait = self._rate_limit(scope, key)
         if wait > 0:
-            return await _error(send, 429, "rate_limited", f"too many requests; retry in {math.ceil(wait)} s",
-                                headers=[(b"retry-after", str(math.ceil(wait)).encode())])
+            return await send_error(send, 429, "rate_limited", f"too many requests; retry in {math.ceil(wait)} s",
+                                    [(b"retry-after", str(math.ceil(wait)).encode())])
         await self._with_time_limit(scope, receive, send)
 
     def _rate_limit(self, scope: Scope, key: ApiKey | None) -> float:
@@ -162,7 +167,8 @@ class SecurityMiddleware:
                 await anyio.sleep(self.policy.request_timeout_s)
                 if not started:
                     timed_out = True
-                    await _error(send, 504, "timeout", f"the request took longer than {self.policy.request_timeout_s:g} s")
+                    await send_error(send, 504, "timeout",
+                                     f"the request took longer than {self.policy.request_timeout_s:g} s")
                     tg.cancel_scope.cancel()
 
             tg.start_soon(watchdog)
@@ -178,13 +184,3 @@ def _presented_key(scope: Scope) -> str | None:
     key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
     return key or None
 
-
-async def _error(send: Send, status: int, code: str, message: str, bearer: bool = False,
-                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    extra = list(headers or [])
-    if bearer:
-        extra.append((b"www-authenticate", b'Bearer realm="citeqa"'))
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]})
-    await send({"type": "http.response.body", "body": body})

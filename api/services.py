@@ -1,5 +1,6 @@
 """The long-lived parts of a running citeqa, built once from settings and shared by the
-HTTP app and the in-process CLI."""
+HTTP app and the in-process CLI: the composition root, where the flat ``Settings`` become
+the settings objects each part of the domain takes."""
 
 from __future__ import annotations
 
@@ -10,15 +11,28 @@ from citeqa.api.settings import Settings
 from citeqa.index.embedded_store import EmbeddedStore
 from citeqa.index.embedder import SentenceTransformerEmbedder
 from citeqa.index.ingest import Ingestor, read_inputs
-from citeqa.index.retriever import HybridRetriever
+from citeqa.index.retriever import HybridRetriever, RetrievalSettings
 from citeqa.index.types import Embedder, Store
 from citeqa.qa import registry
-from citeqa.qa.answer import QuestionAnswerer
+from citeqa.qa.answer import AnswerSettings, QuestionAnswerer
 from citeqa.qa.types import Generator
 
 log = logging.getLogger(__name__)
 
 SEEDED_FLAG = "seeded"
+
+
+def retrieval_settings(settings: Settings) -> RetrievalSettings:
+    return RetrievalSettings(
+        fusion=settings.fusion, candidates=settings.candidates, rrf_k=settings.rrf_k,
+        dense_weight=settings.dense_weight, lexical_weight=settings.lexical_weight,
+        document_weight=settings.document_weight, documents=settings.documents,
+    )
+
+
+def answer_settings(settings: Settings) -> AnswerSettings:
+    return AnswerSettings(min_similarity=settings.min_similarity, min_support=settings.min_support,
+                          attribute_uncited=settings.attribute_uncited)
 
 
 def open_embedder(settings: Settings) -> Embedder:
@@ -57,13 +71,13 @@ class Services:
              extra_generators: dict[str, Generator] | None = None) -> "Services":
         embedder = embedder or open_embedder(settings)
         store = open_store(settings, embedder.dimension)
-        retriever = HybridRetriever(store, embedder, settings.retrieval())
+        retriever = HybridRetriever(store, embedder, retrieval_settings(settings))
         pool = registry.GeneratorPool(settings.generator, settings.generator_config, extra_generators)
         pool.instance(settings.generator)  # an unknown default fails at start, not on a question
         return cls(
             settings=settings, embedder=embedder, store=store, ingestor=Ingestor(store, embedder),
             retriever=retriever, generators=pool,
-            answerer=QuestionAnswerer(retriever, store, pool, settings.answering(), embedder),
+            answerer=QuestionAnswerer(retriever, store, pool, answer_settings(settings), embedder),
         )
 
     def seed(self) -> int:

@@ -1,38 +1,58 @@
 """All configuration in one object, read from CITEQA_* environment variables (or a .env
-file) at the entry point and passed in; nothing deeper reads the environment."""
+file) at the entry point and passed in; nothing deeper reads the environment.
+
+This module depends on pydantic and the standard library only: the domain's own settings
+objects (retrieval, answering, security) are built from it at the composition root
+(api/services.py, api/app.py), so configuration can be loaded, printed and checked without
+importing the model, the stores or the generators."""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from citeqa.api.security import SecurityPolicy
-from citeqa.index.retriever import RetrievalSettings
-from citeqa.qa.answer import AnswerSettings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+def package_dir(package: str) -> Path:
+    """The directory of an installed package's data (``citeqa.seeds``, ``citeqa.prompts``):
+    the same in an editable checkout and in an installed wheel, whatever the cwd."""
+    root = files(package)
+    if not isinstance(root, Path):  # a zipped install: the seeds and prompts must be real files
+        raise RuntimeError(f"{package} is not installed as files on disk ({root!r})")
+    return root
+
+
+def packaged_seeds() -> Path:
+    return package_dir("citeqa.seeds")
+
+
+def packaged_prompts() -> Path:
+    return package_dir("citeqa.prompts")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITEQA_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(Path("data"), description="SQLite database and FAISS index live here.")
-    store: SecretStr = Field(SecretStr(""), description="Empty: the embedded store in data_dir. postgresql://user@host:port/db: "
-                                       "PostgreSQL + pgvector, shared by stateless replicas.")
+    store: SecretStr = Field(SecretStr(""), description=(
+        "Empty: the embedded store in data_dir. postgresql://user@host:port/db: PostgreSQL + pgvector, "
+        "shared by stateless replicas."))
     pgvector_ef_search: int = Field(64, ge=1, le=1000, description=(
         "pgvector's hnsw.ef_search floor: 64 keeps recall@10 0.963 on SQuAD questions at 1M sentences; 256 "
         "matches the embedded FAISS's recall at ~4x the dense search cost (docs/SCALING.md)."))
-    seeds_dir: Path | None = Field(PROJECT_ROOT / "seeds", description="Indexed on first start; None to skip.")
+    seeds_dir: Path | None = Field(default_factory=packaged_seeds, description=(
+        "Indexed on first start; default: the packaged seeds; empty to skip."))
     host: str = "127.0.0.1"
     port: int = 8000
 
-    model_path: Path | None = Field(None, description="A sentence-transformers model directory; default: the packaged all-MiniLM-L6-v2.")
+    model_path: Path | None = Field(None, description=(
+        "A sentence-transformers model directory; default: the packaged all-MiniLM-L6-v2."))
     embed_batch_size: int = 64
-    embedder: Literal["torch", "onnx-int8"] = Field(
-        "torch", description="onnx-int8: the same model on ONNX Runtime with int8 weights (faster; re-ingest when switching).")
+    embedder: Literal["torch", "onnx-int8"] = Field("torch", description=(
+        "onnx-int8: the same model on ONNX Runtime with int8 weights (faster; re-ingest when switching)."))
 
     default_top_k: int = Field(5, ge=1)
     max_top_k: int = Field(100, ge=1)
@@ -41,16 +61,25 @@ class Settings(BaseSettings):
     dense_weight: float = Field(0.7, description="blend: weight of the cosine similarity.")
     lexical_weight: float = Field(0.2, description="blend: weight of sentence BM25 (normalised by the best).")
     document_weight: float = Field(0.3, description="blend: weight of the document's BM25 (title + text).")
-    documents: int = Field(5, ge=0, description="blend: sentences of this many best-matching documents join the candidates.")
+    documents: int = Field(5, ge=0, description=(
+        "blend: sentences of this many best-matching documents join the candidates."))
     rrf_k: int = 60
-    min_similarity: float = Field(0.425, description="Abstain when no retrieved sentence has this cosine to the question (calibrated on SQuAD dev with 20% negatives; docs/EVALUATION.md).")
-    min_support: float = Field(0.5, description="Support a cited claim needs from its quote: 0.75 × content-word recall + 0.25 × cosine (docs/GENERATORS.md).")
-    attribute_uncited: bool = Field(True, description="Cite a claim the generator left uncited with the shown passage that supports it best (origin \"verifier\").")
+    min_similarity: float = Field(0.425, description=(
+        "Abstain when no retrieved sentence has this cosine to the question (calibrated on SQuAD dev with "
+        "20% negatives; docs/EVALUATION.md)."))
+    min_support: float = Field(0.5, description=(
+        "Support a cited claim needs from its quote: 0.75 × content-word recall + 0.25 × cosine "
+        "(docs/GENERATORS.md)."))
+    attribute_uncited: bool = Field(True, description=(
+        "Cite a claim the generator left uncited with the shown passage that supports it best "
+        "(origin \"verifier\")."))
 
     generator: str = Field("extractive", description="The default generator (GET /v1/generators lists them).")
-    prompts_dir: Path = Field(PROJECT_ROOT / "prompts", description="Where prompt templates named in settings live.")
+    prompts_dir: Path = Field(default_factory=packaged_prompts, description=(
+        "Where prompt templates named in settings live; default: the packaged prompts."))
     # Settings of the built-in generators: CITEQA_<GENERATOR>_<SETTING>.
-    llamacpp_model_path: Path | None = Field(None, description="A GGUF file; default: the packaged SmolLM2-135M-Instruct.")
+    llamacpp_model_path: Path | None = Field(None, description=(
+        "A GGUF file; default: the packaged SmolLM2-135M-Instruct."))
     llamacpp_context: int = Field(2048, ge=256, description="Context window in tokens (prompt + answer).")
     llamacpp_threads: int | None = Field(None, ge=1)
     llamacpp_prompt: str = Field("cited_answer_small", description="A template name in prompts/ or a path.")
@@ -67,12 +96,15 @@ class Settings(BaseSettings):
     auth: Literal["auto", "on", "off"] = Field(
         "auto", description="API keys: auto = required when binding a non-loopback address or once any key exists.")
     auth_reads: bool = Field(False, description="Reads (ask, search, chat, get) need a key too, not only writes.")
-    key_rate_per_s: float = Field(10.0, ge=0, description="Default requests/s per key (0 = unlimited); keys may set their own.")
+    key_rate_per_s: float = Field(10.0, ge=0, description=(
+        "Default requests/s per key (0 = unlimited); keys may set their own."))
     key_burst: int = Field(40, ge=1)
-    anonymous_rate_per_s: float = Field(0.0, ge=0, description="Requests/s per client address without a key (0 = unlimited).")
+    anonymous_rate_per_s: float = Field(0.0, ge=0, description=(
+        "Requests/s per client address without a key (0 = unlimited)."))
     anonymous_burst: int = Field(40, ge=1)
     request_timeout_s: float = Field(300.0, gt=0, description="A response not started by then gets 504.")
-    cors_origins: list[str] = Field(default_factory=list, description='Origins allowed by CORS, e.g. ["https://app.example"]; none by default.')
+    cors_origins: list[str] = Field(default_factory=list, description=(
+        'Origins allowed by CORS, e.g. ["https://app.example"]; none by default.'))
 
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Larger request bodies get 413.")
     max_question_chars: int = Field(2_000, ge=1)
@@ -83,24 +115,6 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         # CITEQA_SEEDS_DIR= (empty) means "no seeds", not the current directory.
         return None if isinstance(value, str) and not value.strip() else value
-
-    def retrieval(self) -> RetrievalSettings:
-        return RetrievalSettings(
-            fusion=self.fusion, candidates=self.candidates, rrf_k=self.rrf_k,
-            dense_weight=self.dense_weight, lexical_weight=self.lexical_weight,
-            document_weight=self.document_weight, documents=self.documents,
-        )
-
-    def answering(self) -> AnswerSettings:
-        return AnswerSettings(min_similarity=self.min_similarity, min_support=self.min_support,
-                              attribute_uncited=self.attribute_uncited)
-
-    def security(self) -> SecurityPolicy:
-        return SecurityPolicy(
-            auth=self.auth, host=self.host, auth_reads=self.auth_reads, key_rate_per_s=self.key_rate_per_s,
-            key_burst=self.key_burst, anonymous_rate_per_s=self.anonymous_rate_per_s,
-            anonymous_burst=self.anonymous_burst, request_timeout_s=self.request_timeout_s,
-        )
 
     def generator_config(self, name: str) -> dict[str, Any]:
         """The settings a generator's factory receives: ``<name>_*`` fields, then any

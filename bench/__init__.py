@@ -1,1 +1,2 @@
-"""Benchmarks and stress runs of a citeqa service (tools, not on the request path; loaded only when their command runs)."""
+"""Benchmarks and stress runs of a citeqa service: tools, not on the request path, loaded only
+when their command runs (api/cli.py lists them by name)."""

@@ -1,1 +1,2 @@
-"""citeqa eval: scores citation accuracy, retrieval, answers and abstention over any running citeqa (it drives the HTTP API, so it sits above citeqa.api)."""
+"""``citeqa eval``: scores citation accuracy, retrieval, answers and abstention over any running
+citeqa (it drives the HTTP API, so it sits above citeqa.api)."""

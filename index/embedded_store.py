@@ -17,13 +17,17 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from citeqa.index import rows
 from citeqa.index.faiss_index import VectorIndex
 from citeqa.index.lexical import DOCUMENT_FTS_TABLE_SQL, FTS_TABLE_SQL, fts_query
-from citeqa.index.types import Document, DocumentPage, Scored, Sentence
+from citeqa.index.sql_reads import ReadStatements, SqlReads
+from citeqa.index.thread_connections import ThreadConnections
+from citeqa.index.types import Document, Scored, Sentence
+from citeqa.index.vector_checks import Batch, CheckedWrites, check_stored_dimension
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +69,54 @@ _SCHEMA = [
     DOCUMENT_FTS_TABLE_SQL,
 ]
 
+# The columns rows.sentence reads.
 _SENTENCE_COLUMNS = "s.id, v.doc_id, v.version, s.idx, s.start_char, s.end_char, s.text"
+_DOCUMENT_COLUMNS = "v.doc_id, v.version, v.title, v.text, v.metadata, v.created_at"
+_CURRENT = "JOIN versions v ON v.doc_id = d.doc_id AND v.version = d.current_version"
 
+_INSERT_VERSION = (
+    "INSERT INTO versions (doc_id, version, title, text, metadata, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id, version) DO NOTHING"
+)
 
-def _sentence(row: tuple) -> Sentence:
-    return Sentence(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6], key=row[0])
+_READS = ReadStatements(
+    document=f"SELECT {_DOCUMENT_COLUMNS}, 1 FROM documents d {_CURRENT} WHERE d.doc_id = :doc_id AND d.deleted = 0",
+    document_version=(
+        f"SELECT {_DOCUMENT_COLUMNS}, v.version = d.current_version AND d.deleted = 0 FROM versions v "
+        "JOIN documents d ON d.doc_id = v.doc_id WHERE v.doc_id = :doc_id AND v.version = :version"
+    ),
+    sentences=(
+        f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
+        "WHERE v.doc_id = :doc_id AND v.version = :version ORDER BY s.idx"
+    ),
+    live_count="SELECT count(*) FROM documents WHERE deleted = 0",
+    listing=(
+        f"SELECT d.doc_id, d.current_version, v.title, v.metadata, v.created_at FROM documents d {_CURRENT} "
+        "WHERE d.deleted = 0 ORDER BY d.doc_id LIMIT coalesce(:limit, -1) OFFSET :offset"
+    ),
+    vectors_by_text=(
+        "SELECT s.text, s.vector FROM sentences s JOIN versions v ON v.id = s.version_id "
+        "WHERE v.doc_id = :doc_id AND v.title = :title"
+    ),
+    sentence_count="SELECT count(*) FROM sentences WHERE active = 1",
+    flag="SELECT value FROM meta WHERE key = :key",
+    # Walk documents -> current version -> its sentences (unary + keeps the planner off
+    # the partial index on active, which would scan every searchable sentence).
+    current_sentences=(
+        f"SELECT {_SENTENCE_COLUMNS} FROM documents d {_CURRENT} JOIN sentences s ON s.version_id = v.id "
+        "WHERE d.doc_id IN (SELECT value FROM json_each(:doc_ids)) AND d.deleted = 0 AND +s.active = 1 "
+        "ORDER BY v.doc_id, s.idx"
+    ),
+    # (doc_id, idx) names one sentence among the active ones. Walk the wanted pairs through
+    # the unique indexes; "+" keeps the planner off the partial index on active, which would
+    # scan every searchable row.
+    searchable_vectors=(
+        "WITH wanted(doc_id, idx) AS ("
+        " SELECT d.value, json_extract(:indexes, '$[' || d.key || ']') FROM json_each(:doc_ids) AS d) "
+        "SELECT v.doc_id, s.idx, s.vector FROM wanted w JOIN versions v ON v.doc_id = w.doc_id "
+        "JOIN sentences s ON s.version_id = v.id AND s.idx = w.idx WHERE +s.active = 1"
+    ),
+)
 
 
 @dataclass
@@ -86,8 +133,10 @@ class _Changes:
         self.removed |= gone
 
 
-class EmbeddedStore:
-    """A :class:`index.types.Store` in one data directory: ``citeqa.sqlite3`` + ``vectors.faiss``."""
+class EmbeddedStore(CheckedWrites, SqlReads):
+    """A :class:`citeqa.index.types.Store` in one data directory: ``citeqa.sqlite3`` + ``vectors.faiss``."""
+
+    _reads = _READS
 
     def __init__(self, data_dir: Path, dimension: int, save_interval_s: float = 5.0):
         self.data_dir = Path(data_dir)
@@ -99,24 +148,26 @@ class EmbeddedStore:
         self._last_save = time.monotonic()
         self._save_cost = 0.0  # seconds the last save took
         self._dirty = False
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []  # one per thread; all closed on close()
-        self._readers_lock = threading.Lock()
+        self._readers = ThreadConnections(self._connect)
         self._write_lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._writer = self._connect()
-        for statement in _SCHEMA:
-            self._writer.execute(statement)
-        self._check_dimension()
-        self._backfill_document_fts()
         # Another process (say `citeqa ingest` beside a running server) may write to the same
         # database; data_version tells us, and the next search reconciles FAISS with it.
         self._watch = self._connect()
-        self._seen_version = self._data_version()
-        # Switching to HNSW or compacting it takes minutes at a million vectors: done off
-        # the lock, so searches and writes go on meanwhile.
-        self.vectors = VectorIndex.load(self.faiss_path, dimension, rebuild_in_background=True)
-        self.reconcile()
+        try:
+            for statement in _SCHEMA:
+                self._writer.execute(statement)
+            self._check_dimension()
+            self._backfill_document_fts()
+            self._seen_version = self._data_version()
+            # Switching to HNSW or compacting it takes minutes at a million vectors: done off
+            # the lock, so searches and writes go on meanwhile.
+            self.vectors = VectorIndex.load(self.faiss_path, dimension, rebuild_in_background=True)
+            self.reconcile()
+        except BaseException:
+            self._close_connections()  # a store that did not open leaves no connection behind
+            raise
 
     # -- connections -------------------------------------------------------------------
 
@@ -129,12 +180,7 @@ class EmbeddedStore:
         return conn
 
     def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-            with self._readers_lock:
-                self._readers.append(conn)
-        return conn
+        return self._readers.get()
 
     def _data_version(self) -> int:
         return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
@@ -143,11 +189,8 @@ class EmbeddedStore:
         row = self._writer.execute("SELECT value FROM meta WHERE key = 'dimension'").fetchone()
         if row is None:
             self._writer.execute("INSERT INTO meta VALUES ('dimension', ?)", (str(self.dimension),))
-        elif int(row[0]) != self.dimension:
-            raise ValueError(
-                f"{self.db_path} holds {row[0]}-d vectors but the embedder makes {self.dimension}-d ones; "
-                "use another data directory for another model"
-            )
+        else:
+            check_stored_dimension(row[0], self.dimension, str(self.db_path), "data directory")
 
     def _backfill_document_fts(self) -> None:
         """Data directories made before document_fts existed get it filled once."""
@@ -187,11 +230,11 @@ class EmbeddedStore:
     def _stored_vectors(self, ids: np.ndarray) -> np.ndarray:
         if len(ids) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        rows = dict(self._reader().execute(
+        blobs = dict(self._reader().execute(
             f"SELECT id, vector FROM sentences WHERE id IN ({','.join('?' * len(ids))})",
             [int(i) for i in ids],
         ).fetchall())
-        return np.stack([np.frombuffer(rows[int(i)], dtype=np.float32) for i in ids])
+        return np.stack([np.frombuffer(blobs[int(i)], dtype=np.float32) for i in ids])
 
     def _sync_if_changed_elsewhere(self) -> None:
         if self._data_version() != self._seen_version:
@@ -251,16 +294,10 @@ class EmbeddedStore:
             if time.monotonic() - self._last_save >= max(self._save_interval_s, SAVE_COST_FACTOR * self._save_cost):
                 self.save()
 
-    # -- writes --------------------------------------------------------------------------
+    # -- writes (CheckedWrites calls _write) ---------------------------------------------
 
-    def put(self, doc: Document, sentences: Sequence[Sentence], vectors: np.ndarray) -> None:
-        self.put_many([(doc, sentences, vectors)])
-
-    def put_many(self, items: Sequence[tuple[Document, Sequence[Sentence], np.ndarray]]) -> None:
-        """Store several documents in one transaction (one fsync): all or none."""
-        for _, sentences, vectors in items:
-            if len(sentences) != len(vectors):
-                raise ValueError("one vector per sentence")
+    def _write(self, items: Batch) -> None:
+        """One transaction (one fsync) for the batch; FAISS follows the commit."""
         changes = _Changes()
         with self._transaction(changes) as conn:
             for doc, sentences, vectors in items:
@@ -269,18 +306,14 @@ class EmbeddedStore:
 
     def _insert_version(self, conn: sqlite3.Connection, doc: Document, sentences: Sequence[Sentence],
                         vectors: np.ndarray) -> None:
-        cur = conn.execute(
-            "INSERT INTO versions (doc_id, version, title, text, metadata, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id, version) DO NOTHING",
-            (doc.doc_id, doc.version, doc.title, doc.text, json.dumps(doc.metadata), time.time()),
-        )
+        cur = conn.execute(_INSERT_VERSION, rows.version_row(doc))
         # rowcount 0: a concurrent writer stored this very version first; just make it current.
         if cur.rowcount:
             conn.executemany(
                 "INSERT INTO sentences (version_id, idx, start_char, end_char, text, vector) VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (cur.lastrowid, s.index, s.start, s.end, s.text, np.asarray(v, dtype=np.float32).tobytes())
-                    for s, v in zip(sentences, vectors)
+                    for s, v in zip(sentences, vectors, strict=True)
                 ],
             )
 
@@ -340,10 +373,6 @@ class EmbeddedStore:
                 changes.switch(np.zeros(0, dtype=np.int64), self._deactivate(conn, doc_id))
         return bool(cur.rowcount)
 
-    def get_flag(self, key: str) -> str | None:
-        row = self._reader().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
     def set_flag(self, key: str, value: str) -> None:
         with self._write_lock:
             self._writer.execute(
@@ -351,74 +380,29 @@ class EmbeddedStore:
                 (key, value),
             )
 
-    # -- reads ---------------------------------------------------------------------------
+    # -- reads: documents (SqlReads runs _READS) -----------------------------------------
 
-    def document(self, doc_id: str, version: str | None = None) -> Document | None:
-        conn = self._reader()
-        head = conn.execute("SELECT current_version, deleted FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        if head is None:
-            return None
-        current_version, deleted = head
-        if version is None:
-            if deleted:
-                return None
-            version = current_version
-        row = conn.execute(
-            "SELECT title, text, metadata, created_at FROM versions WHERE doc_id = ? AND version = ?",
-            (doc_id, version),
-        ).fetchone()
-        if row is None:
-            return None
-        return Document(
-            doc_id=doc_id, version=version, title=row[0], text=row[1], metadata=json.loads(row[2]),
-            created_at=row[3], current=(version == current_version and not deleted),
-        )
+    def _fetch(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
+        return self._reader().execute(sql, params).fetchall()
 
-    def sentences(self, doc_id: str, version: str) -> list[Sentence]:
-        rows = self._reader().execute(
-            f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
-            "WHERE v.doc_id = ? AND v.version = ? ORDER BY s.idx",
-            (doc_id, version),
-        ).fetchall()
-        return [_sentence(r) for r in rows]
+    def _vector(self, stored: Any) -> np.ndarray:
+        return np.frombuffer(stored, dtype=np.float32)
 
-    def list_documents(self, limit: int, offset: int) -> DocumentPage:
-        conn = self._reader()
-        total = conn.execute("SELECT count(*) FROM documents WHERE deleted = 0").fetchone()[0]
-        rows = conn.execute(
-            "SELECT d.doc_id, d.current_version, v.title, v.metadata, v.created_at, length(v.text) "
-            "FROM documents d JOIN versions v ON v.doc_id = d.doc_id AND v.version = d.current_version "
-            "WHERE d.deleted = 0 ORDER BY d.doc_id LIMIT ? OFFSET ?",
-            (limit, offset),
-        ).fetchall()
-        # Listings carry no text (it can be large); fetch a document for it.
-        docs = [
-            Document(doc_id=r[0], version=r[1], text="", title=r[2], metadata=json.loads(r[3]), created_at=r[4])
-            for r in rows
-        ]
-        return DocumentPage(documents=docs, total=total)
-
-    def vectors_by_text(self, doc_id: str, title: str) -> dict[str, np.ndarray]:
-        rows = self._reader().execute(
-            "SELECT s.text, s.vector FROM sentences s JOIN versions v ON v.id = s.version_id "
-            "WHERE v.doc_id = ? AND v.title = ?",
-            (doc_id, title),
-        )
-        return {text: np.frombuffer(blob, dtype=np.float32) for text, blob in rows}
-
-    def sentence_count(self) -> int:
-        return int(self._reader().execute("SELECT count(*) FROM sentences WHERE active = 1").fetchone()[0])
+    def _list(self, values: list[Any]) -> str:
+        return json.dumps(values)  # SQLite has no array parameters; statements read it with json_each
 
     def _active_sentences(self, ids: Iterable[int]) -> dict[int, Sentence]:
         ids = list(ids)
         if not ids:
             return {}
-        rows = self._reader().execute(
+        found = self._reader().execute(
             f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
             f"WHERE s.active = 1 AND s.id IN ({','.join('?' * len(ids))})",
             ids,
         ).fetchall()
-        return {r[0]: _sentence(r) for r in rows}
+        return {r[0]: rows.sentence(r) for r in found}
+
+    # -- DenseIndex ----------------------------------------------------------------------
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[Scored]:
         self._sync_if_changed_elsewhere()
@@ -435,65 +419,40 @@ class EmbeddedStore:
             stored = self.vectors.reconstruct([s.key for s in sentences])
             if stored is not None:  # else one was deactivated meanwhile: ask SQLite
                 return [float(x) for x in stored @ query]
-        # (doc_id, idx) names one sentence among the active ones.
-        # Walk the wanted (doc_id, idx) pairs through the unique indexes; "+" keeps the
-        # planner off the partial index on active, which would scan every searchable row.
-        rows = self._reader().execute(
-            f"WITH wanted(doc_id, idx) AS (VALUES {','.join(['(?, ?)'] * len(sentences))}) "
-            "SELECT v.doc_id, s.idx, s.vector FROM wanted w JOIN versions v ON v.doc_id = w.doc_id "
-            "JOIN sentences s ON s.version_id = v.id AND s.idx = w.idx WHERE +s.active = 1",
-            [value for s in sentences for value in (s.doc_id, s.index)],
-        ).fetchall()
-        found = {(d, i): np.frombuffer(blob, dtype=np.float32) for d, i, blob in rows}
-        return [float(found[(s.doc_id, s.index)] @ query) if (s.doc_id, s.index) in found else 0.0 for s in sentences]
+        return super().dense_scores(vector, sentences)
 
-    def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]:
-        match = fts_query(query)
-        if match is None or k <= 0:
-            return []
-        rows = self._reader().execute(
-            "SELECT v.doc_id, bm25(document_fts) AS rank FROM document_fts JOIN versions v ON v.id = document_fts.rowid "
-            "WHERE document_fts MATCH ? ORDER BY rank LIMIT ?",
-            (match, k),
-        ).fetchall()
-        return [(doc_id, -rank) for doc_id, rank in rows]
-
-    def current_sentences(self, doc_ids: Sequence[str]) -> list[Sentence]:
-        if not doc_ids:
-            return []
-        # Walk documents -> current version -> its sentences (unary + keeps the planner off
-        # the partial index on active, which would scan every searchable sentence).
-        rows = self._reader().execute(
-            f"SELECT {_SENTENCE_COLUMNS} FROM documents d "
-            "JOIN versions v ON v.doc_id = d.doc_id AND v.version = d.current_version "
-            "JOIN sentences s ON s.version_id = v.id "
-            f"WHERE d.doc_id IN ({','.join('?' * len(doc_ids))}) AND d.deleted = 0 AND +s.active = 1 "
-            "ORDER BY v.doc_id, s.idx",
-            list(doc_ids),
-        ).fetchall()
-        return [_sentence(r) for r in rows]
+    # -- LexicalIndex --------------------------------------------------------------------
 
     def lexical_search(self, query: str, k: int) -> list[Scored]:
+        found = self._bm25(
+            "SELECT rowid, bm25(sentence_fts) AS rank FROM sentence_fts WHERE sentence_fts MATCH ? "
+            "ORDER BY rank LIMIT ?", query, k)
+        by_id = self._active_sentences(r[0] for r in found)
+        return [Scored(by_id[i], score) for i, score in found if i in by_id]
+
+    def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]:
+        return self._bm25(
+            "SELECT v.doc_id, bm25(document_fts) AS rank FROM document_fts "
+            "JOIN versions v ON v.id = document_fts.rowid WHERE document_fts MATCH ? ORDER BY rank LIMIT ?", query, k)
+
+    def _bm25(self, sql: str, query: str, k: int) -> list[tuple[Any, float]]:
+        """(key, BM25) rows of ``sql`` (a MATCH of its FTS table, best first) for free text."""
         match = fts_query(query)
         if match is None or k <= 0:
             return []
-        rows = self._reader().execute(
-            "SELECT rowid, bm25(sentence_fts) AS rank FROM sentence_fts WHERE sentence_fts MATCH ? "
-            "ORDER BY rank LIMIT ?",
-            (match, k),
-        ).fetchall()
-        by_id = self._active_sentences(r[0] for r in rows)
+        found = self._reader().execute(sql, (match, k)).fetchall()
         # FTS5's bm25() is lower-is-better; flip it so every score is higher-is-better.
-        return [Scored(by_id[i], -rank) for i, rank in rows if i in by_id]
+        return [(key, -rank) for key, rank in found]
+
+    # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
         with self._sync_lock:
             self.save()
-        with self._readers_lock:
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
-        self._local = threading.local()
+        self._close_connections()
+
+    def _close_connections(self) -> None:
+        self._readers.close()
         self._watch.close()
         # The last connection to close checkpoints the WAL into the database file.
         self._writer.close()

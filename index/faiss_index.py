@@ -42,7 +42,8 @@ class _Rebuild:
 
     kind: str
     thread: threading.Thread | None = None
-    changes: list[tuple[str, np.ndarray, np.ndarray | None]] = field(default_factory=list)
+    # (op, ids, vectors): "add" with its vectors, or "remove" with none (an empty array).
+    changes: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 class VectorIndex:
@@ -98,7 +99,8 @@ class VectorIndex:
             if loaded.d != dimension or not isinstance(loaded, faiss.IndexIDMap2):
                 raise ValueError(f"index has dimension {loaded.d}, expected {dimension}")
             inner = faiss.downcast_index(loaded.index)
-            if not isinstance(inner, (faiss.IndexFlatIP, faiss.IndexHNSWFlat)) or inner.metric_type != faiss.METRIC_INNER_PRODUCT:
+            if (not isinstance(inner, (faiss.IndexFlatIP, faiss.IndexHNSWFlat))
+                    or inner.metric_type != faiss.METRIC_INNER_PRODUCT):
                 raise ValueError(f"unexpected index type {type(inner).__name__}")
             index._index = loaded
             index._hnsw = isinstance(inner, faiss.IndexHNSWFlat)
@@ -167,9 +169,9 @@ class VectorIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         with self._lock:
             if self._rebuild is not None:
-                self._rebuild.changes.append(("remove", ids, None))
+                self._rebuild.changes.append(("remove", ids, np.zeros((0, self.dimension), np.float32)))
             if not self._hnsw:
-                self._index.remove_ids(ids)
+                self._index.remove_ids(faiss.IDSelectorBatch(ids))
                 return
             gone = _tombstone(self._index, ids)
             if not len(gone):
@@ -195,11 +197,15 @@ class VectorIndex:
             if live == 0 or k <= 0:
                 return []
             k = min(k, live)
-            params = faiss.SearchParametersHNSW(sel=self._live, efSearch=max(self.ef_search, k)) if self._hnsw else None
+            params = (
+                # In faiss since 1.7.3, but missing from the stubs it ships.
+                faiss.SearchParametersHNSW(sel=self._live, efSearch=max(self.ef_search, k))  # type: ignore[attr-defined]
+                if self._hnsw else None
+            )
             scores, ids = self._index.search(
                 np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32), k, params=params,
             )
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     # -- type switching (callers hold self._lock) -------------------------------------------
 
@@ -244,7 +250,7 @@ class VectorIndex:
                     index.add_with_ids(added, changed)
                     removed.difference_update(changed.tolist())
                 elif rebuild.kind == "flat":
-                    index.remove_ids(changed)
+                    index.remove_ids(faiss.IDSelectorBatch(changed))
                 else:
                     removed.update(_tombstone(index, changed).tolist())
             self._rebuild = None
@@ -258,7 +264,7 @@ class VectorIndex:
         keep = labels != _TOMBSTONE if self._hnsw else slice(None)
         return labels[keep], vectors[keep]
 
-    def _replace(self, kind: str, index: faiss.Index, built_from: int, removed: set[int] | None = None,
+    def _replace(self, kind: str, index: faiss.IndexIDMap2, built_from: int, removed: set[int] | None = None,
                  seconds: float | None = None) -> None:
         self._index = index
         self._hnsw = kind == "hnsw"
@@ -268,7 +274,7 @@ class VectorIndex:
         log.info("vector index rebuilt as %s from %d vectors%s", kind, built_from,
                  f" in {seconds:.1f}s off the lock" if seconds is not None else "")
 
-    def _build(self, kind: str, ids: np.ndarray, vectors: np.ndarray) -> faiss.Index:
+    def _build(self, kind: str, ids: np.ndarray, vectors: np.ndarray) -> faiss.IndexIDMap2:
         if kind == "flat":
             index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
         else:
@@ -277,7 +283,8 @@ class VectorIndex:
             hnsw.hnsw.efSearch = self.ef_search
             index = faiss.IndexIDMap2(hnsw)
         if len(ids):
-            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.ascontiguousarray(ids, dtype=np.int64))
+            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
+                               np.ascontiguousarray(ids, dtype=np.int64))
         return index
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from citeqa.index.sentences import split_sentences
-from citeqa.index.types import Document, Embedder, Sentence, Store
+from citeqa.index.types import Document, DocumentStore, Embedder, Sentence
 
 
 class InvalidDocument(ValueError):
@@ -124,7 +124,7 @@ def validate(item: DocumentInput) -> DocumentInput:
 class Ingestor:
     """Splits, embeds and stores documents. One writer at a time; readers are never blocked."""
 
-    def __init__(self, store: Store, embedder: Embedder):
+    def __init__(self, store: DocumentStore, embedder: Embedder):
         self.store = store
         self.embedder = embedder
         self._lock = threading.Lock()
@@ -142,7 +142,7 @@ class Ingestor:
         texts = list(dict.fromkeys(
             embedding_text(p.doc.title, s.text) for p in pending for s in p.sentences if s.text not in p.known
         ))
-        fresh = dict(zip(texts, self.embedder.encode(texts))) if texts else {}
+        fresh = dict(zip(texts, self.embedder.encode(texts), strict=True)) if texts else {}
         with self._lock:
             # One transaction for the batch: a commit (fsync) per document cost ~8% of ingest.
             self.store.put_many([(p.doc, p.sentences, self._vectors(p, fresh)) for p in pending])

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from citeqa.index.embedder import packaged_model_path
+from citeqa.index.embedder import packaged_embedding_model_path
 
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length in sentence-transformers
 
@@ -36,7 +36,7 @@ def export_int8(model_path: Path, target: Path) -> Path:
             super().__init__()
             self.bert = bert
 
-        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+        def forward(self, input_ids, attention_mask, token_type_ids):
             hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
                                token_type_ids=token_type_ids).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
@@ -63,14 +63,14 @@ def export_int8(model_path: Path, target: Path) -> Path:
 
 
 class OnnxInt8Embedder:
-    """An :class:`index.types.Embedder`: all-MiniLM-L6-v2, int8, on ONNX Runtime."""
+    """An :class:`citeqa.index.types.Embedder`: all-MiniLM-L6-v2, int8, on ONNX Runtime."""
 
     def __init__(self, cache_dir: Path, model_path: Path | None = None, batch_size: int = 64,
                  threads: int | None = None):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        path = Path(model_path or packaged_model_path())
+        path = Path(model_path or packaged_embedding_model_path())
         # One cached export per model file: a different model never reuses another's graph.
         weights = path / "model.safetensors"
         tag = hashlib.sha256(f"{weights.stat().st_size}:{weights.stat().st_mtime_ns}".encode()).hexdigest()[:12] \

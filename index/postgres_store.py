@@ -1,4 +1,4 @@
-"""A :class:`index.types.Store` in PostgreSQL: pgvector (HNSW) + full-text search.
+"""A :class:`citeqa.index.types.Store` in PostgreSQL: pgvector (HNSW) + full-text search.
 
 One database holds everything, so there is no cache to reconcile: every write is one
 transaction, durable when ``COMMIT`` returns (PostgreSQL's default ``synchronous_commit``).
@@ -16,24 +16,28 @@ Tables (prefixed ``citeqa_`` so the store can share a database):
 
 Lexical scores are BM25, computed here because PostgreSQL's own ranking (``ts_rank_cd``)
 has no IDF: with it, SQuAD dev search hit@1 fell from 0.739 to 0.636 (docs/SCALING.md).
-Questions become an OR of their content words exactly as in :mod:`index.lexical`.
+Questions become an OR of their content words (:func:`citeqa.index.text.query_words`),
+as in the embedded store's FTS5 queries.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from citeqa.index.lexical import _TOKEN, STOPWORDS
-from citeqa.index.types import Document, DocumentPage, Scored, Sentence
+from citeqa.index import rows
+from citeqa.index.sql_reads import ReadStatements, SqlReads
+from citeqa.index.text import query_words
+from citeqa.index.thread_connections import ThreadConnections
+from citeqa.index.types import Document, Scored, Sentence
+from citeqa.index.vector_checks import Batch, CheckedWrites, check_stored_dimension
 
 # The text search configuration of both tsvector columns and every query (stemming +
 # English stop words, like FTS5's porter tokenizer minus diacritic folding).
@@ -96,7 +100,46 @@ def _schema(dimension: int) -> list[str]:
     ]
 
 
+# The columns rows.sentence reads.
 _SENTENCE_COLUMNS = "s.id, s.doc_id, s.version, s.idx, s.start_char, s.end_char, s.text"
+_DOCUMENT_COLUMNS = "doc_id, version, title, text, metadata, created_at, live"
+
+_INSERT_VERSION = (
+    "INSERT INTO citeqa_versions (doc_id, version, title, text, metadata, created_at) "
+    "VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (doc_id, version) DO NOTHING"
+)
+
+_READS = ReadStatements(
+    document=f"SELECT {_DOCUMENT_COLUMNS} FROM citeqa_versions WHERE doc_id = %(doc_id)s AND live",
+    document_version=(
+        f"SELECT {_DOCUMENT_COLUMNS} FROM citeqa_versions WHERE doc_id = %(doc_id)s AND version = %(version)s"
+    ),
+    sentences=(
+        f"SELECT {_SENTENCE_COLUMNS} FROM citeqa_sentences s WHERE s.doc_id = %(doc_id)s AND s.version = %(version)s "
+        "ORDER BY s.idx"
+    ),
+    live_count="SELECT count(*) FROM citeqa_versions WHERE live",
+    # LIMIT NULL is LIMIT ALL.
+    listing=(
+        "SELECT doc_id, version, title, metadata, created_at FROM citeqa_versions WHERE live "
+        "ORDER BY doc_id LIMIT %(limit)s OFFSET %(offset)s"
+    ),
+    vectors_by_text=(
+        "SELECT s.text, s.embedding FROM citeqa_sentences s JOIN citeqa_versions v "
+        "ON v.doc_id = s.doc_id AND v.version = s.version WHERE s.doc_id = %(doc_id)s AND v.title = %(title)s"
+    ),
+    sentence_count="SELECT count(*) FROM citeqa_sentences WHERE active",
+    flag="SELECT value FROM citeqa_flags WHERE key = %(key)s",
+    current_sentences=(
+        f"SELECT {_SENTENCE_COLUMNS} FROM citeqa_sentences s "
+        "WHERE s.doc_id = ANY(%(doc_ids)s) AND s.active ORDER BY s.doc_id, s.idx"
+    ),
+    searchable_vectors=(
+        "SELECT s.doc_id, s.idx, s.embedding FROM citeqa_sentences s "
+        "JOIN unnest(%(doc_ids)s::text[], %(indexes)s::int[]) AS w(doc_id, idx) ON s.doc_id = w.doc_id "
+        "AND s.idx = w.idx WHERE s.active"
+    ),
+)
 
 
 # The k nearest searchable sentences by cosine distance, through the partial HNSW index.
@@ -106,24 +149,6 @@ DENSE_SEARCH_SQL = (
     f" WHERE s.active ORDER BY s.embedding <=> %(q)s LIMIT %(k)s)"
     f" SELECT * FROM found ORDER BY distance, id"
 )
-
-
-def _sentence(row: Sequence) -> Sentence:
-    return Sentence(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6], key=row[0])
-
-
-def _array(value) -> np.ndarray:
-    """A stored vector as float32 numpy (pgvector's adapter gives ``Vector`` or ndarray)."""
-    if hasattr(value, "to_numpy"):
-        value = value.to_numpy()
-    return np.asarray(value, dtype=np.float32)
-
-
-def query_words(text: str) -> list[str]:
-    """The words of a question that lexical search ORs together (see ``index.lexical.fts_query``)."""
-    tokens = [t.lower() for t in _TOKEN.findall(text)]
-    content = [t for t in tokens if t not in STOPWORDS] or tokens
-    return list(dict.fromkeys(content))
 
 
 @dataclass(frozen=True)
@@ -175,12 +200,14 @@ _DOCUMENTS = _LexicalTable("citeqa_versions v", "v", "v.live", "char_length(v.ti
                            "v.doc_id")
 
 
-class PostgresStore:
-    """A :class:`index.types.Store` on a PostgreSQL database with the pgvector extension.
+class PostgresStore(CheckedWrites, SqlReads):
+    """A :class:`citeqa.index.types.Store` on a PostgreSQL database with the pgvector extension.
 
     ``url`` is a libpq connection string (``postgresql://user@host:port/db``). Every thread
     gets its own connection (autocommit; writes open explicit transactions).
     """
+
+    _reads = _READS
 
     def __init__(self, url: str, dimension: int, ef_search: int = DEFAULT_EF_SEARCH):
         if not 1 <= ef_search <= _MAX_EF_SEARCH:
@@ -188,10 +215,7 @@ class PostgresStore:
         self.url = url
         self.dimension = dimension
         self.ef_search = ef_search
-        self._local = threading.local()
-        self._conns: list[psycopg.Connection] = []
-        self._conns_lock = threading.Lock()
-        self._closed = False
+        self._conns = ThreadConnections(self._connect, usable=lambda conn: not conn.closed)
         self._stats: dict[str, tuple[float, int, float]] = {}  # table -> (when, rows, mean length)
         self._stats_lock = threading.Lock()
         with psycopg.connect(url, autocommit=True) as conn:
@@ -202,28 +226,21 @@ class PostgresStore:
                 row = conn.execute("SELECT value FROM citeqa_meta WHERE key = 'dimension'").fetchone()
                 if row is None:
                     conn.execute("INSERT INTO citeqa_meta VALUES ('dimension', %s)", (str(dimension),))
-                elif int(row[0]) != dimension:
-                    raise ValueError(
-                        f"the database holds {row[0]}-d vectors but the embedder makes {dimension}-d ones; "
-                        "use another database for another model"
-                    )
+                else:
+                    check_stored_dimension(row[0], dimension, "the database", "database")
 
     # -- connections -------------------------------------------------------------------
 
-    def _conn(self) -> psycopg.Connection:
-        if self._closed:
-            raise RuntimeError("store is closed")
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(self.url, autocommit=True)
-            register_vector(conn)
-            # Searches filter nothing (the indexes are partial), but should the planner
-            # ever add a filter, iterative scans keep going until k rows are found.
-            conn.execute("SET hnsw.iterative_scan = relaxed_order")
-            self._local.conn = conn
-            with self._conns_lock:
-                self._conns.append(conn)
+    def _connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(self.url, autocommit=True)
+        register_vector(conn)
+        # Searches filter nothing (the indexes are partial), but should the planner
+        # ever add a filter, iterative scans keep going until k rows are found.
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")
         return conn
+
+    def _conn(self) -> psycopg.Connection:
+        return self._conns.get()
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
@@ -231,20 +248,9 @@ class PostgresStore:
         with conn.transaction():
             yield conn
 
-    # -- writes --------------------------------------------------------------------------
+    # -- writes (CheckedWrites calls _write) ---------------------------------------------
 
-    def put(self, doc: Document, sentences: Sequence[Sentence], vectors: np.ndarray) -> None:
-        self.put_many([(doc, sentences, vectors)])
-
-    def put_many(self, items: Sequence[tuple[Document, Sequence[Sentence], np.ndarray]]) -> None:
-        """Store several documents in one transaction: all or none."""
-        for _, sentences, vectors in items:
-            if len(sentences) != len(vectors):
-                raise ValueError("one vector per sentence")
-            if len(vectors) and np.shape(vectors)[-1] != self.dimension:
-                raise ValueError(f"expected {self.dimension}-d vectors, got {np.shape(vectors)[-1]}-d")
-        if not items:
-            return
+    def _write(self, items: Batch) -> None:
         with self._transaction() as conn:
             self._lock_documents(conn, [doc.doc_id for doc, _, _ in items])
             for doc, sentences, vectors in items:
@@ -259,11 +265,7 @@ class PostgresStore:
 
     def _insert_version(self, conn: psycopg.Connection, doc: Document, sentences: Sequence[Sentence],
                         vectors: np.ndarray) -> None:
-        cur = conn.execute(
-            "INSERT INTO citeqa_versions (doc_id, version, title, text, metadata, created_at) "
-            "VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (doc_id, version) DO NOTHING",
-            (doc.doc_id, doc.version, doc.title, doc.text, json.dumps(doc.metadata), time.time()),
-        )
+        cur = conn.execute(_INSERT_VERSION, rows.version_row(doc))
         # rowcount 0: this version is stored already (same content); just make it current.
         if cur.rowcount and sentences:
             with conn.cursor() as c:
@@ -272,7 +274,7 @@ class PostgresStore:
                     "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     [
                         (doc.doc_id, doc.version, s.index, s.start, s.end, s.text, np.asarray(v, dtype=np.float32))
-                        for s, v in zip(sentences, vectors)
+                        for s, v in zip(sentences, vectors, strict=True)
                     ],
                 )
 
@@ -313,75 +315,32 @@ class PostgresStore:
             self._lock_documents(conn, [doc_id])
             return self._deactivate(conn, doc_id)
 
-    def get_flag(self, key: str) -> str | None:
-        row = self._conn().execute("SELECT value FROM citeqa_flags WHERE key = %s", (key,)).fetchone()
-        return row[0] if row else None
-
     def set_flag(self, key: str, value: str) -> None:
         self._conn().execute(
             "INSERT INTO citeqa_flags VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
 
-    # -- reads ---------------------------------------------------------------------------
+    # -- reads: documents (SqlReads runs _READS) -----------------------------------------
 
-    def document(self, doc_id: str, version: str | None = None) -> Document | None:
-        if version is None:
-            where, params = "doc_id = %s AND live", (doc_id,)
-        else:
-            where, params = "doc_id = %s AND version = %s", (doc_id, version)
-        row = self._conn().execute(
-            f"SELECT version, title, text, metadata, created_at, live FROM citeqa_versions WHERE {where}", params
-        ).fetchone()
-        if row is None:
-            return None
-        return Document(
-            doc_id=doc_id, version=row[0], title=row[1], text=row[2], metadata=row[3],
-            created_at=row[4], current=row[5],
-        )
+    def _fetch(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
+        return self._conn().execute(sql, params).fetchall()
 
-    def sentences(self, doc_id: str, version: str) -> list[Sentence]:
-        rows = self._conn().execute(
-            f"SELECT {_SENTENCE_COLUMNS} FROM citeqa_sentences s WHERE s.doc_id = %s AND s.version = %s "
-            "ORDER BY s.idx",
-            (doc_id, version),
-        ).fetchall()
-        return [_sentence(r) for r in rows]
+    def _vector(self, stored: Any) -> np.ndarray:
+        """pgvector's adapter gives a ``Vector`` or an ndarray."""
+        if hasattr(stored, "to_numpy"):
+            stored = stored.to_numpy()
+        return np.asarray(stored, dtype=np.float32)
 
-    def list_documents(self, limit: int, offset: int) -> DocumentPage:
-        conn = self._conn()
-        with conn.transaction():  # one snapshot for the total and the page
-            total = conn.execute("SELECT count(*) FROM citeqa_versions WHERE live").fetchone()[0]
-            rows = conn.execute(
-                "SELECT doc_id, version, title, metadata, created_at FROM citeqa_versions WHERE live "
-                "ORDER BY doc_id LIMIT %s OFFSET %s",
-                # A negative limit means no limit, as in SQLite (LIMIT NULL = LIMIT ALL).
-                (limit if limit >= 0 else None, max(0, offset)),
-            ).fetchall()
-        # Listings carry no text (it can be large); fetch a document for it.
-        docs = [Document(doc_id=r[0], version=r[1], text="", title=r[2], metadata=r[3], created_at=r[4]) for r in rows]
-        return DocumentPage(documents=docs, total=int(total))
+    def _list(self, values: list[Any]) -> list[Any]:
+        return values
 
-    def vectors_by_text(self, doc_id: str, title: str) -> dict[str, np.ndarray]:
-        rows = self._conn().execute(
-            "SELECT s.text, s.embedding FROM citeqa_sentences s JOIN citeqa_versions v "
-            "ON v.doc_id = s.doc_id AND v.version = s.version WHERE s.doc_id = %s AND v.title = %s",
-            (doc_id, title),
-        ).fetchall()
-        return {text: _array(vector) for text, vector in rows}
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        with self._conn().transaction():
+            yield
 
-    def sentence_count(self) -> int:
-        return int(self._conn().execute("SELECT count(*) FROM citeqa_sentences WHERE active").fetchone()[0])
-
-    def current_sentences(self, doc_ids: Sequence[str]) -> list[Sentence]:
-        if not doc_ids:
-            return []
-        rows = self._conn().execute(
-            f"SELECT {_SENTENCE_COLUMNS} FROM citeqa_sentences s "
-            "WHERE s.doc_id = ANY(%s) AND s.active ORDER BY s.doc_id, s.idx",
-            (list(doc_ids),),
-        ).fetchall()
-        return [_sentence(r) for r in rows]
+    # -- DenseIndex ----------------------------------------------------------------------
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[Scored]:
         if k <= 0:
@@ -390,34 +349,22 @@ class PostgresStore:
         conn = self._conn()
         with conn.transaction():
             # ef_search bounds how many rows one HNSW scan returns; iterative scans go past it.
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(_MAX_EF_SEARCH, max(self.ef_search, k))),))
+            ef_search = min(_MAX_EF_SEARCH, max(self.ef_search, k))
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
             # relaxed_order may return rows slightly out of order: re-sort the materialised
             # candidates (pgvector's documented pattern).
-            rows = conn.execute(DENSE_SEARCH_SQL, {"q": query, "k": k}).fetchall()
-        return [Scored(_sentence(r), 1.0 - float(r[7])) for r in rows]
+            found = conn.execute(DENSE_SEARCH_SQL, {"q": query, "k": k}).fetchall()
+        return [Scored(rows.sentence(r), 1.0 - float(r[7])) for r in found]
 
-    def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]:
-        """Cosine with each sentence's searchable vector, found by (doc_id, index) among the
-        active sentences (as the embedded store falls back to); 0.0 for one not searchable."""
-        if not sentences:
-            return []
-        query = np.asarray(vector, dtype=np.float32)
-        rows = self._conn().execute(
-            "SELECT s.doc_id, s.idx, s.embedding FROM citeqa_sentences s "
-            "JOIN unnest(%s::text[], %s::int[]) AS w(doc_id, idx) ON s.doc_id = w.doc_id AND s.idx = w.idx "
-            "WHERE s.active",
-            ([s.doc_id for s in sentences], [s.index for s in sentences]),
-        ).fetchall()
-        found = {(d, i): _array(v) for d, i, v in rows}
-        return [float(found[(s.doc_id, s.index)] @ query) if (s.doc_id, s.index) in found else 0.0 for s in sentences]
+    # -- LexicalIndex --------------------------------------------------------------------
 
     def lexical_search(self, query: str, k: int) -> list[Scored]:
-        return [Scored(_sentence(r), float(r[7])) for r in self._bm25(_SENTENCES, query, k)]
+        return [Scored(rows.sentence(r), float(r[7])) for r in self._bm25(_SENTENCES, query, k)]
 
     def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]:
         return [(doc_id, float(score)) for doc_id, score in self._bm25(_DOCUMENTS, query, k)]
 
-    def _bm25(self, lexical: _LexicalTable, query: str, k: int) -> list[tuple]:
+    def _bm25(self, lexical: _LexicalTable, query: str, k: int) -> list[tuple[Any, ...]]:
         words = query_words(query)
         if not words or k <= 0:
             return []
@@ -440,16 +387,15 @@ class PostgresStore:
             cached = self._stats.get(lexical.table)
         if cached is not None and time.monotonic() - cached[0] < STATS_TTL_S:
             return cached[1], cached[2]
-        count, mean = conn.execute(lexical.stats_sql).fetchone()
+        # An aggregate always returns its one row ("or" only tells the type checker so).
+        count, mean = conn.execute(lexical.stats_sql).fetchone() or (0, None)
         stats = (time.monotonic(), int(count), float(mean or 1.0))
         with self._stats_lock:
             self._stats[lexical.table] = stats
         return stats[1], stats[2]
 
+    # -- lifecycle -----------------------------------------------------------------------
+
     def close(self) -> None:
-        self._closed = True
-        with self._conns_lock:
-            for conn in self._conns:
-                conn.close()
-            self._conns.clear()
-        self._local = threading.local()
+        self._conns.close()
+

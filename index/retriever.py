@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from citeqa.index.types import Embedder, Hit, Scored, Store
+from citeqa.index.types import Embedder, Hit, HybridIndex, Scored, Sentence
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class RetrievalSettings:
 
 
 class HybridRetriever:
-    def __init__(self, store: Store, embedder: Embedder, settings: RetrievalSettings | None = None):
+    def __init__(self, store: HybridIndex, embedder: Embedder, settings: RetrievalSettings | None = None):
         self.store = store
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()
@@ -63,7 +63,7 @@ class HybridRetriever:
     def _with_dense_scores(self, hits: list[Hit], vector: np.ndarray) -> list[Hit]:
         """Give lexical-only hits their exact cosine too, as blend does: every hit needs one."""
         missing = [h.sentence for h in hits if h.dense_score is None]
-        scores = dict(zip((s.id for s in missing), self.store.dense_scores(vector, missing)))
+        scores = dict(zip((s.id for s in missing), self.store.dense_scores(vector, missing), strict=True))
         return [replace(h, dense_score=scores[h.sentence.id]) if h.dense_score is None else h for h in hits]
 
     def _blend(self, query: str, dense: list[Scored], lexical: list[Scored], k: int, vector: np.ndarray,
@@ -80,8 +80,8 @@ class HybridRetriever:
         top_document = max(documents.values(), default=0.0)
         extra = [item.sentence for item in lexical] + self.store.current_sentences(list(documents)[:cfg.documents])
         unscored = list({s.id: s for s in extra if s.id not in cosine}.values())
-        for sentence, score in zip(unscored, self.store.dense_scores(vector, unscored)):
-            cosine[sentence.id] = score
+        for sentence, exact in zip(unscored, self.store.dense_scores(vector, unscored), strict=True):
+            cosine[sentence.id] = exact
             sentences[sentence.id] = sentence
 
         def score(key: str) -> float:
@@ -103,7 +103,7 @@ class HybridRetriever:
 def fuse(dense: list[Scored], lexical: list[Scored], k: int, settings: RetrievalSettings) -> list[Hit]:
     """Reciprocal rank fusion of two ranked lists into the top ``k`` hits."""
     fused: dict[str, float] = {}
-    sentences = {}
+    sentences: dict[str, Sentence] = {}
     dense_scores: dict[str, float] = {}
     lexical_scores: dict[str, float] = {}
     for weight, ranked, scores in (

@@ -36,6 +36,8 @@ class Document:
 
 @dataclass(frozen=True)
 class Sentence:
+    """One sentence of a document version: ``text`` is ``document.text[start:end]``."""
+
     doc_id: str
     doc_version: str
     index: int
@@ -54,7 +56,8 @@ class Sentence:
 
 @dataclass(frozen=True)
 class Scored:
-    """A sentence with one retriever's score (cosine similarity or BM25)."""
+    """A sentence with one retriever's score: cosine similarity (dense) or BM25 (lexical);
+    higher is better either way."""
 
     sentence: Sentence
     score: float
@@ -86,33 +89,80 @@ class Embedder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-class Store(Protocol):
-    """Documents, their sentences, sentence vectors and a lexical index, kept in step.
+class DocumentStore(Protocol):
+    """Documents, their versions and sentences (with the vectors they were stored with),
+    flags, and the store's lifecycle.
 
     ``put`` is atomic and durable when it returns: an acknowledged document survives a
-    crash, and its sentences are searchable (dense and lexical) from then on.
-    Only the current version of a live document is searched; every version stays readable.
+    crash, and its sentences are searchable (by every search role of the same backend)
+    from then on. Only the current version of a live document is searched; every version
+    stays readable. Vectors of the wrong count or dimension are refused with ValueError
+    before anything is written.
     """
 
     def put(self, doc: Document, sentences: Sequence[Sentence], vectors: np.ndarray) -> None: ...
 
     def put_many(self, items: Sequence[tuple[Document, Sequence[Sentence], np.ndarray]]) -> None:
-        """``put`` for several documents, atomically."""
+        """``put`` for several documents, atomically; the last version of a document wins."""
         ...
 
-    def make_current(self, doc_id: str, version: str) -> None: ...
+    def make_current(self, doc_id: str, version: str) -> None:
+        """Make a stored version the live one (reviving a deleted document); KeyError if unknown."""
+        ...
 
-    def document(self, doc_id: str, version: str | None = None) -> Document | None: ...
+    def delete(self, doc_id: str) -> bool:
+        """Take a document out of search and listings (its versions stay readable); False if
+        it was not live."""
+        ...
+
+    def document(self, doc_id: str, version: str | None = None) -> Document | None:
+        """A version (any, by ``version``), or the live current one; None if there is none."""
+        ...
 
     def sentences(self, doc_id: str, version: str) -> list[Sentence]: ...
 
-    def list_documents(self, limit: int, offset: int) -> DocumentPage: ...
-
-    def delete(self, doc_id: str) -> bool: ...
+    def list_documents(self, limit: int, offset: int) -> DocumentPage:
+        """Live documents by doc_id, without their text."""
+        ...
 
     def vectors_by_text(self, doc_id: str, title: str) -> dict[str, np.ndarray]:
         """Stored vectors of this document's sentences in versions with this title (the
         title is part of what was embedded), keyed by sentence text: reused on update."""
+        ...
+
+    def sentence_count(self) -> int:
+        """How many sentences are searchable."""
+        ...
+
+    def get_flag(self, key: str) -> str | None: ...
+
+    def set_flag(self, key: str, value: str) -> None: ...
+
+    def close(self) -> None:
+        """Release connections and files; the store refuses work afterwards. Everything
+        acknowledged is found again by the next store opened on the same place."""
+        ...
+
+
+class DenseIndex(Protocol):
+    """Cosine search over the vectors of the searchable sentences."""
+
+    def dense_search(self, vector: np.ndarray, k: int) -> list[Scored]:
+        """The ``k`` sentences nearest ``vector``, best first (score: cosine)."""
+        ...
+
+    def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]:
+        """Cosine of ``vector`` with each (searchable) sentence, in order; 0.0 for one that
+        is not searchable."""
+        ...
+
+
+class LexicalIndex(Protocol):
+    """BM25 over the searchable sentences and over whole live documents (title + text).
+    A query is an OR of its content words (:func:`citeqa.index.text.query_words`)."""
+
+    def lexical_search(self, query: str, k: int) -> list[Scored]:
+        """The ``k`` best-matching sentences, best first (score: BM25, higher is better)."""
         ...
 
     def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]:
@@ -120,21 +170,15 @@ class Store(Protocol):
         ...
 
     def current_sentences(self, doc_ids: Sequence[str]) -> list[Sentence]:
-        """The searchable sentences of these documents' current versions."""
+        """The searchable sentences of these documents' current versions, by doc_id then
+        index: what a document found by ``lexical_document_search`` contributes."""
         ...
 
-    def dense_search(self, vector: np.ndarray, k: int) -> list[Scored]: ...
 
-    def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]:
-        """Cosine of ``vector`` with each (searchable) sentence, in order."""
-        ...
+class HybridIndex(DenseIndex, LexicalIndex, Protocol):
+    """Dense and lexical search over the same sentences: what retrieval reads."""
 
-    def lexical_search(self, query: str, k: int) -> list[Scored]: ...
 
-    def sentence_count(self) -> int: ...
-
-    def get_flag(self, key: str) -> str | None: ...
-
-    def set_flag(self, key: str, value: str) -> None: ...
-
-    def close(self) -> None: ...
+class Store(DocumentStore, DenseIndex, LexicalIndex, Protocol):
+    """Every role at once, as a backend implements them: one class, so that a write (a
+    document, its sentences, their vectors and lexical entries) stays one transaction."""

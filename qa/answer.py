@@ -11,7 +11,7 @@ from citeqa.index.types import Embedder, Hit, Store
 from citeqa.qa.citations import SupportScorer, verify
 from citeqa.qa.registry import GeneratorPool
 from citeqa.qa.short_answer import extract_short_answer
-from citeqa.qa.streaming import AnswerStream, verifier_for
+from citeqa.qa.streaming import AnswerStream, Drafting, verifier_for
 from citeqa.qa.types import ChatTurn, Citation, Draft, Passage, ShortAnswer, VerifiedAnswer
 
 NO_ANSWER = "The indexed documents do not contain an answer to this question."
@@ -69,9 +69,9 @@ class QuestionAnswerer:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         passages = self._retrieve(question, top_k, timings, context)
-        scorer = SupportScorer(self.embedder, question)
         if not passages:
-            return AnswerStream(None, None, None, scorer, abstained=self._abstain(chosen.name, timings, t0))
+            return AnswerStream(self._abstain(chosen.name, timings, t0))
+        scorer = SupportScorer(self.embedder, question)
         t2 = time.perf_counter()
         draft_stream = chosen.stream(question, passages, history, parsed)
 
@@ -80,8 +80,8 @@ class QuestionAnswerer:
             return self.finish(question, chosen.name, draft, passages, timings, t0, scorer)
 
         check = verifier_for(passages, self.store, self.settings.min_support, self.settings.attribute_uncited,
-                             draft_stream.shown)
-        return AnswerStream(draft_stream, check, finish, scorer)
+                             draft_stream.shown, scorer)
+        return AnswerStream(Drafting(draft_stream, check, finish))
 
     def _retrieve(self, query: str, top_k: int, timings: dict[str, float], context: str | None = None) -> list[Passage]:
         """Passages to answer from, or none when the evidence is too weak to answer."""

@@ -31,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from citeqa.index.lexical import STOPWORDS
+from citeqa.index.text import TOKEN, content_words
 from citeqa.index.types import Embedder, Store
 from citeqa.qa.types import Citation, Draft, Passage, Status
 
@@ -42,7 +42,6 @@ from citeqa.qa.types import Citation, Draft, Passage, Status
 _MARKER = r"\[\s*(?!\d{1,3}(?:,\d{3})+\s*\])\d+(?:\s*,\s*\d+)*\s*\]"
 MARKER_GROUP = re.compile(rf"\s*{_MARKER}(?:[ \t]*{_MARKER})*")
 _NUMBER = re.compile(r"\d+")
-_WORD = re.compile(r"\w+", re.UNICODE)
 _TAIL_SENTENCE = re.compile(r".+?(?:[.!?…]+(?=\s|$)|$)", re.DOTALL)
 _FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?")
 LEXICAL_WEIGHT = 0.75
@@ -96,8 +95,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _content_words(text: str) -> set[str]:
-    words = {w.lower() for w in _WORD.findall(text)}
-    return {w for w in words if w not in STOPWORDS} or words
+    return set(content_words(text))
 
 
 def lexical_support(claim: str, quote: str) -> float:
@@ -123,7 +121,7 @@ def _numbers(text: str) -> list[str]:
 def says_no_answer(text: str) -> bool:
     """The draft says the passages do not answer (rather than answering)."""
     bare = MARKER_GROUP.sub("", text).strip()
-    return bool(_DECLINE.search(bare[:300])) and len(_WORD.findall(bare)) <= 40
+    return bool(_DECLINE.search(bare[:300])) and len(TOKEN.findall(bare)) <= 40
 
 
 def cut_repetition(text: str, min_chars: int = 12) -> str:
@@ -131,7 +129,7 @@ def cut_repetition(text: str, min_chars: int = 12) -> str:
     fall into "X [1]. X [1]. X [1]." until their token limit."""
     seen: set[str] = set()
     for m in re.finditer(r"[^.!?\n]+(?:[.!?]+|\n|$)", text):
-        key = " ".join(_WORD.findall(MARKER_GROUP.sub("", m.group()).lower()))
+        key = " ".join(TOKEN.findall(MARKER_GROUP.sub("", m.group()).lower()))
         if len(key) >= min_chars:
             if key in seen:
                 return text[:m.start()].rstrip()
@@ -169,7 +167,7 @@ class SupportScorer:
 
 
 def _bare(text: str) -> str:
-    return " ".join(_WORD.findall(text.lower()))
+    return " ".join(TOKEN.findall(text.lower()))
 
 
 @dataclass(frozen=True)

@@ -12,19 +12,17 @@ Measured on multi-turn cases in tests/qa/test_followup.py (docs/GENERATORS.md).
 
 from __future__ import annotations
 
-import re
 from typing import Sequence
 
-from citeqa.index.lexical import STOPWORDS
+from citeqa.index.text import STOPWORDS, tokens
 from citeqa.qa.types import ChatTurn
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 _OPENERS = ("and", "but", "so", "also", "then", "what about", "how about", "and what", "what else")
 _POINTERS = frozenset("it its they them their theirs he him his she her hers this that these those there such".split())
 
 
 def is_follow_up(question: str) -> bool:
-    words = [w.lower() for w in _WORD.findall(question)]
+    words = tokens(question)
     if not words:
         return False
     text = " ".join(words)

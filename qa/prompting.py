@@ -1,21 +1,25 @@
-"""Prompt templates (prompts/*.txt) rendered into chat messages that fit a context window.
+"""Prompt templates rendered into chat messages that fit a context window.
 
 A template is a plain file with ``[system]`` and ``[user]`` sections and the named
 placeholders ``{passages}`` and ``{question}``. Fitting drops what matters least first:
 the oldest chat turns, then the lowest-ranked passages, and only then cuts text, so the
 passages a model sees are always a prefix of the retrieved ones (``shown``).
+
+The built-in templates are package data of ``citeqa.prompts`` (the prompts/ folder), read
+through importlib.resources so that an installed wheel finds them as a checkout does.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Callable, Sequence
 
 from citeqa.qa.types import ChatTurn, Passage
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_PACKAGE = "citeqa.prompts"
 PLACEHOLDERS = ("passages", "question")
 _SECTION = re.compile(r"^\[(system|user)\][ \t]*$", re.MULTILINE)
 _PLACEHOLDER = re.compile(r"\{(passages|question)\}")
@@ -37,14 +41,21 @@ class PromptTemplate:
 
 
 def load_template(name_or_path: str | Path) -> PromptTemplate:
-    """A template by name (a file in prompts/) or by path."""
+    """A template by path, or by the name of a built-in one (``cited_answer``)."""
     path = Path(name_or_path)
-    if not path.suffix and not path.is_file():
-        path = PROMPTS_DIR / f"{name_or_path}.txt"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PROMPTS_DIR.glob("*.txt")))
-        raise PromptError(f"no prompt template {str(name_or_path)!r} (a path, or one of: {known})")
-    return parse_template(path.read_text(encoding="utf-8"), path.stem)
+    if path.is_file():
+        return parse_template(path.read_text(encoding="utf-8"), path.stem)
+    if not path.suffix:
+        built_in = files(PROMPTS_PACKAGE).joinpath(f"{name_or_path}.txt")
+        if built_in.is_file():
+            return parse_template(built_in.read_text(encoding="utf-8"), path.name)
+    known = ", ".join(built_in_templates())
+    raise PromptError(f"no prompt template {str(name_or_path)!r} (a path, or one of: {known})")
+
+
+def built_in_templates() -> list[str]:
+    """The names of the templates that ship with citeqa."""
+    return sorted(f.name.removesuffix(".txt") for f in files(PROMPTS_PACKAGE).iterdir() if f.name.endswith(".txt"))
 
 
 def parse_template(text: str, name: str = "template") -> PromptTemplate:

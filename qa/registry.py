@@ -28,7 +28,7 @@ class InvalidGeneratorOptions(ValueError):
     pass
 
 
-# What choosing a generator can fail with (each maps to a clear 4xx/5xx over HTTP).
+# What choosing a generator can fail with; callers report each as a clear error.
 GENERATOR_PROBLEMS = (UnknownGenerator, InvalidGeneratorOptions, GeneratorError)
 
 
@@ -89,12 +89,12 @@ class GeneratorPool:
 
     def get(self, name: str | None = None, options: dict[str, Any] | None = None) -> tuple[Generator, GeneratorOptions]:
         """A generator ready to answer and its parsed options. Raises, in this order,
-        UnknownGenerator, InvalidGeneratorOptions, or a 503 GeneratorError (not available)."""
+        UnknownGenerator, InvalidGeneratorOptions, or a GeneratorError of kind "unavailable"."""
         generator = self.instance(name or self.default)
         parsed = parse_options(generator, options)
         reason = _unavailable(generator)
         if reason:
-            raise GeneratorError(503, f"generator {generator.name!r} is not available: {reason}")
+            raise GeneratorError("unavailable", f"generator {generator.name!r} is not available: {reason}")
         return generator, parsed
 
     def describe(self) -> list[GeneratorInfo]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from functools import lru_cache
+from itertools import pairwise
 from typing import NamedTuple
 
 _STOP = frozenset("""
@@ -191,7 +192,7 @@ def _candidates(sentence: str, toks: list[tuple[int, int, str]], qstems: set[str
         # Split at question words and verb-like words: the answer is usually the part the
         # question lacks, and untagged text runs "subject verb object" together.
         cuts = [k for k in range(a, b) if _stem(words[k]) in qstems or _is_verbish(words[k])]
-        pieces += [(x + 1, y) for x, y in zip([a - 1] + cuts, cuts + [b]) if x + 1 < y]
+        pieces += [(x + 1, y) for x, y in zip([a - 1] + cuts, cuts + [b], strict=True) if x + 1 < y]
         # Capitalised parts: "quarterback Cam Newton" -> "Cam Newton".
         k = a
         while k < b:
@@ -202,7 +203,7 @@ def _candidates(sentence: str, toks: list[tuple[int, int, str]], qstems: set[str
                 pieces.append((k, j))
             k = j
     # "a group of scientists", "black and white".
-    pieces += [(a, d) for (a, b), (c, d) in zip(runs, runs[1:])
+    pieces += [(a, d) for (a, b), (c, d) in pairwise(runs)
                if c == b + 1 and words[b].lower() in ("of", "and", "or")]
     # Why/how answers are phrases: stretches between punctuation, and their tails after
     # "because", "by", "to" ...
@@ -234,7 +235,7 @@ def _features(i: int, j: int, toks: list[tuple[int, int, str]], matched: list[in
     side = (sum(m < i for m in outside) - sum(m >= j for m in outside)) / max(1, len(outside))
     near = {_stem(toks[m][2]) for m in outside if i - _WINDOW <= m < j + _WINDOW}
     closest: dict[str, int] = {}
-    for m, g in zip(outside, gaps):
+    for m, g in zip(outside, gaps, strict=True):
         closest[_stem(toks[m][2])] = min(g, closest.get(_stem(toks[m][2]), g))
     return {
         # Type fit (weighted per answer type).
@@ -264,7 +265,7 @@ def _features(i: int, j: int, toks: list[tuple[int, int, str]], matched: list[in
 
 
 def _score(feats: dict[str, float], qtype: str) -> float:
-    fit = sum(w * feats[k] for k, w in zip(_FIT_KEYS, _TYPE_FIT[qtype]))
+    fit = sum(w * feats[k] for k, w in zip(_FIT_KEYS, _TYPE_FIT[qtype], strict=True))
     return fit + sum(w * feats[k] for k, w in _WEIGHTS.items())
 
 

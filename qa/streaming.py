@@ -45,22 +45,31 @@ def complete_until(text: str) -> int:
     return boundary
 
 
+@dataclass(frozen=True)
+class Drafting:
+    """A generator at work: its pieces, the check run on each complete prefix of the draft,
+    and the step that turns the whole draft into the answer."""
+
+    draft: DraftStream
+    check: Callable[[str], Verification]
+    finish: Callable[[Draft], VerifiedAnswer]
+
+
 class AnswerStream:
     """Iterate for :class:`AnswerDelta`s; afterwards ``result`` is the whole answer, equal to
-    what the non-streaming path returns. ``close()`` stops the generator."""
+    what the non-streaming path returns. ``close()`` stops the generator.
 
-    def __init__(self, draft: DraftStream | None, check: Callable[[str, SupportScorer], Verification] | None,
-                 finish: Callable[[Draft], VerifiedAnswer] | None, scorer: SupportScorer,
-                 abstained: VerifiedAnswer | None = None):
-        self._draft = draft
-        self._verify = check  # (draft text so far, scorer) -> Verification
-        self._finish = finish  # (draft) -> VerifiedAnswer
-        self._scorer = scorer
-        self.result: VerifiedAnswer | None = abstained
+    Made from a :class:`Drafting`, or from the answer itself when it was decided before any
+    generator ran (an abstention): then nothing is streamed."""
+
+    def __init__(self, source: Drafting | VerifiedAnswer):
+        self._drafting = source if isinstance(source, Drafting) else None
+        self.result: VerifiedAnswer | None = source if isinstance(source, VerifiedAnswer) else None
         self.first_delta_ms: float | None = None
 
     def __iter__(self) -> Iterator[AnswerDelta]:
-        if self._draft is None:  # abstained before generating
+        drafting = self._drafting
+        if drafting is None:  # abstained before generating
             return
         t0 = time.perf_counter()
         text = ""
@@ -69,13 +78,13 @@ class AnswerStream:
         consistent = True
         checked_upto = 0
         try:
-            for piece in self._draft:
+            for piece in drafting.draft:
                 text += piece
                 upto = complete_until(text)
                 if not consistent or upto == checked_upto:
                     continue
                 checked_upto = upto
-                checked = self._verify(text[:upto], self._scorer)
+                checked = drafting.check(text[:upto])
                 if not checked.citations:
                     continue
                 if not checked.answer.startswith(sent):
@@ -88,8 +97,8 @@ class AnswerStream:
                     sent += delta.text
                     yield delta
         finally:
-            self._draft.close()
-        self.result = self._finish(self._draft.draft())
+            drafting.draft.close()
+        self.result = drafting.finish(drafting.draft.draft())
         if consistent and self.result.answer.startswith(sent):
             rest = self._delta(self.result.answer[len(sent):], self.result.citations, known)
             if rest.text or rest.citations:
@@ -106,15 +115,15 @@ class AnswerStream:
         return AnswerDelta(text, new)
 
     def close(self) -> None:
-        if self._draft is not None:
-            self._draft.close()
+        if self._drafting is not None:
+            self._drafting.draft.close()
 
 
 def verifier_for(passages: Sequence[Passage], store: Store, min_support: float, attribute: bool,
-                 shown: int | None) -> Callable[[str, SupportScorer], Verification]:
+                 shown: int | None, scorer: SupportScorer) -> Callable[[str], Verification]:
     """The check the stream runs on each complete prefix: the same ``verify`` as the end."""
 
-    def check(text: str, scorer: SupportScorer) -> Verification:
+    def check(text: str) -> Verification:
         return verify(Draft(text, shown=shown), passages, store, min_support, scorer, attribute=attribute)
 
     return check

@@ -52,20 +52,21 @@ class GeneratorOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# What went wrong when a generator could not draft an answer. api/ alone turns a kind into
+# an HTTP status; qa/ does not speak HTTP.
+GeneratorErrorKind = Literal["upstream_error", "unavailable", "timeout"]
+
+
 class GeneratorError(Exception):
-    """The generator's upstream failed: ``status`` is 502 (an error answer or a broken
-    connection) or 504 (no answer in time); ``message`` carries the upstream's words."""
+    """A generator could not draft an answer. ``kind``: ``"unavailable"`` (not set up here:
+    a missing package, model or setting), ``"upstream_error"`` (its model or server answered
+    with an error, or the connection broke) or ``"timeout"`` (no answer in time);
+    ``message`` says why, in the upstream's own words where there are any."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, kind: GeneratorErrorKind, message: str):
         super().__init__(message)
-        self.status = status
+        self.kind: GeneratorErrorKind = kind
         self.message = message
-
-    @property
-    def code(self) -> str:
-        """The error code clients see, in JSON errors and in chat streams alike."""
-        return {502: "upstream_error", 503: "generator_unavailable", 504: "upstream_timeout"}.get(
-            self.status, "generator_error")
 
 
 class Generator(Protocol):

@@ -1,22 +1,26 @@
+"""``POST /v1/chat/completions`` and ``GET /v1/models``: citeqa as an OpenAI-compatible chat
+model, answering whole or streamed as server-sent events (the shapes: api/openai_chat.py)."""
+
 from __future__ import annotations
 
 import json
 import logging
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from citeqa.api import chat
-from citeqa.api.deps import ServicesDep, top_k_or_default
-from citeqa.api.errors import ApiError
+from citeqa.api import openai_chat
+from citeqa.api.deps import MetricsDep, ServicesDep, SettingsDep, check_question_length, top_k_or_default
+from citeqa.api.errors import INTERNAL_ERROR_MESSAGE, ApiError, error_body, generator_error
 from citeqa.api.observability import Metrics
+from citeqa.api.openai_chat import DEFAULT_MODEL, ChatRequest
 from citeqa.api.services import Services
 from citeqa.qa.followup import chat_context
 from citeqa.qa.registry import UnknownGenerator
-from citeqa.qa.streaming import AnswerStream
+from citeqa.qa.streaming import AnswerDelta, AnswerStream
 from citeqa.qa.types import Citation, GeneratorError
 
 log = logging.getLogger(__name__)
@@ -27,12 +31,13 @@ router = APIRouter(tags=["chat"])
 def list_models(services: ServicesDep) -> dict[str, Any]:
     """OpenAI-style model list: ``citeqa`` (the server's default generator) and every
     generator that can answer here."""
-    names = [chat.DEFAULT_MODEL] + [g.name for g in services.generators.describe() if g.available]
+    names = [DEFAULT_MODEL] + [g.name for g in services.generators.describe() if g.available]
     return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "citeqa"} for n in names]}
 
 
 @router.post("/v1/chat/completions")
-async def chat_completions(body: chat.ChatRequest, request: Request, services: ServicesDep) -> Any:
+async def chat_completions(body: ChatRequest, request: Request, services: ServicesDep, settings: SettingsDep,
+                           metrics: MetricsDep) -> Any:
     """OpenAI-compatible chat: the last user message is the question, earlier turns are
     context. The answer carries verified ``citations`` and ``annotations``; with
     ``stream: true`` they arrive as server-sent events, each citation as soon as its claim
@@ -40,15 +45,15 @@ async def chat_completions(body: chat.ChatRequest, request: Request, services: S
     question, history = body.question_and_history()
     if body.messages[-1].role != "user" or not any(ch.isalnum() for ch in question):
         raise ApiError(422, "invalid_request", "the last message must be a user message with a question in it")
-    if len(question) > services.settings.max_question_chars:
-        raise ApiError(422, "invalid_request", f"question is longer than {services.settings.max_question_chars} characters")
-    top_k = top_k_or_default(body.top_k, services)
-    name = None if body.model == chat.DEFAULT_MODEL else body.model
+    check_question_length(question, settings)
+    top_k = top_k_or_default(body.top_k, settings)
+    name = None if body.model == DEFAULT_MODEL else body.model
     try:
         generator = services.generators.instance(name or services.generators.default)
     except UnknownGenerator:
+        # In chat an unknown generator is an unknown model: OpenAI's 404, listing the models.
         models = ", ".join(m["id"] for m in list_models(services)["data"])
-        raise ApiError(404, "model_not_found", f"model {body.model!r} does not exist; models: {models}")
+        raise ApiError(404, "model_not_found", f"model {body.model!r} does not exist; models: {models}") from None
     options = body.options_for(set(generator.Options.model_fields))
     context = chat_context(question, history)
     base_url = str(request.base_url)
@@ -56,13 +61,13 @@ async def chat_completions(body: chat.ChatRequest, request: Request, services: S
     if not body.stream:
         result = await anyio.to_thread.run_sync(
             lambda: services.answerer.ask(question, top_k, history, name, options, context))
-        request.app.state.metrics.observe_answer(result)
+        metrics.observe_answer(result)
         titles = await anyio.to_thread.run_sync(_titles, services, result.citations)
-        return chat.completion(model, result, base_url, titles)
+        return openai_chat.completion(model, result, base_url, titles)
     # Wrong names and options raise here, as JSON errors, before the stream starts.
     stream = await anyio.to_thread.run_sync(
         lambda: services.answerer.stream(question, top_k, history, name, options, context))
-    return StreamingResponse(_events(stream, services, model, base_url, request.app.state.metrics),
+    return StreamingResponse(_events(stream, services, model, base_url, metrics),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -73,42 +78,55 @@ def _sse(payload: dict[str, Any]) -> str:
 
 async def _events(stream: AnswerStream, services: Services, model: str, base_url: str,
                   metrics: Metrics) -> AsyncIterator[str]:
-    cid, created = chat.completion_id(), int(time.time())
+    cid, created = openai_chat.completion_id(), int(time.time())
     deltas = iter(stream)
     titles: dict[str, str] = {}
     sent = ""
     try:
-        yield _sse(chat.chunk(cid, model, created, {"role": "assistant", "content": ""}))
+        yield _sse(openai_chat.chunk(cid, model, created, {"role": "assistant", "content": ""}))
         while (delta := await anyio.to_thread.run_sync(next, deltas, None)) is not None:
             sent += delta.text
             piece: dict[str, Any] = {"content": delta.text}
             if delta.citations:
                 titles.update(await anyio.to_thread.run_sync(_titles, services, delta.citations))
-                piece["citations"] = chat.citations_out(delta.citations)
-                piece["annotations"] = chat.annotations(sent, delta.citations, base_url, titles)
-            yield _sse(chat.chunk(cid, model, created, piece))
+                piece["citations"] = openai_chat.citations_out(delta.citations)
+                piece["annotations"] = openai_chat.url_annotations(sent, delta.citations, base_url, titles)
+            yield _sse(openai_chat.chunk(cid, model, created, piece))
         result = stream.result
+        if result is None:  # AnswerStream sets it once its deltas are exhausted
+            raise RuntimeError("the answer stream ended without a result")
         metrics.observe_answer(result)
         if not sent and result.answer:  # nothing streamed: the "no answer" sentence
-            yield _sse(chat.chunk(cid, model, created, {"content": result.answer}))
+            yield _sse(openai_chat.chunk(cid, model, created, {"content": result.answer}))
         titles.update(await anyio.to_thread.run_sync(_titles, services, result.citations))
-        yield _sse(chat.chunk(cid, model, created, {}, "stop", answer=result.answer,
-                              citations=chat.citations_out(result.citations),
-                              annotations=chat.annotations(result.answer, result.citations, base_url, titles),
-                              usage=chat.usage(result), **chat.extras(result)))
+        yield _sse(openai_chat.chunk(
+            cid, model, created, {}, "stop", answer=result.answer,
+            citations=openai_chat.citations_out(result.citations),
+            annotations=openai_chat.url_annotations(result.answer, result.citations, base_url, titles),
+            usage=openai_chat.usage(result), **openai_chat.extras(result)))
         yield "data: [DONE]\n\n"
     except GeneratorError as exc:
-        yield _sse({"error": {"code": exc.code, "message": exc.message, "status": exc.status}})
+        # Too late for an HTTP status: the error event carries the one it would have had.
+        error = generator_error(exc)
+        yield _sse(error_body(error.code, error.message, status=error.status))
         yield "data: [DONE]\n\n"
     except Exception:
         log.exception("chat stream failed")
-        yield _sse({"error": {"code": "internal_error", "message": "internal error; the server log has the details"}})
+        yield _sse(error_body("internal_error", INTERNAL_ERROR_MESSAGE))
         yield "data: [DONE]\n\n"
     finally:
         # A client that went away cancels this generator: stop the model too (shielded,
         # so the close runs even while the request is being cancelled).
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(deltas.close)
+            await anyio.to_thread.run_sync(_close, deltas)
+
+
+def _close(deltas: Iterator[AnswerDelta]) -> None:
+    # The deltas come from a Python generator: closing it runs its ``finally``, which
+    # releases the model or the upstream connection, even when it is paused mid-answer.
+    close = getattr(deltas, "close", None)
+    if close is not None:
+        close()
 
 
 def _titles(services: Services, citations: list[Citation]) -> dict[str, str]:

@@ -1,10 +1,20 @@
+"""``/v1/documents``: store, list, read (any version, any span) and delete documents."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from citeqa.api.deps import ServicesDep
+from citeqa.api.deps import MetricsDep, ServicesDep
 from citeqa.api.errors import ApiError
-from citeqa.api.schemas import DocumentIn, DocumentList, DocumentOut, DocumentSummary, DocumentWritten, SentenceOut, SpanOut
+from citeqa.api.schemas import (
+    DocumentIn,
+    DocumentList,
+    DocumentOut,
+    DocumentSummary,
+    DocumentWritten,
+    SentenceOut,
+    SpanOut,
+)
 from citeqa.index.ingest import DocumentInput
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -12,14 +22,14 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
 @router.post("", status_code=201, response_model=DocumentWritten,
              responses={200: {"model": DocumentWritten, "description": "This exact version was already stored."}})
-def add_document(body: DocumentIn, services: ServicesDep, response: Response, request: Request) -> DocumentWritten:
+def add_document(body: DocumentIn, services: ServicesDep, metrics: MetricsDep, response: Response) -> DocumentWritten:
     """Store a document (or a new version of one) and index its sentences. 201 when
     created; 200 when the same content was already stored (nothing is re-embedded)."""
     result = services.ingestor.ingest(
         DocumentInput(text=body.text, doc_id=body.doc_id, title=body.title, metadata=body.metadata)
     )
     if result.created:
-        request.app.state.metrics.observe_ingest(1, result.sentence_count)
+        metrics.observe_ingest(1, result.sentence_count)
     else:
         response.status_code = status.HTTP_200_OK
     return DocumentWritten(doc_id=result.doc_id, doc_version=result.doc_version,

@@ -1,3 +1,5 @@
+"""``GET /v1/generators``: the installed generators, which can answer here, and their options."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter

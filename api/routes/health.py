@@ -1,7 +1,10 @@
+"""``GET /healthz`` (the process is up) and ``GET /readyz`` (requests will be answered)."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
+from citeqa.api.deps import ServicesIfReadyDep
 from citeqa.api.errors import ApiError
 
 router = APIRouter(tags=["health"])
@@ -14,9 +17,8 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(request: Request) -> dict[str, object]:
+def readyz(services: ServicesIfReadyDep) -> dict[str, object]:
     """The model is loaded and the index is open: requests will be answered."""
-    services = getattr(request.app.state, "services", None)
     if services is None:
         raise ApiError(503, "not_ready", "the model or index is still loading")
     return {"status": "ready", "model": services.embedder.name, "sentences": services.store.sentence_count()}

@@ -1,8 +1,10 @@
-"""``GET /metrics``: Prometheus text exposition of ``app.state.metrics`` (api/observability.py)."""
+"""``GET /metrics``: Prometheus text exposition of this app's metrics (api/observability.py)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
+
+from citeqa.api.deps import MetricsDep
 
 router = APIRouter(tags=["observability"])
 
@@ -10,6 +12,6 @@ router = APIRouter(tags=["observability"])
 # A plain ``def``: rendering reads the index size from SQLite, so it runs in the threadpool
 # rather than on the event loop.
 @router.get("/metrics", include_in_schema=False)
-def metrics(request: Request) -> Response:
-    body, content_type = request.app.state.metrics.render()
+def metrics(metrics: MetricsDep) -> Response:
+    body, content_type = metrics.render()
     return Response(content=body, media_type=content_type)

@@ -1,19 +1,21 @@
+"""``POST /v1/search``: the best-matching sentences, with their exact spans."""
+
 from __future__ import annotations
 
 import time
 
 from fastapi import APIRouter
 
-from citeqa.api.deps import ServicesDep, top_k_or_default
+from citeqa.api.deps import ServicesDep, SettingsDep, top_k_or_default
 from citeqa.api.schemas import HitOut, SearchIn, SearchOut
 
 router = APIRouter(tags=["answers"])
 
 
 @router.post("/v1/search", response_model=SearchOut)
-def search(body: SearchIn, services: ServicesDep) -> SearchOut:
+def search(body: SearchIn, services: ServicesDep, settings: SettingsDep) -> SearchOut:
     """The sentences that best match a query (dense + BM25, fused)."""
-    top_k = top_k_or_default(body.top_k, services)
+    top_k = top_k_or_default(body.top_k, settings)
     start = time.perf_counter()
     hits = services.retriever.search(body.query, top_k)
     took = round((time.perf_counter() - start) * 1000, 2)

@@ -80,7 +80,7 @@ def exact(xb: np.ndarray, xq: np.ndarray, k: int) -> np.ndarray:
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(f[f >= 0]) & set(t)) / len(t) for f, t in zip(found, truth)]))
+    return float(np.mean([len(set(f[f >= 0]) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
 
 
 def timed_search(index, xq: np.ndarray, k: int, params, repeats: int) -> tuple[np.ndarray, float, float]:

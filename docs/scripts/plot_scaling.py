@@ -47,7 +47,7 @@ def plot(series: dict[str, list[dict]], out: Path) -> None:
                      linestyle="--", **line)
         recall.plot(n, [r["recall_at_10"]["questions"] for r in rows], label=f"{backend}: SQuAD questions", **line)
         # Synthetic recall means something only once each blob holds well over 10 vectors
-        # (1M: ~100 each); below that the 10th neighbour is a near-tie (api/scale_bench.py).
+        # (1M: ~100 each); below that the 10th neighbour is a near-tie (bench/scale.py).
         big = [r for r in rows if r["sentences"] >= SYNTHETIC_MEANINGFUL]
         recall.plot([r["sentences"] for r in big], [r["recall_at_10"]["synthetic"] for r in big],
                     label=f"{backend}: synthetic queries", linestyle="none", color=colour, marker="*",

@@ -52,8 +52,8 @@ def main() -> None:
             one(client, model, QUESTIONS[0])  # warm up (a model loads on first use)
             runs = [one(client, model, q) for _ in range(args.repeats) for q in QUESTIONS]
             firsts, totals = [r[0] for r in runs], [r[1] for r in runs]
-            print(f"{model}: first token p50 {statistics.median(firsts):.1f} ms, total p50 "
-                  f"{statistics.median(totals):.1f} ms, ratio {statistics.median(firsts) / statistics.median(totals):.2f}"
+            first, total = statistics.median(firsts), statistics.median(totals)
+            print(f"{model}: first token p50 {first:.1f} ms, total p50 {total:.1f} ms, ratio {first / total:.2f}"
                   f" ({len(runs)} streamed answers)")
 
 

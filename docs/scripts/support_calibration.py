@@ -26,7 +26,8 @@ from citeqa.index.embedder import SentenceTransformerEmbedder  # noqa: E402
 from citeqa.index.sentences import split_sentences  # noqa: E402
 from citeqa.qa.citations import SupportScorer, lexical_support  # noqa: E402
 
-WH = re.compile(r"^\s*(what|which|who|whom|whose|when|where|why|how many|how much|how)\b\s*(is|are|was|were|did|does|do)?\s*", re.I)
+WH = re.compile(r"^\s*(what|which|who|whom|whose|when|where|why|how many|how much|how)\b"
+                r"\s*(is|are|was|were|did|does|do)?\s*", re.I)
 
 
 def claims(path: Path, limit: int):

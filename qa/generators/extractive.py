@@ -7,7 +7,6 @@ from typing import Sequence
 
 from citeqa.qa.types import ChatTurn, Draft, DraftStream, GeneratorOptions, Passage
 
-
 # Ends like a sentence (or introduces a quote or list): terminal punctuation, perhaps
 # inside closing quotes or brackets.
 _ENDS_LIKE_SENTENCE = re.compile(r"[.!?…:;][\"'”’)\]]*$")

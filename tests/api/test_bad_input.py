@@ -19,9 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import example, given
-from hypothesis import settings as hsettings
-from hypothesis import strategies as st
 
 from tests.support.corpus import TROOPS_QUESTION
 from tests.support.servers import Server
@@ -30,7 +27,8 @@ from tests.support.servers import Server
 def _no_server_error(response: httpx.Response) -> None:
     response.read()
     request = response.request
-    assert response.status_code < 500, f"{request.method} {request.url} gave {response.status_code}: {response.text[:500]}"
+    assert response.status_code < 500, \
+        f"{request.method} {request.url} gave {response.status_code}: {response.text[:500]}"
     assert "Traceback" not in response.text, f"{request.method} {request.url} leaked a traceback"
 
 
@@ -131,7 +129,8 @@ CATALOGUE = [
     Case("nul-in-title", "POST", "/v1/documents", (422,), json=_doc("Fine text.", title="a\x00b")),
     Case("nul-in-doc-id", "POST", "/v1/documents", (422,), json=_doc("Fine text.", doc_id="a\x00b")),
     Case("newline-in-doc-id", "POST", "/v1/documents", (422,), json=_doc("Fine text.", doc_id="a\nb")),
-    Case("nul-in-question", "POST", "/v1/ask", (200, 422), json={"question": "How many troops\x00 did North Korea send?"}),
+    Case("nul-in-question", "POST", "/v1/ask", (200, 422),
+         json={"question": "How many troops\x00 did North Korea send?"}),
     Case("control-chars-in-question", "POST", "/v1/ask", (200, 422),
          json={"question": "How many\x01\x02 troops\x1b[31m did North Korea send?\x7f"}),
     Case("nul-in-search", "POST", "/v1/search", (200, 422), json={"query": "troops\x00\x00"}),
@@ -193,7 +192,8 @@ CATALOGUE = [
          params={"version": "v" * 10_000}),
     Case("version-unicode", "GET", "/v1/documents/seed-russia-north-korea", (404,), params={"version": "é🇫🇷\u202e"}),
     Case("version-invalid-utf8", "GET", "/v1/documents/seed-russia-north-korea?version=%FF%FE", (404, 422)),
-    Case("span-2**63", "GET", "/v1/documents/seed-russia-north-korea", (422,), params={"start": 2**63, "end": 2**63 + 1}),
+    Case("span-2**63", "GET", "/v1/documents/seed-russia-north-korea", (422,),
+         params={"start": 2**63, "end": 2**63 + 1}),
     Case("span-1e30", "GET", "/v1/documents/seed-russia-north-korea", (422,), params={"start": 0, "end": 10**30}),
     Case("span-reversed", "GET", "/v1/documents/seed-russia-north-korea", (422,), params={"start": 9, "end": 3}),
     Case("span-start-only", "GET", "/v1/documents/seed-russia-north-korea", (422,), params={"start": 3}),
@@ -241,8 +241,8 @@ CATALOGUE = [
     # Other shapes of body.
     Case("bom-before-json", "POST", "/v1/ask", (200, 422), content=b"\xef\xbb\xbf" + _raw(json.dumps(
         {"question": TROOPS_QUESTION})), headers=JSON),
-    Case("utf16-json", "POST", "/v1/ask", (200, 422), content=json.dumps({"question": TROOPS_QUESTION}).encode("utf-16"),
-         headers=JSON),
+    Case("utf16-json", "POST", "/v1/ask", (200, 422),
+         content=json.dumps({"question": TROOPS_QUESTION}).encode("utf-16"), headers=JSON),
     Case("empty-body", "POST", "/v1/ask", (422,), content=b"", headers=JSON),
     Case("json-null", "POST", "/v1/ask", (422,), content=b"null", headers=JSON),
     Case("json-string", "POST", "/v1/documents", (422,), content=b'"just text"', headers=JSON),
@@ -397,8 +397,8 @@ FAMILIES = [
            "The Pellow glacier retreated 40 metres last year.",
            "How far did the Pellow glacier retreat last year?", "40 metres"),
     Family("empty-title",
-           "The Dunmore clock tower chimes 12 times at noon.", "How many times does the Dunmore clock tower chime at noon?",
-           "12 times", title=""),
+           "The Dunmore clock tower chimes 12 times at noon.",
+           "How many times does the Dunmore clock tower chime at noon?", "12 times", title=""),
     Family("astral-and-cjk",
            "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝕞𝕒𝕥𝕙 and 東京の天気は晴れです。 𓀀𓀁 hieroglyphs 🀄. "
            "The Sorrel ferry terminal handles 5,000 passengers a day.",
@@ -476,7 +476,7 @@ def _decorate(family: Family) -> str:
     return before + family.question + after
 
 
-# -- fixes below the HTTP layer and in the schema (in process) ------------------------------
+# -- below the HTTP layer: what ingest refuses, so it can always be served back --------------
 
 
 def _nested(levels: int) -> Any:
@@ -511,79 +511,3 @@ def test_ingest_accepts_reasonable_metadata():
 
     metadata = {"source": "é 🍎 עץ", "n": [1, 2.5, None, True, {"deep": _nested(20)}], "null\x00": "ok"}
     validate(DocumentInput(text="Fine text here.", metadata=metadata))
-
-
-def test_json_body_checks_leave_valid_bodies_alone():
-    from citeqa.api.middleware import json_body_problem
-
-    fine = [
-        json.dumps({"text": "😀 \u202e e\u0301 \ufeff"}).encode(),  # ensure_ascii: surrogate pairs as escapes
-        json.dumps({"text": "😀 \u202e"}, ensure_ascii=False).encode(),
-        b'{"text": "\\\\ud800 is text, not an escape"}',
-        b'{"text": "' + b"[" * 500 + b'"}',  # brackets inside a string are text
-        b'{"a": ' + b"[" * 60 + b"]" * 60 + b"}",
-        b"\xef\xbb\xbf{}",
-        '{"q": "x"}'.encode("utf-16"),
-    ]
-    for body in fine:
-        assert json_body_problem(body) is None, body
-    assert "UTF-8" in json_body_problem(b'{"q": "\xc0\xaf"}')
-    assert "surrogate" in json_body_problem(b'{"q": "\\\\\\ud800"}')  # escaped backslash, then an escape
-    assert "nested" in json_body_problem(b"[" * 65 + b"]" * 65)
-
-
-_ESCAPE_PIECES = ["\\", "\\\\", "\\ud83d", "\\ude00", "\\uD800", "\\uDFFF", "\\udbff", "\\udc00", "\\u0041", "\\n",
-                  "ud800", "udc00", "a", "é", "😀", "d", "u"]
-
-
-@hsettings(max_examples=2000, deadline=None, derandomize=True, database=None)
-@given(st.lists(st.lists(st.sampled_from(_ESCAPE_PIECES), max_size=10).map("".join), min_size=1, max_size=3))
-@example(["\\\\ud800\\udc00"])  # a backslash, the text "ud800", then a lone low surrogate
-@example(["\\ud800\\\\\\udc00"])  # a high surrogate, a backslash, a low one: both lone
-@example(["\\\\\\ud83d\\ude00"])  # a backslash, then a real pair: fine
-def test_surrogate_escape_detection_agrees_with_the_json_parser(strings):
-    """The middleware's regexes against the truth: what Python's json decodes the body to."""
-    from citeqa.api.middleware import json_body_problem
-
-    body = ('{"q": "' + strings[0] + '", "k": [' + ", ".join(f'"{s}"' for s in strings[1:]) + "]}").encode()
-    try:
-        decoded = json.loads(body)
-    except ValueError:
-        return
-    texts = [decoded["q"], *decoded["k"]]
-    lone = any(0xD800 <= ord(ch) <= 0xDFFF for t in texts for ch in t)
-    problem = json_body_problem(body)
-    assert (problem is not None and "surrogate" in problem) == lone, (body, problem)
-
-
-@pytest.fixture(scope="module")
-def inproc(tmp_path_factory, embedder):
-    from fastapi.testclient import TestClient
-
-    from citeqa.api.app import create_app
-    from citeqa.api.settings import Settings
-    from tests.support.corpus import SEEDS_DIR
-
-    settings = Settings(data_dir=tmp_path_factory.mktemp("bad-input-inproc") / "data", seeds_dir=SEEDS_DIR)
-    with TestClient(create_app(settings, embedder=embedder), raise_server_exceptions=False) as c:
-        yield c
-
-
-@pytest.mark.parametrize("params", [{"offset": 2**63}, {"offset": 10**20, "limit": 5}])
-def test_an_offset_too_large_for_sqlite_is_a_4xx(inproc, params):
-    r = inproc.get("/v1/documents", params=params)
-    assert r.status_code == 422, r.text
-    assert set(r.json()) == {"error"} and "offset" in r.json()["error"]["message"]
-
-
-def test_openapi_documents_the_error_shape(inproc):
-    spec = inproc.get("/openapi.json").json()
-    error_ref = {"$ref": "#/components/schemas/ErrorOut"}
-    assert "ErrorOut" in spec["components"]["schemas"]
-    assert "HTTPValidationError" not in spec["components"]["schemas"]
-    for path, item in spec["paths"].items():
-        for method, operation in item.items():
-            responses = operation["responses"]
-            assert responses["4XX"]["content"]["application/json"]["schema"] == error_ref, (method, path)
-            if "422" in responses:
-                assert responses["422"]["content"]["application/json"]["schema"] == error_ref, (method, path)

@@ -29,7 +29,8 @@ def documents(draw):
     parts = draw(st.lists(sentences(), min_size=1, max_size=8))
     text = ""
     for p in parts:
-        text += (draw(st.sampled_from([" ", "\n", "\r\n", "\n\n  "])) if text else draw(st.sampled_from(["", " ", "\n"]))) + p
+        separator = st.sampled_from([" ", "\n", "\r\n", "\n\n  "]) if text else st.sampled_from(["", " ", "\n"])
+        text += draw(separator) + p
     return text + draw(st.sampled_from(["", "\n", "  "]))
 
 
@@ -46,7 +47,9 @@ def shared_client(tmp_path_factory, embedder):
         yield c
 
 
-@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Derandomized with no example database: the same examples every run, whatever ran before.
+@hsettings(max_examples=40, deadline=None, derandomize=True, database=None,
+           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(doc=documents(), question=sentences(), doc_id=st.sampled_from(["a", "b", "c/d", "é"]))
 def test_every_citation_resolves_to_its_quote(shared_client, doc, question, doc_id):
     r = shared_client.post("/v1/documents", json={"doc_id": doc_id, "text": doc})

@@ -19,7 +19,9 @@ database. The number of cases and any 5xx are printed in the terminal summary.
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -37,11 +39,16 @@ SERVER_ERRORS: list[str] = []
 
 
 def _openapi() -> dict:
-    """The schema is a function of the code alone: an app that is never started gives it."""
+    """The schema is a function of the code alone: an app that is never started gives it.
+    (Built at collection, before any fixture: a directory of its own, no .env, so nothing is
+    written to or read from the cwd.)"""
     from citeqa.api.app import create_app
     from citeqa.api.settings import Settings
 
-    return create_app(Settings(seeds_dir=SEEDS_DIR)).openapi()
+    with tempfile.TemporaryDirectory(prefix="citeqa-schema-") as tmp:
+        app = create_app(Settings(data_dir=Path(tmp) / "data", seeds_dir=SEEDS_DIR, _env_file=None))
+        app.state.keys.close()
+        return app.openapi()
 
 
 schema = schemathesis.openapi.from_dict(_openapi())

@@ -23,15 +23,6 @@ DOC_ROUTE = "/v1/documents/{doc_id:path}"
 CHAT = {"messages": [{"role": "user", "content": TROOPS_QUESTION}], "stream": True}
 
 
-def build_app(settings, embedder) -> FastAPI:
-    """create_app, plus observability.install when create_app does not wire it (yet)."""
-    app = create_app(settings, embedder=embedder)
-    if getattr(app.state, "metrics", None) is None:
-        observability.install(
-            app, lambda: app.state.services.store.sentence_count() if app.state.services else 0)
-    return app
-
-
 class JsonLines(logging.Handler):
     """Formats at emit time, in the request's context, as the real stream handler does."""
 
@@ -59,7 +50,7 @@ def logs(caplog):
 
 @pytest.fixture
 def app(settings, embedder) -> FastAPI:
-    app = build_app(settings, embedder)
+    app = create_app(settings, embedder=embedder)
 
     @app.get("/_test/log")
     def _log() -> dict:  # a sync route: runs in the threadpool, which must carry the id
@@ -227,13 +218,6 @@ def test_answer_and_ingest_metrics(client, app):
     assert value(client, "citeqa_sentences_ingested_total") == 30
 
 
-def test_each_app_has_its_own_registry(settings, embedder, client, app):
-    other = build_app(settings, embedder)
-    app.state.metrics.observe_ingest(5, 50)
-    assert other.state.metrics.registry is not app.state.metrics.registry
-    assert b"citeqa_documents_ingested_total 0.0" in other.state.metrics.render()[0]
-
-
 # -- logs ------------------------------------------------------------------------------------
 
 def test_log_lines_carry_the_request_id(client, logs):
@@ -297,6 +281,6 @@ def test_configure_logging_routes_uvicorn_through_the_root_handler():
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
-        for n, (handlers, propagate, disabled) in zip(names, saved[2]):
+        for n, (handlers, propagate, disabled) in zip(names, saved[2], strict=True):
             lg = logging.getLogger(n)
             lg.handlers[:], lg.propagate, lg.disabled = handlers, propagate, disabled

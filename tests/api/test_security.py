@@ -1,5 +1,6 @@
-"""API keys (401 vs 403, Bearer and X-API-Key, scopes, revocation), rate limits, time
-limits, CORS, and documents that try to give the model instructions."""
+"""Who may do what (api/security.py): API keys over HTTP (401 vs 403, Bearer and X-API-Key,
+scopes, revocation), rate limits, time limits, CORS, and documents that try to give the
+model instructions."""
 
 from __future__ import annotations
 
@@ -21,27 +22,13 @@ from tests.support.servers import Server
 DOC = {"doc_id": "note", "title": "Note", "text": "The lighthouse keeper painted the tower red."}
 
 
-def app_client(tmp_path, embedder, **overrides) -> TestClient:
+def app_client(tmp_path, embedder, generators=None, **overrides) -> TestClient:
     settings = Settings(data_dir=tmp_path / "data", seeds_dir=SEEDS_DIR, **overrides)
-    return TestClient(create_app(settings, embedder=embedder, extra_generators=overrides.pop("generators", None)))
+    return TestClient(create_app(settings, embedder=embedder, extra_generators=generators))
 
 
 def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
-
-
-def test_keys_are_stored_hashed(tmp_path):
-    from citeqa.api.keys import KeyStore
-
-    store = KeyStore(tmp_path)
-    key, secret = store.create("ci", ["read", "write"])
-    raw = (tmp_path / "keys.db").read_bytes()
-    assert secret.encode() not in raw and secret.split("_", 2)[2].encode() not in raw
-    assert store.verify(secret).key_id == key.key_id
-    assert store.verify(secret + "x") is None and store.verify("nonsense") is None
-    assert store.revoke(key.key_id) and store.verify(secret) is None and not store.revoke(key.key_id)
-    with pytest.raises(ValueError, match="scopes"):
-        store.create("bad", ["admin"])
 
 
 def test_without_keys_on_loopback_nothing_is_asked(tmp_path, embedder):
@@ -58,7 +45,8 @@ def test_once_a_key_exists_writes_need_one_401_vs_403(tmp_path, embedder):
         time.sleep(1.1)  # auto mode looks for keys once a second
         r = c.post("/v1/documents", json=DOC)
         assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
-        assert r.headers["www-authenticate"].startswith("Bearer") and "citeqa keys create" in r.json()["error"]["message"]
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert "citeqa keys create" in r.json()["error"]["message"]
         assert c.post("/v1/documents", json=DOC, headers=bearer("cq_00000000_wrong")).status_code == 401
         r = c.post("/v1/documents", json=DOC, headers=bearer(reader))
         assert r.status_code == 403 and "'write' scope" in r.json()["error"]["message"]

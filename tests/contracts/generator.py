@@ -1,18 +1,23 @@
-"""The contract every :class:`qa.types.Generator` passes, whatever model is behind it.
+"""The contract every :class:`citeqa.qa.types.Generator` passes, whatever model is behind it.
 
 A generator's test class subclasses :class:`GeneratorContract` and provides the
 ``generator`` fixture. Passages are real: the seed article and an Eiffel Tower note,
-ingested with the real model, so whatever a generator writes is verified against a real
-store and every returned citation must keep the contract.
+ingested with the real model (:func:`open_generator_corpus`, served as the
+``generator_corpus`` fixture by tests/qa/conftest.py), so whatever a generator writes is
+verified against a real store and every returned citation must keep the contract.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from citeqa.index.embedded_store import EmbeddedStore
 from citeqa.index.ingest import DocumentInput, Ingestor, read_inputs
 from citeqa.index.retriever import HybridRetriever
+from citeqa.index.types import Embedder
 from citeqa.qa.citations import SupportScorer, verify
 from citeqa.qa.types import ChatTurn, Draft, DraftStream, GeneratorOptions, Passage
 from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION
@@ -21,17 +26,21 @@ EIFFEL = ("The Eiffel Tower is 330 metres tall. It was completed in 1889 for the
           "About seven million people visit it every year.")
 
 
-@pytest.fixture(scope="session")
-def generator_corpus(tmp_path_factory, embedder):
-    store = EmbeddedStore(tmp_path_factory.mktemp("generators"), embedder.dimension)
+class GeneratorCorpus(NamedTuple):
+    store: EmbeddedStore
+    retriever: HybridRetriever
+
+
+def open_generator_corpus(folder: Path, embedder: Embedder) -> GeneratorCorpus:
+    """The Eiffel note and the seed article, ingested into a new store in ``folder``."""
+    store = EmbeddedStore(folder, embedder.dimension)
     ingestor = Ingestor(store, embedder)
     ingestor.ingest(DocumentInput(text=EIFFEL, doc_id="eiffel", title="Eiffel Tower"))
     ingestor.ingest_many(read_inputs([SEEDS_DIR]))
-    yield store, HybridRetriever(store, embedder)
-    store.close()
+    return GeneratorCorpus(store, HybridRetriever(store, embedder))
 
 
-def passages_for(corpus, question: str, k: int = 5) -> list[Passage]:
+def passages_for(corpus: GeneratorCorpus, question: str, k: int = 5) -> list[Passage]:
     store, retriever = corpus
     return [Passage(number=i, hit=h, title=store.document(h.sentence.doc_id, h.sentence.doc_version).title)
             for i, h in enumerate(retriever.search(question, k), start=1)]
@@ -71,7 +80,7 @@ class GeneratorContract:
         assert isinstance(draft, Draft)
         assert draft.text.strip() or draft.declined
         assert draft.shown is None or 1 <= draft.shown <= len(passages)
-        assert_verified_contract(draft, passages, generator_corpus[0], embedder, TROOPS_QUESTION)
+        assert_verified_contract(draft, passages, generator_corpus.store, embedder, TROOPS_QUESTION)
 
     def test_stream_joins_to_the_same_answer(self, generator, generator_corpus):
         passages = passages_for(generator_corpus, "How tall is the Eiffel Tower?")
@@ -101,7 +110,7 @@ class GeneratorContract:
                    ChatTurn("user", "")]
         draft = generator.generate("How many were wounded?", passages, history)
         assert draft.text.strip() or draft.declined
-        assert_verified_contract(draft, passages, generator_corpus[0], embedder, "How many were wounded?")
+        assert_verified_contract(draft, passages, generator_corpus.store, embedder, "How many were wounded?")
 
     def test_long_input_is_cut_to_the_context_window(self, generator, generator_corpus, embedder):
         passages = passages_for(generator_corpus, TROOPS_QUESTION, k=40)
@@ -112,4 +121,4 @@ class GeneratorContract:
         draft = generator.generate(question, passages, history, generator.Options.model_validate({}))
         if self.has_context_window:
             assert draft.shown is not None and 1 <= draft.shown < len(passages)
-        assert_verified_contract(draft, passages, generator_corpus[0], embedder, TROOPS_QUESTION)
+        assert_verified_contract(draft, passages, generator_corpus.store, embedder, TROOPS_QUESTION)

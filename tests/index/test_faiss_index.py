@@ -60,7 +60,7 @@ def test_hnsw_results_agree_with_exact_search(data):
         truth = exact_top(vectors, ids, query, 10)
         assert len(found) == 10
         hits += len({i for i, _ in found} & {i for i, _ in truth})
-        by_id = dict(zip(ids.tolist(), vectors))
+        by_id = dict(zip(ids.tolist(), vectors, strict=True))
         for i, score in found:  # scores are the true inner products, best first
             assert score == pytest.approx(float(by_id[i] @ query), abs=1e-5)
         assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)

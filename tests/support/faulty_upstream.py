@@ -16,7 +16,8 @@ ANSWER = "Kim Jong Un sent 11,000 to 12,000 troops [1]."
 class FaultyUpstream:
     def __init__(self, script: list[str]):
         """``script``: one behaviour per request (the last repeats): "ok", "json" (no stream),
-        "500", "429", "400", "hang", "garbage", "error-event", "drop" (closes mid-stream)."""
+        "500", "429", "400", "504" (a gateway that gave up), "hang", "garbage", "error-event",
+        "drop" (closes mid-stream)."""
         self.script = list(script)
         self.requests: list[dict] = []
         self.headers: list[dict[str, str]] = []
@@ -67,6 +68,9 @@ class FaultyUpstream:
 
             def _500(self) -> None:
                 self._send(500, {"error": {"message": "model crashed: out of memory"}})
+
+            def _504(self) -> None:
+                self._send(504, {"error": {"message": "the model took too long"}})
 
             def _429(self) -> None:
                 self._send(429, {"error": {"message": "slow down"}}, {"retry-after": "0"})

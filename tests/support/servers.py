@@ -1,29 +1,24 @@
-"""Real servers for the tests: a free port, and ``citeqa serve`` as a subprocess."""
+"""Real servers for the tests: ``citeqa serve`` as a subprocess on a free port (the port and
+the wait until it answers come from citeqa.bench.processes, as the benches' servers do)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from citeqa.bench.processes import ServerFailed, free_port, wait_until_ready
 from tests.support.corpus import SEEDS_DIR
+
+__all__ = ["CITEQA", "READY_TIMEOUT_S", "Server", "free_port"]
 
 CITEQA = Path(sys.executable).parent / "citeqa"
 READY_TIMEOUT_S = 90
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _fail_on_500(response: httpx.Response) -> None:
@@ -70,17 +65,11 @@ class Server:
         return self
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"citeqa serve exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"citeqa serve not ready after {READY_TIMEOUT_S} s:\n{self.log()}")
+        assert self.proc is not None
+        try:
+            wait_until_ready(self.proc, f"{self.url}/readyz", READY_TIMEOUT_S, poll_s=0.2)
+        except ServerFailed as exc:
+            pytest.fail(f"{exc}:\n{self.log()}")  # the whole log: a test failure is read once
 
     def client(self, timeout: float = 60) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=timeout, event_hooks={"response": [_fail_on_500]})

@@ -1,0 +1,55 @@
+"""The client side of citeqa's own HTTP API: what ``citeqa ingest|ask --url`` and the tools
+(bench, stress, eval) send to a running server, and how they read its errors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:  # the CLI's --help must not pay for these
+    import httpx
+
+    from citeqa.index.ingest import DocumentInput
+
+
+class ApiError(RuntimeError):
+    """The server answered a request with an error status."""
+
+    def __init__(self, method: str, path: str, status: int, message: str):
+        super().__init__(f"{method} {path} -> {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def document_payload(item: DocumentInput) -> dict[str, Any]:
+    """The JSON body of ``POST /v1/documents`` for one document."""
+    return {"doc_id": item.doc_id, "title": item.title, "text": item.text, "metadata": item.metadata}
+
+
+def document_path(doc_id: str) -> str:
+    """``/v1/documents/{doc_id}``, the id quoted (it may hold ``/``, ``?`` or spaces)."""
+    return f"/v1/documents/{quote(doc_id, safe='')}"
+
+
+def error_message(response: httpx.Response) -> str:
+    """What an error response says: the API's ``{"error": {"message"}}``, else the start of
+    the body (a proxy's HTML page, say)."""
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, LookupError, TypeError):
+        return response.text[:200]
+
+
+def post_json(client: httpx.Client, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """POST ``payload`` and return the JSON answer; ApiError for a 4xx or 5xx."""
+    response = client.post(path, json=payload)
+    if response.status_code >= 400:
+        raise ApiError("POST", path, response.status_code, error_message(response))
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def document_text(client: httpx.Client, doc_id: str, version: str) -> str | None:
+    """The text of one version of a document, or None if the server has no such version."""
+    response = client.get(document_path(doc_id), params={"version": version})
+    return str(response.json()["text"]) if response.status_code == 200 else None

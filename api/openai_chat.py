@@ -1,0 +1,131 @@
+"""The OpenAI chat-completions dialect: request and response shapes, and the translation
+between them and a verified answer. Citations ride along in every shape: the /v1/ask
+objects as ``citations``, and OpenAI-style ``annotations`` (``url_citation``) whose
+``start_index``/``end_index`` cover the marker in ``content`` and whose URL resolves to
+the document version and span through the API."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from citeqa.api.schemas import CitationOut, ShortAnswerOut
+from citeqa.qa.types import ChatTurn, Citation, VerifiedAnswer
+
+DEFAULT_MODEL = "citeqa"
+# The roles earlier turns keep as history (OpenAI's newer "developer" is a system message);
+# tool messages are not conversation, and are left out.
+_HISTORY_ROLES: dict[str, Literal["system", "user", "assistant"]] = {
+    "system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessageIn(BaseModel):
+    # Clients send fields of their own (name, tool_calls...): accepted and ignored.
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(p.text or "" for p in self.content if p.type == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    # OpenAI clients send many optional fields (n, stop, presence_penalty, user...);
+    # they are accepted, and the ones citeqa has no use for are ignored.
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(DEFAULT_MODEL, description="`citeqa` (the server's default generator) or a generator name.")
+    messages: list[ChatMessageIn] = Field(..., min_length=1)
+    stream: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    seed: int | None = None
+    top_k: int | None = Field(None, ge=1, description="citeqa: passages retrieved for the answer.")
+    generator_options: dict[str, Any] | None = Field(None, description="citeqa: options of the generator.")
+
+    def question_and_history(self) -> tuple[str, list[ChatTurn]]:
+        """The last message (a user's) is the question; the ones before are history."""
+        *earlier, last = self.messages
+        history = [ChatTurn(_HISTORY_ROLES[m.role], m.text()) for m in earlier if m.role in _HISTORY_ROLES]
+        return last.text(), history
+
+    def options_for(self, fields: set[str]) -> dict[str, Any]:
+        """OpenAI's sampling fields the generator understands, then explicit generator_options.
+        (Clients send temperature by default: a generator without it just ignores it.)"""
+        common = {"temperature": self.temperature, "top_p": self.top_p, "seed": self.seed,
+                  "max_tokens": self.max_completion_tokens or self.max_tokens}
+        options = {k: v for k, v in common.items() if v is not None and k in fields}
+        return {**options, **(self.generator_options or {})}
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def citation_url(base_url: str, c: Citation) -> str:
+    return (f"{base_url.rstrip('/')}/v1/documents/{quote(c.doc_id, safe='')}"
+            f"?version={c.doc_version}&start={c.start}&end={c.end}")
+
+
+def url_annotations(content: str, citations: list[Citation], base_url: str,
+                    titles: dict[str, str]) -> list[dict[str, Any]]:
+    """One url_citation per citation, over its [n] marker (the first after its claim)."""
+    out = []
+    for c in citations:
+        marker = f"[{c.marker}]"
+        start = content.find(marker, c.answer_end)
+        if start < 0:
+            continue
+        out.append({"type": "url_citation", "url_citation": {
+            "start_index": start, "end_index": start + len(marker), "url": citation_url(base_url, c),
+            "title": titles.get(c.doc_id, "") or c.doc_id}})
+    return out
+
+
+def citations_out(citations: list[Citation]) -> list[dict[str, Any]]:
+    return [CitationOut(**vars(c)).model_dump() for c in citations]
+
+
+def extras(result: VerifiedAnswer) -> dict[str, Any]:
+    """What citeqa adds beside OpenAI's fields (clients ignore fields they do not know)."""
+    return {
+        "status": result.status, "dropped_citations": result.dropped_citations,
+        "short_answer": ShortAnswerOut(**vars(result.short_answer)).model_dump() if result.short_answer else None,
+        "offset_unit": "codepoint",
+    }
+
+
+def usage(result: VerifiedAnswer) -> dict[str, int]:
+    prompt = int(result.generation.get("prompt_tokens", 0))
+    completion = int(result.generation.get("completion_tokens", 0))
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def completion(model: str, result: VerifiedAnswer, base_url: str, titles: dict[str, str]) -> dict[str, Any]:
+    citations = citations_out(result.citations)
+    message = {"role": "assistant", "content": result.answer, "refusal": None, "citations": citations,
+               "annotations": url_annotations(result.answer, result.citations, base_url, titles), **extras(result)}
+    return {
+        "id": completion_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+        "usage": usage(result), "citations": citations, **extras(result),
+    }
+
+
+def chunk(cid: str, model: str, created: int, delta: dict[str, Any], finish: str | None = None,
+          **top: Any) -> dict[str, Any]:
+    return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **top}

@@ -1,0 +1,60 @@
+"""HTTP throughput: ``clients`` threads asking ``/v1/ask`` back to back for a fixed time."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Any, Sequence
+
+import httpx
+
+from citeqa.bench.percentiles import percentiles
+from citeqa.bench.timing import ms_since
+
+
+def throughput(url: str, questions: Sequence[str], clients: int, duration: float) -> dict[str, Any]:
+    """Requests/s, errors and latency of ``clients`` concurrent clients, each with its own
+    connection, all started together and stopped at one deadline."""
+    picks = itertools.cycle(questions)
+    pick_lock = threading.Lock()
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+    start = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def work() -> None:
+        with httpx.Client(base_url=url, timeout=300) as client:
+            start.wait()
+            while time.perf_counter() < deadline[0]:
+                with pick_lock:
+                    q = next(picks)
+                t0 = time.perf_counter()
+                try:
+                    r = client.post("/v1/ask", json={"question": q})
+                    error = None if r.status_code == 200 else f"HTTP {r.status_code}"
+                except httpx.HTTPError as exc:
+                    error = type(exc).__name__
+                took = ms_since(t0)
+                with lock:
+                    if error:
+                        errors.append(error)
+                    else:
+                        latencies.append(took)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    deadline[0] = time.perf_counter() + duration
+    t0 = time.perf_counter()
+    start.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0  # until the last request begun before the deadline ends
+    return {
+        "clients": clients, "elapsed_s": round(elapsed, 2), "requests": len(latencies) + len(errors),
+        "requests_per_s": round(len(latencies) / elapsed, 2), "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        **percentiles(latencies, digits=2),
+    }

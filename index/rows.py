@@ -1,0 +1,63 @@
+"""Rows of the SQL backends and the values they stand for, both ways.
+
+Both backends select a sentence as ``(key, doc_id, version, idx, start_char, end_char,
+text)``, a document as ``(doc_id, version, title, text, metadata, created_at, current)``
+and a listed one as ``(doc_id, version, title, metadata, created_at)``, and insert a
+version as ``(doc_id, version, title, text, metadata, created_at)``, so one reading (and
+writing) of each serves both.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from citeqa.index.types import Document, DocumentPage, Sentence
+
+
+def sentence(row: Sequence[Any]) -> Sentence:
+    """A ``(key, doc_id, version, idx, start_char, end_char, text)`` row."""
+    return Sentence(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6], key=row[0])
+
+
+def sentences(found: Iterable[Sequence[Any]]) -> list[Sentence]:
+    return [sentence(row) for row in found]
+
+
+def document(row: Sequence[Any]) -> Document:
+    """A ``(doc_id, version, title, text, metadata, created_at, current)`` row."""
+    return Document(doc_id=row[0], version=row[1], title=row[2], text=row[3], metadata=metadata(row[4]),
+                    created_at=row[5], current=bool(row[6]))
+
+
+def metadata(value: str | dict[str, Any]) -> dict[str, Any]:
+    """Stored metadata: SQLite holds it as JSON text, PostgreSQL as jsonb (which psycopg decodes)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def document_page(rows: Iterable[Sequence[Any]], total: int) -> DocumentPage:
+    """A page of ``(doc_id, version, title, metadata, created_at)`` rows of live documents.
+    Listings carry no text (it can be large); fetch a document for it."""
+    documents = [
+        Document(doc_id=r[0], version=r[1], text="", title=r[2], metadata=metadata(r[3]), created_at=r[4])
+        for r in rows
+    ]
+    return DocumentPage(documents=documents, total=int(total))
+
+
+def version_row(doc: Document) -> tuple[str, str, str, str, str, float]:
+    """The values of a new version row; its ``created_at`` is now."""
+    return (doc.doc_id, doc.version, doc.title, doc.text, json.dumps(doc.metadata), time.time())
+
+
+def cosines(query: np.ndarray, sentences: Sequence[Sentence],
+            stored: Mapping[tuple[str, int], np.ndarray]) -> list[float]:
+    """Cosine of ``query`` with each sentence's vector in ``stored`` (keyed by (doc_id,
+    index) among the searchable sentences), in order; 0.0 for one not there."""
+    query = np.asarray(query, dtype=np.float32)
+    return [
+        float(stored[(s.doc_id, s.index)] @ query) if (s.doc_id, s.index) in stored else 0.0 for s in sentences
+    ]

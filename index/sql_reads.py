@@ -1,0 +1,106 @@
+"""The reads both SQL backends make alike: one statement each, in their own dialect.
+
+``document``, ``sentences``, ``list_documents``, ``vectors_by_text``, ``sentence_count``,
+``get_flag``, ``current_sentences`` and ``dense_scores`` (from the stored vectors) each
+run one parameterised statement and read its rows with :mod:`citeqa.index.rows`. Only
+the SQL differs between SQLite and PostgreSQL (tables, ``:name`` or ``%(name)s``
+placeholders, how a list is bound), so a backend gives its statements and how to run
+one, and the rest is written once, here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from citeqa.index import rows
+from citeqa.index.types import Document, DocumentPage, Sentence
+
+
+@dataclass(frozen=True)
+class ReadStatements:
+    """A backend's SQL for the reads, with named parameters."""
+
+    document: str  # doc_id -> the current version of the live document (a document row)
+    document_version: str  # doc_id, version -> that version, current or not (a document row)
+    sentences: str  # doc_id, version -> that version's sentence rows, by index
+    live_count: str  # -> (number of live documents,)
+    listing: str  # limit (NULL: no limit), offset -> listed-document rows of live documents, by doc_id
+    vectors_by_text: str  # doc_id, title -> (sentence text, stored vector) of every such version
+    sentence_count: str  # -> (number of searchable sentences,)
+    flag: str  # key -> (value,)
+    # doc_ids (a list) -> sentence rows of the searchable sentences of their current versions, by doc_id, idx
+    current_sentences: str
+    # doc_ids, indexes (two lists, pairwise) -> (doc_id, idx, stored vector) of those of them that are searchable
+    searchable_vectors: str
+
+
+class SqlReads(ABC):
+    """Those reads (of the DocumentStore, LexicalIndex and DenseIndex roles), for a
+    backend that gives ``_reads`` and implements ``_fetch``, ``_vector`` and ``_list``."""
+
+    _reads: ClassVar[ReadStatements]
+
+    @abstractmethod
+    def _fetch(self, sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        """The rows of one statement, on this thread's connection."""
+
+    @abstractmethod
+    def _vector(self, stored: Any) -> np.ndarray:
+        """A vector as the backend stores it, as float32 numpy."""
+
+    @abstractmethod
+    def _list(self, values: list[Any]) -> Any:
+        """A list parameter as the backend binds it."""
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Reads inside see one state of the database (where the backend can promise it)."""
+        yield
+
+    def document(self, doc_id: str, version: str | None = None) -> Document | None:
+        if version is None:
+            found = self._fetch(self._reads.document, {"doc_id": doc_id})
+        else:
+            found = self._fetch(self._reads.document_version, {"doc_id": doc_id, "version": version})
+        return rows.document(found[0]) if found else None
+
+    def sentences(self, doc_id: str, version: str) -> list[Sentence]:
+        return rows.sentences(self._fetch(self._reads.sentences, {"doc_id": doc_id, "version": version}))
+
+    def list_documents(self, limit: int, offset: int) -> DocumentPage:
+        # A negative limit means no limit (SQLite's rule); a negative offset means none.
+        page = {"limit": limit if limit >= 0 else None, "offset": max(0, offset)}
+        with self._snapshot():  # the total and the page agree
+            total = self._fetch(self._reads.live_count, {})[0][0]
+            return rows.document_page(self._fetch(self._reads.listing, page), total)
+
+    def vectors_by_text(self, doc_id: str, title: str) -> dict[str, np.ndarray]:
+        found = self._fetch(self._reads.vectors_by_text, {"doc_id": doc_id, "title": title})
+        return {text: self._vector(stored) for text, stored in found}
+
+    def sentence_count(self) -> int:
+        return int(self._fetch(self._reads.sentence_count, {})[0][0])
+
+    def get_flag(self, key: str) -> str | None:
+        found = self._fetch(self._reads.flag, {"key": key})
+        return found[0][0] if found else None
+
+    def current_sentences(self, doc_ids: Sequence[str]) -> list[Sentence]:
+        if not doc_ids:
+            return []
+        return rows.sentences(self._fetch(self._reads.current_sentences, {"doc_ids": self._list(list(doc_ids))}))
+
+    def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]:
+        """Cosines with the stored vectors, each found by (doc_id, index) among the
+        searchable sentences; 0.0 for a sentence that is not searchable."""
+        if not sentences:
+            return []
+        wanted = {"doc_ids": self._list([s.doc_id for s in sentences]),
+                  "indexes": self._list([s.index for s in sentences])}
+        found = self._fetch(self._reads.searchable_vectors, wanted)
+        return rows.cosines(vector, sentences, {(d, i): self._vector(stored) for d, i, stored in found})
