@@ -27,7 +27,8 @@ def check_batch(items: Batch, dimension: int) -> None:
         if count != len(sentences):
             raise ValueError(f"{doc.doc_id}: {count} vectors for {len(sentences)} sentences; one vector per sentence")
         if count and (len(shape) != 2 or shape[1] != dimension):
-            raise ValueError(f"{doc.doc_id}: expected {dimension}-d vectors, got {'x'.join(map(str, shape[1:]))}-d")
+            raise ValueError(f"{doc.doc_id}: expected {dimension}-d vectors, shape ({count}, {dimension}); "
+                             f"got shape {shape}")
 
 
 def check_stored_dimension(stored: str | None, dimension: int, holder: str, instead: str) -> None:

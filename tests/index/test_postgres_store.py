@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.contracts.dense_index import fill_with_unsearchable_neighbours
 from tests.contracts.samples import DIMENSION, STORM, vector
 from tests.contracts.store import StoreContract
 
@@ -35,17 +34,11 @@ class TestPostgresStore(StoreContract):
         for store in opened:
             store.close()
 
-
-# -- PostgreSQL-specific -------------------------------------------------------------------
-
-
-def test_dense_search_goes_through_the_partial_hnsw_index(database_url):
-    """The contract's "k past many unsearchable neighbours", forced through the partial
-    HNSW index: the planner may prefer a scan on so few rows, which would prove nothing."""
-    store = PostgresStore(database_url, DIMENSION)
-    try:
+    def test_search_still_returns_k_past_many_unsearchable_neighbours(self, store, database_url):
+        """The contract's test, then the same search forced through the partial HNSW index:
+        on so few rows the planner may prefer a scan, which would prove nothing."""
+        super().test_search_still_returns_k_past_many_unsearchable_neighbours(store)
         query = vector(STORM)
-        fill_with_unsearchable_neighbours(store, query)
         hits = store.dense_search(query, 25)
         with psycopg.connect(database_url, autocommit=True) as conn:
             register_vector(conn)
@@ -56,10 +49,10 @@ def test_dense_search_goes_through_the_partial_hnsw_index(database_url):
             assert "citeqa_sentences_hnsw" in plan
             rows = conn.execute(DENSE_SEARCH_SQL, {"q": query, "k": 25}).fetchall()
             assert len(rows) == 25 and {r[1] for r in rows} == {"far"}
-            np.testing.assert_allclose(
-                [1 - r[7] for r in rows], [h.score for h in hits], rtol=0, atol=1e-5)
-    finally:
-        store.close()
+            np.testing.assert_allclose([1 - r[7] for r in rows], [h.score for h in hits], rtol=0, atol=1e-5)
+
+
+# -- PostgreSQL-specific -------------------------------------------------------------------
 
 
 def test_ef_search_comes_from_settings_and_is_checked(database_url):
