@@ -152,8 +152,8 @@ class DenseIndex(Protocol):
         ...
 
     def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]:
-        """Cosine of ``vector`` with each (searchable) sentence, in order; 0.0 for one that
-        is not searchable."""
+        """Cosine of ``vector`` with each sentence, in order: the searchable sentence its
+        (doc_id, index) names (the current version's), or 0.0 if there is none."""
         ...
 
 

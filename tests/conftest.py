@@ -58,7 +58,7 @@ def llama_server(tmp_path_factory):
 
     import httpx
 
-    from citeqa.qa.generators.llamacpp import packaged_model_path
+    from citeqa.qa.generators.llamacpp import packaged_gguf_path
 
     reason = llm_missing()
     if reason:
@@ -66,7 +66,7 @@ def llama_server(tmp_path_factory):
     port = free_port()
     log = open(tmp_path_factory.mktemp("llama-server") / "server.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_model_path()), "--host", "127.0.0.1",
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_gguf_path()), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2", "--verbose", "false"],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
     )

@@ -3,6 +3,7 @@ and playground, so an installed citeqa serves with no ``CITEQA_*_DIR`` override.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,10 +19,14 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Iterator[zipfile.ZipFile]:
     out = tmp_path_factory.mktemp("wheel")
+    # A copy of the source: setuptools builds in the source tree, and a build/ left in the
+    # checkout would be a leftover of this run.
+    source = out / "source"
+    shutil.copytree(PROJECT_ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "data", "__pycache__", "*.egg-info", ".*_cache", ".hypothesis", "docs"))
     # --no-build-isolation: setuptools comes from this environment (no index needed).
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-         str(PROJECT_ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
         capture_output=True, text=True, timeout=300, cwd=out,
     )
     assert result.returncode == 0, result.stderr

@@ -12,6 +12,6 @@ router = APIRouter(tags=["observability"])
 # A plain ``def``: rendering reads the index size from SQLite, so it runs in the threadpool
 # rather than on the event loop.
 @router.get("/metrics", include_in_schema=False)
-def metrics(metrics: MetricsDep) -> Response:
+def scrape(metrics: MetricsDep) -> Response:
     body, content_type = metrics.render()
     return Response(content=body, media_type=content_type)

@@ -127,7 +127,7 @@ class LexicalIndexContract(BackendFixtures):
             assert texts(results)[0] == finds
         assert store.sentence_count() == 4  # nothing was harmed
 
-    @settings(max_examples=60, deadline=None,
+    @settings(max_examples=60, deadline=None, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors])
     @given(query=st.text(max_size=40))
     def test_lexical_search_never_raises_on_any_text(self, store, query):

@@ -80,6 +80,23 @@ def data_dir(tmp_path):
     return tmp_path / "data"
 
 
+@pytest.fixture
+def filled(data_dir):
+    store = EmbeddedStore(data_dir, DIMENSION)
+    fill(store)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def two_stores(data_dir):
+    """Two stores on one data directory, as a server and `citeqa ingest` beside it."""
+    first, second = EmbeddedStore(data_dir, DIMENSION), EmbeddedStore(data_dir, DIMENSION)
+    yield first, second
+    second.close()
+    first.close()
+
+
 def test_reopen_after_close_finds_a_complete_faiss_file(data_dir):
     store = EmbeddedStore(data_dir, DIMENSION)
     fill(store)
@@ -139,98 +156,80 @@ def test_faiss_file_of_the_wrong_dimension_is_rebuilt(data_dir):
         again.close()
 
 
-def test_reconcile_removes_sentences_deactivated_behind_its_back(data_dir):
-    store = EmbeddedStore(data_dir, DIMENSION)
-    try:
-        fill(store)
-        with closing(sqlite3.connect(store.db_path)) as conn, conn:
-            gone = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT s.id FROM sentences s JOIN versions v ON v.id = s.version_id WHERE v.doc_id = 'volcano'"
-                )
-            ]
-            conn.execute(f"UPDATE sentences SET active = 0 WHERE id IN ({','.join('?' * len(gone))})", gone)
-        assert len(gone) == 3
-        assert set(gone) <= set(store.vectors.ids().tolist())
-        assert store.reconcile() == (0, 3)
-        assert not set(gone) & set(store.vectors.ids().tolist())
-        assert np.array_equal(np.sort(store.vectors.ids()), active_ids(store))
-        hits = store.dense_search(vector("What fell on the villages?"), 20)
-        assert "volcano" not in {h.sentence.doc_id for h in hits}
-        assert len(hits) == store.sentence_count()
-    finally:
-        store.close()
+def test_reconcile_removes_sentences_deactivated_behind_its_back(filled):
+    store = filled
+    with closing(sqlite3.connect(store.db_path)) as conn, conn:
+        gone = [
+            r[0]
+            for r in conn.execute(
+                "SELECT s.id FROM sentences s JOIN versions v ON v.id = s.version_id WHERE v.doc_id = 'volcano'"
+            )
+        ]
+        conn.execute(f"UPDATE sentences SET active = 0 WHERE id IN ({','.join('?' * len(gone))})", gone)
+    assert len(gone) == 3
+    assert set(gone) <= set(store.vectors.ids().tolist())
+    assert store.reconcile() == (0, 3)
+    assert not set(gone) & set(store.vectors.ids().tolist())
+    assert np.array_equal(np.sort(store.vectors.ids()), active_ids(store))
+    hits = store.dense_search(vector("What fell on the villages?"), 20)
+    assert "volcano" not in {h.sentence.doc_id for h in hits}
+    assert len(hits) == store.sentence_count()
 
 
-def test_reconcile_removes_foreign_ids_and_restores_missing_ones(data_dir):
-    store = EmbeddedStore(data_dir, DIMENSION)
-    try:
-        fill(store)
-        query = vector("Which storms hit the coast?")
-        expected = snapshot(store)
-        # Orphans that outrank everything take top-k slots until reconciled away.
-        store.vectors.add(np.array([10_001, 10_002, 10_003], dtype=np.int64), np.stack([query] * 3))
-        assert len(store.dense_search(query, 5)) == 2
-        missing = store.vectors.ids()[:2]
-        store.vectors.remove(missing)
-        assert store.reconcile() == (2, 3)
-        assert np.array_equal(np.sort(store.vectors.ids()), active_ids(store))
-        assert snapshot(store) == expected
-        assert store.reconcile() == (0, 0)
-    finally:
-        store.close()
+def test_reconcile_removes_foreign_ids_and_restores_missing_ones(filled):
+    store = filled
+    query = vector("Which storms hit the coast?")
+    expected = snapshot(store)
+    # Orphans that outrank everything take top-k slots until reconciled away.
+    store.vectors.add(np.array([10_001, 10_002, 10_003], dtype=np.int64), np.stack([query] * 3))
+    assert len(store.dense_search(query, 5)) == 2
+    missing = store.vectors.ids()[:2]
+    store.vectors.remove(missing)
+    assert store.reconcile() == (2, 3)
+    assert np.array_equal(np.sort(store.vectors.ids()), active_ids(store))
+    assert snapshot(store) == expected
+    assert store.reconcile() == (0, 0)
 
 
-def test_a_second_instance_on_the_same_directory_is_seen(data_dir):
-    first = EmbeddedStore(data_dir, DIMENSION)
-    second = EmbeddedStore(data_dir, DIMENSION)
-    try:
-        put(first, "bakery", OTHER_TEXT)
-        whales = vector(WHALES)
-        assert WHALES not in texts(first.dense_search(whales, 5))
+def test_a_second_instance_on_the_same_directory_is_seen(two_stores):
+    first, second = two_stores
+    put(first, "bakery", OTHER_TEXT)
+    whales = vector(WHALES)
+    assert WHALES not in texts(first.dense_search(whales, 5))
 
-        written = put(second, "lighthouse", V2_TEXT)
-        found = first.dense_search(whales, 5)
-        assert found[0].sentence.text == WHALES
-        assert found[0].score == pytest.approx(1.0, abs=1e-4)
-        assert first.document("lighthouse").version == written.doc.version
-        assert texts(first.lexical_search("whales", 5)) == [WHALES]
-        assert first.sentence_count() == 5
+    written = put(second, "lighthouse", V2_TEXT)
+    found = first.dense_search(whales, 5)
+    assert found[0].sentence.text == WHALES
+    assert found[0].score == pytest.approx(1.0, abs=1e-4)
+    assert first.document("lighthouse").version == written.doc.version
+    assert texts(first.lexical_search("whales", 5)) == [WHALES]
+    assert first.sentence_count() == 5
 
-        # And the other way round, for a delete and a new version.
-        assert second.delete("lighthouse") is True
-        assert WHALES not in texts(first.dense_search(whales, 10))
-        put(first, "lighthouse", V1_TEXT)
-        assert second.dense_search(vector(STORM), 1)[0].sentence.text == STORM
-        assert keys(first.dense_search(whales, 50)) == keys(second.dense_search(whales, 50))
-    finally:
-        second.close()
-        first.close()
+    # And the other way round, for a delete and a new version.
+    assert second.delete("lighthouse") is True
+    assert WHALES not in texts(first.dense_search(whales, 10))
+    put(first, "lighthouse", V1_TEXT)
+    assert second.dense_search(vector(STORM), 1)[0].sentence.text == STORM
+    assert keys(first.dense_search(whales, 50)) == keys(second.dense_search(whales, 50))
 
 
-def test_another_instance_writing_between_our_own_writes_is_not_missed(data_dir):
+def test_another_instance_writing_between_our_own_writes_is_not_missed(two_stores):
     """Our own commit must not mark another writer's earlier commit as already seen."""
-    first = EmbeddedStore(data_dir, DIMENSION)
-    second = EmbeddedStore(data_dir, DIMENSION)
-    try:
-        put(first, "bakery", OTHER_TEXT)
-        put(second, "lighthouse", V2_TEXT)  # e.g. `citeqa ingest` beside the server
-        put(first, "volcano", ARTICLES["volcano"])  # the server ingests too
-        whales = vector(WHALES)
-        assert texts(first.dense_search(whales, 1)) == [WHALES]
-        assert np.array_equal(np.sort(first.vectors.ids()), active_ids(first))
+    first, second = two_stores
+    put(first, "bakery", OTHER_TEXT)
+    put(second, "lighthouse", V2_TEXT)  # e.g. `citeqa ingest` beside the server
+    put(first, "volcano", ARTICLES["volcano"])  # the server ingests too
+    whales = vector(WHALES)
+    assert texts(first.dense_search(whales, 1)) == [WHALES]
+    assert np.array_equal(np.sort(first.vectors.ids()), active_ids(first))
 
-        second.delete("lighthouse")
-        first.delete("bakery")
-        second.make_current("lighthouse", put(second, "lighthouse", V1_TEXT).doc.version)
-        first.set_flag("x", "1")
-        put(first, "chess", ARTICLES["chess"])
-        assert texts(first.dense_search(vector(STORM), 1)) == [STORM]
-        assert np.array_equal(np.sort(first.vectors.ids()), active_ids(first))
-    finally:
-        second.close()
-        first.close()
+    second.delete("lighthouse")
+    first.delete("bakery")
+    second.make_current("lighthouse", put(second, "lighthouse", V1_TEXT).doc.version)
+    first.set_flag("x", "1")
+    put(first, "chess", ARTICLES["chess"])
+    assert texts(first.dense_search(vector(STORM), 1)) == [STORM]
+    assert np.array_equal(np.sort(first.vectors.ids()), active_ids(first))
 
 
 def test_concurrent_readers_while_a_writer_puts(data_dir):
@@ -250,8 +249,7 @@ def test_concurrent_readers_while_a_writer_puts(data_dir):
     def reader(n: int) -> None:
         try:
             while not done.is_set():
-                vector = query_vectors[n % len(query_vectors)]
-                dense = store.dense_search(vector, 10)
+                dense = store.dense_search(query_vectors[n % len(query_vectors)], 10)
                 ids = [r.sentence.id for r in dense]
                 assert len(ids) == len(set(ids)), f"duplicate hits: {ids}"
                 assert [r.score for r in dense] == sorted((r.score for r in dense), reverse=True)
@@ -298,9 +296,8 @@ def test_concurrent_readers_while_a_writer_puts(data_dir):
         store.close()
 
 
-def test_two_instances_writing_at_once_both_end_in_sync(data_dir):
-    first = EmbeddedStore(data_dir, DIMENSION)
-    second = EmbeddedStore(data_dir, DIMENSION)
+def test_two_instances_writing_at_once_both_end_in_sync(two_stores):
+    first, second = two_stores
     docs = {
         name: [build(f"{name}-{i:02d}", f"{name.title()} note {i} mentions item {i}.") for i in range(25)]
         for name in ("first", "second")
@@ -319,21 +316,17 @@ def test_two_instances_writing_at_once_both_end_in_sync(data_dir):
         threading.Thread(target=write, args=(first, docs["first"])),
         threading.Thread(target=write, args=(second, docs["second"])),
     ]
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-        assert not errors, errors[0]
-        probe = vector("note mentions item")
-        for store in (first, second):
-            assert len(store.dense_search(probe, 100)) == 50
-            ids = store.vectors.ids()
-            assert len(ids) == len(set(ids.tolist())) == 50
-            assert np.array_equal(np.sort(ids), active_ids(store))
-    finally:
-        second.close()
-        first.close()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors[0]
+    probe = vector("note mentions item")
+    for store in (first, second):
+        assert len(store.dense_search(probe, 100)) == 50
+        ids = store.vectors.ids()
+        assert len(ids) == len(set(ids.tolist())) == 50
+        assert np.array_equal(np.sort(ids), active_ids(store))
 
 
 def test_half_written_faiss_saves_of_dead_processes_are_removed_on_open(tmp_path):
