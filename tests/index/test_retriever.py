@@ -3,6 +3,8 @@ seed article and on small corpora where meaning and words pull apart."""
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import pytest
 
 from citeqa.index.embedded_store import EmbeddedStore
@@ -15,17 +17,16 @@ TROOPS_FACT = "11,000 to 12,000"
 
 @pytest.fixture
 def store(tmp_path, embedder):
-    s = EmbeddedStore(tmp_path / "data", embedder.dimension)
-    yield s
-    s.close()
+    with closing(EmbeddedStore(tmp_path / "data", embedder.dimension)) as store:
+        yield store
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory, embedder):
-    store = EmbeddedStore(tmp_path_factory.mktemp("seeded"), embedder.dimension)
-    Ingestor(store, embedder).ingest_many(read_inputs([SEEDS_DIR]))
-    yield store
-    store.close()
+    """The seed article, ingested once for the module's tests."""
+    with closing(EmbeddedStore(tmp_path_factory.mktemp("seeded"), embedder.dimension)) as store:
+        Ingestor(store, embedder).ingest_many(read_inputs([SEEDS_DIR]))
+        yield store
 
 
 @pytest.mark.parametrize("fusion", ["blend", "rrf"])
