@@ -1,1 +1,3 @@
-"""Prompt templates for the language-model generators, plain text with named placeholders (package data)."""
+"""Prompt templates for the language-model generators: plain text with named placeholders.
+
+Package data, read through ``importlib.resources.files("citeqa.prompts")``."""

@@ -27,13 +27,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
 from citeqa.index.text import TOKEN, content_words
 from citeqa.index.types import Embedder, Store
 from citeqa.qa.types import Citation, Draft, Passage, Status
+
+# A passage that supports a claim: (passage, its verified quote, support, who placed the marker).
+_Found = tuple[Passage, str, float, Literal["generator", "verifier"]]
 
 # One group of markers ends one claim: "[1][2]", "[1, 2]" and "[1] [2]" alike. (Spaces
 # between brackets once made "[2]" a claim of its own, empty, so it was dropped.)
@@ -149,7 +152,7 @@ class SupportScorer:
     def prefetch(self, texts: Sequence[str]) -> None:
         todo = [t for t in dict.fromkeys(texts) if t not in self._vectors]
         if self.embedder is not None and todo:
-            for text, vector in zip(todo, self.embedder.encode(todo)):
+            for text, vector in zip(todo, self.embedder.encode(todo), strict=True):
                 self._vectors[text] = vector
 
     def __call__(self, claim: str, quote: str) -> float:
@@ -200,12 +203,12 @@ def verify(draft: Draft, passages: Sequence[Passage], store: Store, min_support:
         claim_text = text[claim.start:claim.end]
         out.append(text[cursor:claim.end])
         length += claim.end - cursor
-        found: list[tuple[Passage, str, float, str]] = []
+        found: list[_Found] = []
         for number in dict.fromkeys(claim.markers):
             passage = by_number.get(number)
             quote = quotes.get(passage) if passage else None
             score = scorer(claim_text, quote) if quote and claim_text else 0.0
-            if quote is None or score < min_support:
+            if passage is None or quote is None or score < min_support:
                 dropped += 1
                 continue
             found.append((passage, quote, score, "generator"))
@@ -248,7 +251,7 @@ def _pair_texts(claim: str, markers: list[int], by_number: dict[int, Passage]) -
 
 
 def _attribute(claim: str, shown: Sequence[Passage], quotes: "_StoredQuotes", scorer: SupportScorer,
-               min_support: float) -> list[tuple[Passage, str, float, str]]:
+               min_support: float) -> list[_Found]:
     """The shown passage that best supports an uncited claim, if it supports it enough."""
     # Lexical support bounds the blend from above (cosine adds at most 1 - weight), so
     # passages that cannot reach min_support are never embedded.
@@ -256,7 +259,7 @@ def _attribute(claim: str, shown: Sequence[Passage], quotes: "_StoredQuotes", sc
     candidates = [p for p in shown
                   if scorer.lexical_weight * lexical_support(claim, p.sentence.text) + headroom >= min_support]
     scorer.prefetch([claim] + [p.sentence.text for p in candidates])
-    best: tuple[Passage, str, float, str] | None = None
+    best: _Found | None = None
     for p in candidates:
         quote = quotes.get(p)
         score = scorer(claim, quote) if quote else 0.0
@@ -296,5 +299,5 @@ class _StoredQuotes:
         return quote if quote == s.text else None
 
 
-__all__ = ["Claim", "SupportScorer", "Verification", "cut_repetition", "lexical_support", "numbers_agree", "parse_claims",
-           "says_no_answer", "verify"]
+__all__ = ["Claim", "SupportScorer", "Verification", "cut_repetition", "lexical_support", "numbers_agree",
+           "parse_claims", "says_no_answer", "verify"]

@@ -1,1 +1,3 @@
-"""The articles indexed on the first start of a data directory (package data: ``importlib.resources.files("citeqa.seeds")``)."""
+"""The articles indexed on the first start of a data directory.
+
+Package data, read through ``importlib.resources.files("citeqa.seeds")``."""

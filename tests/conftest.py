@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from contextlib import closing
 
 import pytest
 
@@ -22,6 +23,17 @@ def embedder():
     from citeqa.index.embedder import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory, embedder):
+    """The seed article in a real embedded store, ingested once per test module."""
+    from citeqa.index.embedded_store import EmbeddedStore
+    from citeqa.index.ingest import Ingestor, read_inputs
+
+    with closing(EmbeddedStore(tmp_path_factory.mktemp("seeded"), embedder.dimension)) as store:
+        Ingestor(store, embedder).ingest_many(read_inputs([SEEDS_DIR]))
+        yield store
 
 
 @pytest.fixture

@@ -68,8 +68,8 @@ def test_entry_points_name_the_namespace(wheel):
 
 def test_no_bare_folder_is_importable_from_an_installed_citeqa(tmp_path):
     """Run outside the checkout (no source folder on sys.path): only citeqa.* resolves."""
-    code = ("import importlib.util as u, json; "
-            "print(json.dumps([u.find_spec(n) is not None for n in ('citeqa.api', 'citeqa.qa', 'api', 'index', 'qa')]))")
+    names = ("citeqa.api", "citeqa.qa", "api", "index", "qa")
+    code = f"import importlib.util as u, json; print(json.dumps([u.find_spec(n) is not None for n in {names!r}]))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[true, true, false, false, false]"

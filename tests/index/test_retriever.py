@@ -8,9 +8,9 @@ from contextlib import closing
 import pytest
 
 from citeqa.index.embedded_store import EmbeddedStore
-from citeqa.index.ingest import DocumentInput, Ingestor, read_inputs
+from citeqa.index.ingest import DocumentInput, Ingestor
 from citeqa.index.retriever import HybridRetriever, RetrievalSettings
-from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION
+from tests.support.corpus import TROOPS_QUESTION
 
 TROOPS_FACT = "11,000 to 12,000"
 
@@ -18,14 +18,6 @@ TROOPS_FACT = "11,000 to 12,000"
 @pytest.fixture
 def store(tmp_path, embedder):
     with closing(EmbeddedStore(tmp_path / "data", embedder.dimension)) as store:
-        yield store
-
-
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory, embedder):
-    """The seed article, ingested once for the module's tests."""
-    with closing(EmbeddedStore(tmp_path_factory.mktemp("seeded"), embedder.dimension)) as store:
-        Ingestor(store, embedder).ingest_many(read_inputs([SEEDS_DIR]))
         yield store
 
 
