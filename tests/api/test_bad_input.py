@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.support.corpus import TROOPS_QUESTION
-from tests.support.servers import Server
+from tests.support.servers import serving
 
 
 def _no_server_error(response: httpx.Response) -> None:
@@ -34,15 +34,9 @@ def _no_server_error(response: httpx.Response) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bad-input")
-    srv = Server(root / "data", root)  # default settings: bodies up to 5 MB
-    try:
-        yield srv.start()
-    finally:
-        srv.kill_quietly()
-    log = srv.log()
-    assert "Traceback" not in log, log
-    assert " 500 " not in log, log
+    with serving(tmp_path_factory.mktemp("bad-input")) as srv:  # default settings: bodies up to 5 MB
+        yield srv
+    assert " 500 " not in srv.log(), srv.log()
 
 
 @pytest.fixture(scope="module")

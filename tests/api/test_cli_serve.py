@@ -21,7 +21,7 @@ import pytest
 
 from tests.support.citations import assert_citation_contract
 from tests.support.corpus import TROOPS_QUESTION, UNSUPPORTED_QUESTION
-from tests.support.servers import Server
+from tests.support.servers import Server, serving
 
 pytestmark = pytest.mark.slow
 
@@ -54,14 +54,8 @@ MAX_BODY = 20_000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    srv = Server(root / "data", root, env={"CITEQA_MAX_BODY_BYTES": str(MAX_BODY)})
-    try:
-        yield srv.start()
-    finally:
-        srv.kill_quietly()
-    log = srv.log()
-    assert "Traceback" not in log, log
+    with serving(tmp_path_factory.mktemp("serve"), env={"CITEQA_MAX_BODY_BYTES": str(MAX_BODY)}) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import pytest
@@ -120,3 +122,15 @@ class Server:
             if int(fields[1]) == self.proc.pid:
                 kids.append(int(stat.parent.name))
         return kids
+
+
+@contextmanager
+def serving(workdir: Path, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """``citeqa serve`` on ``workdir/data``, started; killed on exit, after which its log
+    must hold no traceback (every failure a test provokes must be a deliberate answer)."""
+    srv = Server(workdir / "data", workdir, env=env)
+    try:
+        yield srv.start()
+    finally:
+        srv.kill_quietly()
+    assert "Traceback" not in srv.log(), srv.log()
