@@ -88,7 +88,9 @@ class ToolsGroup(TyperGroup):
 
 app = typer.Typer(cls=ToolsGroup, add_completion=False, no_args_is_help=True,
                   help="Answers with citations you can check.")
-console = Console()
+# soft_wrap: messages are not broken at the terminal's width (a path or a URL cut in two
+# cannot be copied); the terminal wraps long lines itself. Tables still fit the width.
+console = Console(soft_wrap=True)
 
 # Options several commands share (the tools' too): `name: Alias = None`.
 DataDir = Annotated[Optional[Path], typer.Option(
