@@ -18,7 +18,7 @@ from citeqa.api import errors, observability
 from citeqa.api.keys import KeyStore
 from citeqa.api.middleware import JsonBodyMiddleware
 from citeqa.api.observability import Metrics
-from citeqa.api.routes import ask, chat, documents, generators, health, metrics, playground, search
+from citeqa.api.routes import api_docs, ask, chat, documents, generators, health, metrics, playground, search
 from citeqa.api.security import SecurityMiddleware, SecurityPolicy, is_loopback
 from citeqa.api.services import Services
 from citeqa.api.settings import Settings
@@ -51,9 +51,13 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         await anyio.to_thread.run_sync(services.seed)
         app.state.services = services
         log.info("citeqa ready: %d sentences indexed in %s", services.store.sentence_count(), settings.data_dir)
-        if policy.auth != "off" and not is_loopback(settings.host) and not keys.has_keys():
-            log.warning("listening on %s with no API keys: writes are refused until one exists "
-                        "(citeqa keys create --scope read --scope write)", settings.host)
+        if not is_loopback(settings.host):
+            if policy.auth != "off" and not keys.has_keys():
+                log.warning("listening on %s with no API keys: writes are refused until one exists "
+                            "(citeqa keys create --scope read --scope write)", settings.host)
+            if not settings.public_base_url:
+                log.warning("listening on %s: citation URLs start with %s; set CITEQA_PUBLIC_BASE_URL to the "
+                            "address clients reach", settings.host, settings.public_url())
         try:
             yield
         finally:
@@ -69,6 +73,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         version="0.1.0",
         summary="Answers questions over articles and cites the exact source sentences.",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served by api/routes/api_docs.py from local assets, not a CDN
     )
     app.state.settings = settings
     app.state.services = None
@@ -85,6 +90,6 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
                            expose_headers=["X-Request-ID", "Retry-After"])
     # Added last, so outermost: the request id and metrics also cover 413s, 401/429s and CORS.
     observability.install(app, app.state.metrics)
-    for module in (health, documents, search, ask, generators, chat, playground, metrics):
+    for module in (health, documents, search, ask, generators, chat, playground, api_docs, metrics):
         app.include_router(module.router)
     return app

@@ -143,15 +143,41 @@ def serve(
     data_dir: DataDir = None,
 ) -> None:
     """Start the HTTP API (indexes seeds/ on the first start of a data directory)."""
+    import logging
+
     import uvicorn
 
+    from citeqa.api import binding
     from citeqa.api.app import create_app
+    from citeqa.api.head_limits import head_limited_protocol
     from citeqa.api.observability import configure_logging
 
     settings = _settings(data_dir, host=host, port=port)
     configure_logging("INFO", json_logs=True)  # one JSON object a line, with the request id
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", log_config=None,
-                access_log=False)  # our access log (api/observability.py) replaces uvicorn's
+    try:
+        # Bound first, so that exposure (keys required or not) and the default public URL come
+        # from the addresses actually bound: "" is every interface, a name what it resolves to.
+        bound = binding.bind(settings.host, settings.port)
+    except OSError as exc:
+        console.print(f"[red]cannot listen on {settings.host!r} port {settings.port}: {exc.strerror or exc}[/red]")
+        raise typer.Exit(1) from None
+    exposed_host, bound_port = bound.exposed_at
+    settings = settings.model_copy(update={"host": exposed_host, "port": bound_port})
+    for address in bound.addresses:
+        logging.getLogger("citeqa.serve").info("listening on %s", _url(*address))
+    config = uvicorn.Config(
+        create_app(settings), log_level="info", log_config=None,
+        access_log=False,  # our access log (api/observability.py) replaces uvicorn's
+        http=head_limited_protocol(settings.header_timeout_s, settings.max_header_bytes),
+    )
+    try:
+        uvicorn.Server(config).run(sockets=bound.sockets)
+    finally:
+        bound.close()
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @app.command()

@@ -47,7 +47,3 @@ def top_k_or_default(top_k: int | None, settings: Settings) -> int:
         raise ApiError(422, "invalid_request", f"top_k must be at most {limit}")
     return top_k or settings.default_top_k
 
-
-def check_question_length(question: str, settings: Settings) -> None:
-    if len(question) > settings.max_question_chars:
-        raise ApiError(422, "invalid_request", f"question is longer than {settings.max_question_chars} characters")

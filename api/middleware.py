@@ -1,7 +1,13 @@
-"""Request bodies: a size limit (413) and JSON by default.
+"""Request bodies: a size limit (413), one well-formed content type, and JSON by default.
 
 ``curl -d '{...}'`` sends ``application/x-www-form-urlencoded``; this API only takes JSON,
 so such bodies (and bodies with no content type) are read as JSON rather than refused.
+Any other type gets 415; several ``Content-Type`` headers, or one that is not a media type
+(``application/json (x)``, a stray control byte...), get 400: the framework behind this
+reads the header its own way (the first of several, comments allowed), so a header this
+check could read differently would let a body past it unchecked. Every body that reaches a
+route has passed these checks.
+
 The body is read here once, up to the limit, and handed on unchanged, or refused with a
 422 that says why when it cannot be the JSON text of any request: bytes that are not UTF-8,
 ``\\ud800``-style escapes of unpaired surrogates (Python's json accepts them, but such a
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,6 +28,12 @@ from citeqa.api.errors import send_error
 
 _FORM = b"application/x-www-form-urlencoded"
 MAX_JSON_DEPTH = 64
+
+# RFC 9110 media-type: type "/" subtype *( OWS ";" OWS [ name "=" ( token / quoted-string ) ] ).
+_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_MEDIA_TYPE = re.compile(rb"[ \t]*(" + _TOKEN + rb"/" + _TOKEN + rb")"
+                         rb"(?:[ \t]*;[ \t]*(?:" + _TOKEN + rb"=(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?)*[ \t]*")
 
 # Unpaired surrogate escapes, found by the regex engine alone (no Python loop over escapes:
 # even 5 MB of escaped emoji takes about 0.1 s). An escape is real when an odd run of
@@ -66,6 +79,32 @@ def json_body_problem(body: bytes) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    code: str
+    message: str
+
+
+def read_as_json(content_types: list[bytes]) -> bool | Refusal:
+    """Whether a body with these ``Content-Type`` header values is JSON as declared (True),
+    to be read as JSON (False: no type, an empty one, or curl's form type), or refused."""
+    if len(content_types) > 1:
+        return Refusal(400, "bad_request", f"send one Content-Type header, not {len(content_types)}")
+    if not content_types or not content_types[0].strip(b" \t"):
+        return False
+    match = _MEDIA_TYPE.fullmatch(content_types[0])
+    if match is None:
+        return Refusal(400, "bad_request", "the Content-Type header is not a media type such as application/json")
+    media_type = match.group(1).lower()
+    if media_type == _FORM:
+        return False
+    if media_type == b"application/json" or (media_type.startswith(b"application/") and media_type.endswith(b"+json")):
+        return True
+    return Refusal(415, "unsupported_media_type",
+                   f"request bodies are JSON: send Content-Type: application/json, not {media_type.decode()}")
+
+
 class JsonBodyMiddleware:
     def __init__(self, app: ASGIApp, max_body_bytes: int):
         self.app = app
@@ -80,6 +119,10 @@ class JsonBodyMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._too_large(send)
             return
+        as_json = read_as_json([v for k, v in scope["headers"] if k == b"content-type"])
+        if isinstance(as_json, Refusal):
+            await send_error(send, as_json.status, as_json.code, as_json.message)
+            return
         body = bytearray()
         more = True
         while more:
@@ -91,17 +134,14 @@ class JsonBodyMiddleware:
             if len(body) > self.max_body_bytes:
                 await self._too_large(send)
                 return
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if content_type in {b"", _FORM}:
+        if not as_json:
             new_headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             new_headers.append((b"content-type", b"application/json"))
             scope = {**scope, "headers": new_headers}
-            content_type = b"application/json"
-        if body and (content_type == b"application/json" or content_type.endswith(b"+json")):
-            problem = json_body_problem(bytes(body))
-            if problem:
-                await send_error(send, 422, "invalid_request", problem)
-                return
+        problem = json_body_problem(bytes(body)) if body else None
+        if problem:
+            await send_error(send, 422, "invalid_request", problem)
+            return
 
         sent = False
 

@@ -2,7 +2,9 @@
 between them and a verified answer. Citations ride along in every shape: the /v1/ask
 objects as ``citations``, and OpenAI-style ``annotations`` (``url_citation``) whose
 ``start_index``/``end_index`` cover the marker in ``content`` and whose URL resolves to
-the document version and span through the API."""
+the document version and span through the API. URLs start with the server's public base URL
+(``Settings.public_url()``), never with a request's ``Host`` header, which a client may set
+to any host it likes."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from citeqa.api.schemas import CitationOut, ShortAnswerOut
+from citeqa.api.schemas import CitationOut, ShortAnswerOut, check_length, over_limit
+from citeqa.api.settings import Settings
 from citeqa.qa.types import ChatTurn, Citation, VerifiedAnswer
 
 DEFAULT_MODEL = "citeqa"
@@ -46,7 +49,8 @@ class ChatRequest(BaseModel):
     # they are accepted, and the ones citeqa has no use for are ignored.
     model_config = ConfigDict(extra="allow")
     model: str = Field(DEFAULT_MODEL, description="`citeqa` (the server's default generator) or a generator name.")
-    messages: list[ChatMessageIn] = Field(..., min_length=1)
+    messages: list[ChatMessageIn] = Field(..., min_length=1, description=(
+        "At most CITEQA_MAX_CHAT_MESSAGES (50) of CITEQA_MAX_CHAT_CHARS (20,000) characters together."))
     stream: bool = False
     temperature: float | None = None
     top_p: float | None = None
@@ -55,6 +59,17 @@ class ChatRequest(BaseModel):
     seed: int | None = None
     top_k: int | None = Field(None, ge=1, description="citeqa: passages retrieved for the answer.")
     generator_options: dict[str, Any] | None = Field(None, description="citeqa: options of the generator.")
+
+    def check_limits(self, settings: Settings) -> None:
+        """Before any work: at most max_chat_messages messages of max_chat_chars characters
+        together, the last (the question, searched like /v1/ask's) at most max_question_chars."""
+        count, limit = len(self.messages), settings.max_chat_messages
+        if count > limit:
+            raise over_limit("messages", f"more than the limit of {limit} messages (got {count})")
+        total, limit = sum(len(m.text()) for m in self.messages), settings.max_chat_chars
+        if total > limit:
+            raise over_limit("messages", f"longer together than the limit of {limit} characters (got {total})")
+        check_length(f"messages.{count - 1}.content", self.messages[-1].text(), settings.max_question_chars)
 
     def question_and_history(self) -> tuple[str, list[ChatTurn]]:
         """The last message (a user's) is the question; the ones before are history."""
@@ -76,6 +91,7 @@ def completion_id() -> str:
 
 
 def citation_url(base_url: str, c: Citation) -> str:
+    """``base_url``: the configured public base URL, never one taken from the request."""
     return (f"{base_url.rstrip('/')}/v1/documents/{quote(c.doc_id, safe='')}"
             f"?version={c.doc_version}&start={c.start}&end={c.end}")
 

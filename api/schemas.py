@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
+from citeqa.api.settings import Settings
 from citeqa.index.types import Document, Hit
 from citeqa.qa.types import VerifiedAnswer
 
@@ -15,11 +18,38 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# -- limits --------------------------------------------------------------------------------
+# The limits are settings, so they are checked against the server's Settings as a route's
+# first step (``body.check_limits(settings)``), before any work; a request over one gets
+# the 422 of any invalid field, whose message names the field and the limit.
+
+
+def over_limit(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "limit", "loc": ("body", field), "msg": message}])
+
+
+def check_length(field: str, text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise over_limit(field, f"longer than the limit of {limit} characters (got {len(text)})")
+
+
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact UTF-8 JSON (what a metadata limit counts)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8", "surrogatepass"))  # a lone surrogate is refused later, by ingest
+
+
 class DocumentIn(_Request):
     text: str = Field(..., description="The document's text; stored exactly as sent.")
     doc_id: str | None = Field(None, min_length=1, max_length=256, description="Defaults to a content hash.")
     title: str = Field("", max_length=1000)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict, description=(
+        "At most CITEQA_MAX_METADATA_BYTES (64 KiB by default) as compact UTF-8 JSON."))
+
+    def check_limits(self, settings: Settings) -> None:
+        limit = settings.max_metadata_bytes
+        if self.metadata and (size := json_size(self.metadata)) > limit:
+            raise over_limit("metadata", f"larger than the limit of {limit} bytes as JSON (got {size})")
 
 
 class DocumentWritten(BaseModel):
@@ -57,11 +87,12 @@ class DocumentSummary(BaseModel):
     doc_id: str
     doc_version: str
     title: str
-    metadata: dict[str, Any]
+    metadata: dict[str, Any] | None = Field(None, description="Only when asked for (?metadata=true): it can be large.")
 
     @classmethod
-    def of(cls, doc: Document) -> "DocumentSummary":
-        return cls(doc_id=doc.doc_id, doc_version=doc.version, title=doc.title, metadata=doc.metadata)
+    def of(cls, doc: Document, with_metadata: bool = True) -> "DocumentSummary":
+        return cls(doc_id=doc.doc_id, doc_version=doc.version, title=doc.title,
+                   metadata=doc.metadata if with_metadata else None)
 
 
 class DocumentList(BaseModel):
@@ -73,8 +104,11 @@ class DocumentList(BaseModel):
 
 
 class SearchIn(_Request):
-    query: str = Field(..., min_length=1)
+    query: str = Field(..., min_length=1, description="At most CITEQA_MAX_QUERY_CHARS (2,000 by default).")
     top_k: int | None = Field(None, ge=1)
+
+    def check_limits(self, settings: Settings) -> None:
+        check_length("query", self.query, settings.max_query_chars)
 
 
 class HitOut(BaseModel):
@@ -104,11 +138,14 @@ class SearchOut(BaseModel):
 
 
 class AskIn(_Request):
-    question: str = Field(..., min_length=1)
+    question: str = Field(..., min_length=1, description="At most CITEQA_MAX_QUESTION_CHARS (2,000 by default).")
     top_k: int | None = Field(None, ge=1, description="Passages retrieved for the answer.")
     generator: str | None = Field(None, description="A name from GET /v1/generators (default: the server's).")
     generator_options: dict[str, Any] | None = Field(
         None, description="Options of that generator, e.g. {\"temperature\": 0.2, \"max_tokens\": 200}.")
+
+    def check_limits(self, settings: Settings) -> None:
+        check_length("question", self.question, settings.max_question_chars)
 
 
 class CitationOut(BaseModel):

@@ -5,9 +5,13 @@ One ASGI middleware in front of every route, so a new route cannot forget its ch
   everything else under /v1 needs ``read`` when ``auth_reads`` is set. Health checks, the
   playground page and the API docs are public.
 - 401 when no key or an unknown/revoked key is presented, 403 when the key lacks the
-  scope. Keys come as ``Authorization: Bearer`` (what OpenAI clients send) or ``X-API-Key``.
+  scope. Keys come as ``Authorization: Bearer`` (what OpenAI clients send) or ``X-API-Key``;
+  a request that carries several credentials (two Authorization headers, Bearer and
+  X-API-Key...) gets 400: which one was meant is not guessed.
 - Auth is ``on``, ``off`` or ``auto``: on when the server binds a non-loopback address or
-  any key exists (creating the first key turns it on; no restart needed).
+  any key exists (creating the first key turns it on; no restart needed). Whether an
+  address is loopback is decided from the addresses it stands for: "", 0.0.0.0 and :: bind
+  every interface, and a name counts as loopback only if all it resolves to is.
 - A token bucket per key (or per client address without one): 429 with Retry-After.
 - A request that has not started its response within ``request_timeout_s`` gets 504.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -35,13 +40,32 @@ PUBLIC_PATHS = {"/", "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return True
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address literal (``::1``, ``[::1]``, ``fe80::1%eth0``, ``127.0.0.2``), or None."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        ip = ipaddress.ip_address(address.strip("[]").partition("%")[0])
     except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback; Python < 3.13 says it is not
+    return ip
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` (an address or a name) exposes the server to this machine
+    alone. "" binds every interface, as do 0.0.0.0 and ::; a name is loopback only when every
+    address it resolves to is; a name that does not resolve counts as public (the safe side)."""
+    if not host.strip():
         return False
+    ip = _ip(host)
+    if ip is not None:
+        return ip.is_loopback
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    ips = [_ip(str(info[4][0])) for info in found]
+    return bool(ips) and all(ip is not None and ip.is_loopback for ip in ips)
 
 
 def scope_for(method: str, path: str) -> Literal["read", "write"] | None:
@@ -94,12 +118,13 @@ class SecurityMiddleware:
         self.keys = keys
         self.policy = policy
         self.buckets = TokenBuckets()
+        self.public = not is_loopback(policy.host)  # once: a name may take a DNS lookup
         self._has_keys = (0.0, False)  # (checked at, result): auto mode looks again each second
 
     def auth_on(self) -> bool:
         if self.policy.auth != "auto":
             return self.policy.auth == "on"
-        if not is_loopback(self.policy.host):
+        if self.public:
             return True
         checked, result = self._has_keys
         if time.monotonic() - checked > 1.0:
@@ -112,10 +137,16 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         needed = scope_for(scope["method"], scope["path"])
-        presented = _presented_key(scope)
         key: ApiKey | None = None
         if needed is not None and self.auth_on():
             required = needed == "write" or self.policy.auth_reads
+            credentials = _credentials(scope)
+            if len(credentials) > 1:
+                names = ", ".join(name for name, _ in credentials)
+                return await send_error(send, 400, "bad_request",
+                                        f"send one credential: this request carries {len(credentials)} ({names}); "
+                                        f"{_HOW_TO_SEND_A_KEY}")
+            presented = _key_of(credentials[0]) if credentials else None
             if presented is not None:
                 key = await anyio.to_thread.run_sync(self.keys.verify, presented)
                 if key is None:
@@ -176,11 +207,21 @@ class SecurityMiddleware:
             tg.cancel_scope.cancel()
 
 
-def _presented_key(scope: Scope) -> str | None:
-    headers = dict(scope["headers"])
-    auth = headers.get(b"authorization", b"").decode("latin-1").strip()
-    if auth[:7].lower() == "bearer " and auth[7:].strip():
-        return auth[7:].strip()
-    key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
-    return key or None
+_CREDENTIAL_HEADERS = {b"authorization": "Authorization", b"x-api-key": "X-API-Key"}
+
+
+def _credentials(scope: Scope) -> list[tuple[str, str]]:
+    """Every non-empty credential header, as (header name, value): a key may be sent once."""
+    found = [(_CREDENTIAL_HEADERS[name], value.decode("latin-1").strip())
+             for name, value in scope["headers"] if name in _CREDENTIAL_HEADERS]
+    return [(name, value) for name, value in found if value]
+
+
+def _key_of(credential: tuple[str, str]) -> str | None:
+    """The key in a credential header; None for an Authorization of another scheme (Basic...)."""
+    name, value = credential
+    if name == "X-API-Key":
+        return value
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 

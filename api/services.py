@@ -48,11 +48,13 @@ def open_store(settings: Settings, dimension: int) -> Store:
     names a database: ``postgresql://...`` selects PostgreSQL + pgvector."""
     url = settings.store.get_secret_value().strip()  # secret: it may hold a password
     if not url:
-        return EmbeddedStore(settings.data_dir, dimension, settings.faiss_save_interval_s)
+        return EmbeddedStore(settings.data_dir, dimension, settings.faiss_save_interval_s,
+                             max_connections=settings.db_connections)
     if url.startswith(("postgresql://", "postgres://")):
         from citeqa.index.postgres_store import PostgresStore
 
-        return PostgresStore(url, dimension, ef_search=settings.pgvector_ef_search)
+        return PostgresStore(url, dimension, ef_search=settings.pgvector_ef_search,
+                             max_connections=settings.db_connections)
     raise ValueError(f"CITEQA_STORE must be empty (embedded) or a postgresql:// URL, got {url.split(':', 1)[0]}:...")
 
 

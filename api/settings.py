@@ -107,8 +107,19 @@ class Settings(BaseSettings):
         'Origins allowed by CORS, e.g. ["https://app.example"]; none by default.'))
 
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Larger request bodies get 413.")
-    max_question_chars: int = Field(2_000, ge=1)
+    # Limits on what one request may ask for, checked before any work (a 422 says the limit).
+    max_question_chars: int = Field(2_000, ge=1, description=(
+        "/v1/ask's question and a chat's last message: longer ones get 422."))
+    max_query_chars: int = Field(2_000, ge=1, description="/v1/search's query: longer ones get 422.")
+    max_chat_messages: int = Field(50, ge=1, description="Messages of one chat request, history included.")
+    max_chat_chars: int = Field(20_000, ge=1, description=(
+        "Characters of all the messages of one chat request together (the question included)."))
+    max_metadata_bytes: int = Field(65_536, ge=2, description=(
+        "A document's metadata, as compact UTF-8 JSON: larger gets 422."))
     faiss_save_interval_s: float = 5.0
+    db_connections: int = Field(8, ge=1, description=(
+        "Database connections a store holds open at once, lent to one request at a time (the embedded "
+        "store keeps 2 more of its own: writer and change watch)."))
 
     @field_validator("seeds_dir", "model_path", "llamacpp_model_path", mode="before")
     @classmethod
@@ -129,3 +140,34 @@ class Settings(BaseSettings):
         if isinstance(prompt, str) and not Path(prompt).suffix:  # a template name, not a path
             config["prompt"] = self.prompts_dir / f"{prompt}.txt"
         return config
+
+    # -- Exposure: what `citeqa serve` accepts before any route runs, and the URLs it writes --
+    header_timeout_s: float = Field(10.0, gt=0, description=(
+        "citeqa serve: a request's head (request line and headers) must be complete this many seconds after "
+        "its first byte (or after the connection opened): slower clients get 408 and are disconnected."))
+    max_header_bytes: int = Field(16_384, ge=1024, description=(
+        "citeqa serve: a larger request head (request line and headers) gets 431 and the connection closed."))
+    public_base_url: str | None = Field(None, description=(
+        "Where clients reach this server (scheme://host[:port][/prefix]), the base of the URLs it writes "
+        "(citation links); default http://HOST:PORT of the bound address. Never taken from a request."))
+
+    @field_validator("public_base_url", mode="before")
+    @classmethod
+    def _an_absolute_http_url(cls, value: object) -> object:
+        from urllib.parse import urlsplit  # (here, to keep this section self-contained)
+
+        if not isinstance(value, str) or not value.strip():
+            return None if isinstance(value, str) else value
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("public_base_url must be an http(s) URL such as https://qa.example.org, "
+                             "with no query or fragment")
+        return value.strip().rstrip("/")
+
+    def public_url(self) -> str:
+        """The base of every URL the server writes: ``public_base_url``, or the bound address
+        (a wildcard bind as its loopback address: reachable here, and never a guess)."""
+        if self.public_base_url:
+            return self.public_base_url
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"

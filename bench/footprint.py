@@ -1,6 +1,6 @@
 """What a running server costs: its peak memory, and the bytes its index takes per sentence.
-A server given by URL is found through /proc (the process listening on its port, and the
-data directory it has open)."""
+A server given by URL is found through /proc (the process listening on its port:
+bench/proc_stats.py, and the data directory it has open)."""
 
 from __future__ import annotations
 
@@ -21,27 +21,6 @@ def peak_rss_mb(pid: int) -> float | None:
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass
-    return None
-
-
-def listening_pid(port: int) -> int | None:
-    """The pid of the local process listening on TCP ``port`` (Linux /proc; ours to read)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{fields[9]}]")
-    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
-        try:
-            if any(os.readlink(fd) in inodes for fd in fd_dir.iterdir()):
-                return int(fd_dir.parent.name)
-        except OSError:
-            continue
     return None
 
 

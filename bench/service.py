@@ -40,11 +40,12 @@ from rich.console import Console
 from citeqa.api.settings import Settings
 from citeqa.bench.environment import machine, versions
 from citeqa.bench.errors import BenchError
-from citeqa.bench.footprint import index_size, listening_pid, open_data_dir, peak_rss_mb
+from citeqa.bench.footprint import index_size, open_data_dir, peak_rss_mb
 from citeqa.bench.ingest_rate import INGEST_BATCH, http_ingest, in_process_ingest, ingest_and_encode
 from citeqa.bench.inputs import DEFAULT_CORPUS, Questions, load_inputs
 from citeqa.bench.latency import http_latency, in_process_latency
 from citeqa.bench.percentiles import percentiles
+from citeqa.bench.proc_stats import listening_pid
 from citeqa.bench.processes import running_server
 from citeqa.bench.service_table import print_results
 from citeqa.bench.throughput import throughput

@@ -38,15 +38,29 @@ OPERATIONS = ("ask", "search", "ingest")
 
 def parse_mix(text: str) -> dict[str, int]:
     """``ask=6,search=3,ingest=1`` → weights (an operation not named weighs 0)."""
-    mix = dict.fromkeys(OPERATIONS, 0)
+    return parse_weights(text, OPERATIONS)
+
+
+def parse_weights(text: str, operations: Sequence[str]) -> dict[str, int]:
+    """``NAME=INT,...`` over ``operations`` → weights (one not named weighs 0)."""
+    mix = dict.fromkeys(operations, 0)
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, weight = part.partition("=")
         if name not in mix or not weight.isdigit():
-            raise ValueError(f"--mix wants NAME=INT with NAME in {', '.join(OPERATIONS)}, got {part!r}")
+            raise ValueError(f"--mix wants NAME=INT with NAME in {', '.join(operations)}, got {part!r}")
         mix[name] = int(weight)
     if not any(mix.values()):
         raise ValueError("--mix gives every operation weight 0")
     return mix
+
+
+def ingest_seed_article(url: str) -> None:
+    """The packaged seed article, which the questions are about, into the server at ``url``
+    (servers from running_server index no seeds)."""
+    from citeqa.index.ingest import read_inputs
+
+    for item in read_inputs([packaged_seeds()]):
+        httpx.post(f"{url}/v1/documents", timeout=60, json=document_payload(item)).raise_for_status()
 
 
 def is_loopback_url(url: str) -> bool:
@@ -138,12 +152,9 @@ def run_load(url: str | None = None, clients: Sequence[int] = (1, 8, 32), durati
     tag = f"{os.getpid()}-{int(time.time())}"  # new doc_ids on every run, so each ingest really embeds
     with tempfile.TemporaryDirectory(prefix="citeqa-load-") as tmp, ExitStack() as stack:
         try:
-            if url is None:  # running_server indexes no seeds: add the article the questions are about
+            if url is None:
                 url = stack.enter_context(running_server(Path(tmp) / "data", Path(tmp) / "serve.log")).url
-                from citeqa.index.ingest import read_inputs
-
-                for item in read_inputs([packaged_seeds()]):
-                    httpx.post(f"{url}/v1/documents", timeout=60, json=document_payload(item))
+                ingest_seed_article(url)
             url = url.rstrip("/")
             if httpx.get(f"{url}/readyz", timeout=10).status_code != 200:
                 raise BenchError(f"{url}/readyz: the server is not ready")

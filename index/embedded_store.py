@@ -4,7 +4,8 @@ SQLite is the source of truth and every write is one transaction, committed befo
 caller acknowledges it. Sentence vectors are stored in SQLite too, so the FAISS index is
 a rebuildable cache: on open it is reconciled with the database (missing ids added from
 the stored vectors, orphans dropped), which is what makes a SIGKILL at any moment safe.
-Readers use their own connections (WAL), so searches go on while a writer ingests.
+Readers borrow connections from a bounded pool (WAL), so searches go on while a writer
+ingests, and no more than ``max_connections`` of them are ever open.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from citeqa.index import rows
 from citeqa.index.faiss_index import VectorIndex
 from citeqa.index.lexical import DOCUMENT_FTS_TABLE_SQL, FTS_TABLE_SQL, fts_query
 from citeqa.index.sql_reads import ReadStatements, SqlReads
-from citeqa.index.thread_connections import ThreadConnections
+from citeqa.index.thread_connections import DEFAULT_MAX_OPEN, ConnectionPool
 from citeqa.index.types import Document, Scored, Sentence
 from citeqa.index.vector_checks import Batch, CheckedWrites, check_stored_dimension
 
@@ -138,7 +139,8 @@ class EmbeddedStore(CheckedWrites, SqlReads):
 
     _reads = _READS
 
-    def __init__(self, data_dir: Path, dimension: int, save_interval_s: float = 5.0):
+    def __init__(self, data_dir: Path, dimension: int, save_interval_s: float = 5.0,
+                 max_connections: int = DEFAULT_MAX_OPEN):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / "citeqa.sqlite3"
@@ -148,7 +150,9 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         self._last_save = time.monotonic()
         self._save_cost = 0.0  # seconds the last save took
         self._dirty = False
-        self._readers = ThreadConnections(self._connect)
+        # Readers borrow a connection per call (at most max_connections open); the writer
+        # and the watch below are the store's own, two more.
+        self.pool = ConnectionPool(self._connect, max_open=max_connections)
         self._write_lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._writer = self._connect()
@@ -179,9 +183,6 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
-    def _reader(self) -> sqlite3.Connection:
-        return self._readers.get()
-
     def _data_version(self) -> int:
         return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
 
@@ -210,10 +211,7 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         """Make FAISS hold exactly the active sentences; returns (added, removed)."""
         with self._sync_lock:
             version = self._data_version()
-            active = np.array(
-                [r[0] for r in self._reader().execute("SELECT id FROM sentences WHERE active = 1")],
-                dtype=np.int64,
-            )
+            active = np.array([r[0] for r in self._fetch("SELECT id FROM sentences WHERE active = 1")], dtype=np.int64)
             present = self.vectors.ids()
             missing = np.setdiff1d(active, present, assume_unique=True)
             orphans = np.setdiff1d(present, active, assume_unique=True)
@@ -230,10 +228,9 @@ class EmbeddedStore(CheckedWrites, SqlReads):
     def _stored_vectors(self, ids: np.ndarray) -> np.ndarray:
         if len(ids) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        blobs = dict(self._reader().execute(
-            f"SELECT id, vector FROM sentences WHERE id IN ({','.join('?' * len(ids))})",
-            [int(i) for i in ids],
-        ).fetchall())
+        blobs = dict(self._fetch(
+            f"SELECT id, vector FROM sentences WHERE id IN ({','.join('?' * len(ids))})", [int(i) for i in ids]
+        ))
         return np.stack([np.frombuffer(blobs[int(i)], dtype=np.float32) for i in ids])
 
     def _sync_if_changed_elsewhere(self) -> None:
@@ -296,16 +293,19 @@ class EmbeddedStore(CheckedWrites, SqlReads):
 
     # -- writes (CheckedWrites calls _write) ---------------------------------------------
 
-    def _write(self, items: Batch) -> None:
+    def _write(self, items: Batch) -> list[bool]:
         """One transaction (one fsync) for the batch; FAISS follows the commit."""
         changes = _Changes()
+        created = []
         with self._transaction(changes) as conn:
             for doc, sentences, vectors in items:
-                self._insert_version(conn, doc, sentences, vectors)
+                created.append(self._insert_version(conn, doc, sentences, vectors))
                 changes.switch(*self._switch_current(conn, doc.doc_id, doc.version))
+        return created
 
     def _insert_version(self, conn: sqlite3.Connection, doc: Document, sentences: Sequence[Sentence],
-                        vectors: np.ndarray) -> None:
+                        vectors: np.ndarray) -> bool:
+        """Store a version and its sentences; False if it was stored already."""
         cur = conn.execute(_INSERT_VERSION, rows.version_row(doc))
         # rowcount 0: a concurrent writer stored this very version first; just make it current.
         if cur.rowcount:
@@ -316,6 +316,7 @@ class EmbeddedStore(CheckedWrites, SqlReads):
                     for s, v in zip(sentences, vectors, strict=True)
                 ],
             )
+        return bool(cur.rowcount)
 
     def make_current(self, doc_id: str, version: str) -> None:
         changes = _Changes()
@@ -382,8 +383,10 @@ class EmbeddedStore(CheckedWrites, SqlReads):
 
     # -- reads: documents (SqlReads runs _READS) -----------------------------------------
 
-    def _fetch(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
-        return self._reader().execute(sql, params).fetchall()
+    def _fetch(self, sql: str, params: Mapping[str, Any] | Sequence[Any] = ()) -> list[Any]:
+        """Every row of one statement, on a connection borrowed for just that."""
+        with self.pool.connection() as conn:
+            return conn.execute(sql, params).fetchall()
 
     def _vector(self, stored: Any) -> np.ndarray:
         return np.frombuffer(stored, dtype=np.float32)
@@ -395,11 +398,11 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         ids = list(ids)
         if not ids:
             return {}
-        found = self._reader().execute(
+        found = self._fetch(
             f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
             f"WHERE s.active = 1 AND s.id IN ({','.join('?' * len(ids))})",
             ids,
-        ).fetchall()
+        )
         return {r[0]: rows.sentence(r) for r in found}
 
     # -- DenseIndex ----------------------------------------------------------------------
@@ -440,7 +443,7 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         match = fts_query(query)
         if match is None or k <= 0:
             return []
-        found = self._reader().execute(sql, (match, k)).fetchall()
+        found = self._fetch(sql, (match, k))
         # FTS5's bm25() is lower-is-better; flip it so every score is higher-is-better.
         return [(key, -rank) for key, rank in found]
 
@@ -452,7 +455,7 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         self._close_connections()
 
     def _close_connections(self) -> None:
-        self._readers.close()
+        self.pool.close()
         self._watch.close()
         # The last connection to close checkpoints the WAL into the database file.
         self._writer.close()

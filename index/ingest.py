@@ -38,7 +38,9 @@ class IngestResult:
     doc_id: str
     doc_version: str
     sentence_count: int
-    created: bool  # False: this exact version was already stored (nothing embedded)
+    # False: this exact version was already stored, before this call (then nothing was
+    # embedded) or by a concurrent one that stored it first.
+    created: bool
     embedded: int = 0  # sentences that needed the model (the rest were reused)
 
 
@@ -145,10 +147,13 @@ class Ingestor:
         fresh = dict(zip(texts, self.embedder.encode(texts), strict=True)) if texts else {}
         with self._lock:
             # One transaction for the batch: a commit (fsync) per document cost ~8% of ingest.
-            self.store.put_many([(p.doc, p.sentences, self._vectors(p, fresh)) for p in pending])
+            # The store says which versions it stored: of identical documents ingested at
+            # once, all of which found nothing stored when they were prepared, one created it.
+            stored = self.store.put_many([(p.doc, p.sentences, self._vectors(p, fresh)) for p in pending])
         if progress:
             progress(len(prepared))
-        return [p.result or self._result(p) for p in prepared]
+        created = iter(stored)  # one for each pending item, in order
+        return [p.result or self._result(p, next(created)) for p in prepared]
 
     def _prepare(self, item: DocumentInput) -> "_Prepared":
         version = content_version(item.title, item.text, item.metadata)
@@ -173,9 +178,9 @@ class Ingestor:
             p.known[s.text] if s.text in p.known else fresh[embedding_text(p.doc.title, s.text)] for s in p.sentences
         ])
 
-    def _result(self, p: "_Prepared") -> IngestResult:
+    def _result(self, p: "_Prepared", created: bool) -> IngestResult:
         embedded = sum(1 for s in p.sentences if s.text not in p.known)
-        return IngestResult(p.doc.doc_id, p.doc.version, len(p.sentences), created=True, embedded=embedded)
+        return IngestResult(p.doc.doc_id, p.doc.version, len(p.sentences), created=created, embedded=embedded)
 
 
 @dataclass

@@ -35,7 +35,7 @@ from pgvector.psycopg import register_vector
 from citeqa.index import rows
 from citeqa.index.sql_reads import ReadStatements, SqlReads
 from citeqa.index.text import query_words
-from citeqa.index.thread_connections import ThreadConnections
+from citeqa.index.thread_connections import DEFAULT_MAX_OPEN, ConnectionPool
 from citeqa.index.types import Document, Scored, Sentence
 from citeqa.index.vector_checks import Batch, CheckedWrites, check_stored_dimension
 
@@ -200,22 +200,31 @@ _DOCUMENTS = _LexicalTable("citeqa_versions v", "v", "v.live", "char_length(v.ti
                            "v.doc_id")
 
 
+def _usable(conn: psycopg.Connection) -> bool:
+    """Open (a server restart breaks connections) and outside any transaction, so the
+    next borrower starts clean."""
+    return not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
 class PostgresStore(CheckedWrites, SqlReads):
     """A :class:`citeqa.index.types.Store` on a PostgreSQL database with the pgvector extension.
 
-    ``url`` is a libpq connection string (``postgresql://user@host:port/db``). Every thread
-    gets its own connection (autocommit; writes open explicit transactions).
+    ``url`` is a libpq connection string (``postgresql://user@host:port/db``). A call
+    borrows a connection (autocommit; writes open explicit transactions) from a pool of at
+    most ``max_connections`` per store, so replicas x max_connections bounds what the
+    server must allow.
     """
 
     _reads = _READS
 
-    def __init__(self, url: str, dimension: int, ef_search: int = DEFAULT_EF_SEARCH):
+    def __init__(self, url: str, dimension: int, ef_search: int = DEFAULT_EF_SEARCH,
+                 max_connections: int = DEFAULT_MAX_OPEN):
         if not 1 <= ef_search <= _MAX_EF_SEARCH:
             raise ValueError(f"ef_search must be 1..{_MAX_EF_SEARCH}, got {ef_search}")
         self.url = url
         self.dimension = dimension
         self.ef_search = ef_search
-        self._conns = ThreadConnections(self._connect, usable=lambda conn: not conn.closed)
+        self.pool = ConnectionPool(self._connect, usable=_usable, max_open=max_connections)
         self._stats: dict[str, tuple[float, int, float]] = {}  # table -> (when, rows, mean length)
         self._stats_lock = threading.Lock()
         with psycopg.connect(url, autocommit=True) as conn:
@@ -239,23 +248,21 @@ class PostgresStore(CheckedWrites, SqlReads):
         conn.execute("SET hnsw.iterative_scan = relaxed_order")
         return conn
 
-    def _conn(self) -> psycopg.Connection:
-        return self._conns.get()
-
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection]:
-        conn = self._conn()
-        with conn.transaction():
+        with self.pool.connection() as conn, conn.transaction():
             yield conn
 
     # -- writes (CheckedWrites calls _write) ---------------------------------------------
 
-    def _write(self, items: Batch) -> None:
+    def _write(self, items: Batch) -> list[bool]:
+        created = []
         with self._transaction() as conn:
             self._lock_documents(conn, [doc.doc_id for doc, _, _ in items])
             for doc, sentences, vectors in items:
-                self._insert_version(conn, doc, sentences, vectors)
+                created.append(self._insert_version(conn, doc, sentences, vectors))
                 self._switch_current(conn, doc.doc_id, doc.version)
+        return created
 
     @staticmethod
     def _lock_documents(conn: psycopg.Connection, doc_ids: Sequence[str]) -> None:
@@ -264,7 +271,8 @@ class PostgresStore(CheckedWrites, SqlReads):
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (doc_id,))
 
     def _insert_version(self, conn: psycopg.Connection, doc: Document, sentences: Sequence[Sentence],
-                        vectors: np.ndarray) -> None:
+                        vectors: np.ndarray) -> bool:
+        """Store a version and its sentences; False if it was stored already."""
         cur = conn.execute(_INSERT_VERSION, rows.version_row(doc))
         # rowcount 0: this version is stored already (same content); just make it current.
         if cur.rowcount and sentences:
@@ -277,6 +285,7 @@ class PostgresStore(CheckedWrites, SqlReads):
                         for s, v in zip(sentences, vectors, strict=True)
                     ],
                 )
+        return bool(cur.rowcount)
 
     def make_current(self, doc_id: str, version: str) -> None:
         with self._transaction() as conn:
@@ -316,15 +325,17 @@ class PostgresStore(CheckedWrites, SqlReads):
             return self._deactivate(conn, doc_id)
 
     def set_flag(self, key: str, value: str) -> None:
-        self._conn().execute(
-            "INSERT INTO citeqa_flags VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO citeqa_flags VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     # -- reads: documents (SqlReads runs _READS) -----------------------------------------
 
     def _fetch(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
-        return self._conn().execute(sql, params).fetchall()
+        with self.pool.connection() as conn:
+            return conn.execute(sql, params).fetchall()
 
     def _vector(self, stored: Any) -> np.ndarray:
         """pgvector's adapter gives a ``Vector`` or an ndarray."""
@@ -337,7 +348,8 @@ class PostgresStore(CheckedWrites, SqlReads):
 
     @contextmanager
     def _snapshot(self) -> Iterator[None]:
-        with self._conn().transaction():
+        # The reads inside borrow this same connection: the pool lends a thread one at a time.
+        with self.pool.connection() as conn, conn.transaction():
             yield
 
     # -- DenseIndex ----------------------------------------------------------------------
@@ -346,8 +358,7 @@ class PostgresStore(CheckedWrites, SqlReads):
         if k <= 0:
             return []
         query = np.asarray(vector, dtype=np.float32)
-        conn = self._conn()
-        with conn.transaction():
+        with self.pool.connection() as conn, conn.transaction():
             # ef_search bounds how many rows one HNSW scan returns; iterative scans go past it.
             ef_search = min(_MAX_EF_SEARCH, max(self.ef_search, k))
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
@@ -368,18 +379,18 @@ class PostgresStore(CheckedWrites, SqlReads):
         words = query_words(query)
         if not words or k <= 0:
             return []
-        conn = self._conn()
-        rows, mean_length = self._collection(conn, lexical)
-        found = [(word, df) for word, df in conn.execute(lexical.document_frequency_sql, (words,)) if df > 0]
-        if not found:
-            return []
-        n = max(rows, max(df for _, df in found))  # the cached count may lag behind
-        # FTS5's IDF: log((N - df + 0.5) / (df + 0.5)), floored just above zero.
-        idf = [max(1e-6, float(np.log((n - df + 0.5) / (df + 0.5)))) for _, df in found]
-        return conn.execute(lexical.search_sql, {
-            "words": [word for word, _ in found], "idf": idf, "k": k,
-            "k1": BM25_K1, "b": BM25_B, "avglen": max(mean_length, 1.0),
-        }).fetchall()
+        with self.pool.connection() as conn:
+            rows, mean_length = self._collection(conn, lexical)
+            found = [(word, df) for word, df in conn.execute(lexical.document_frequency_sql, (words,)) if df > 0]
+            if not found:
+                return []
+            n = max(rows, max(df for _, df in found))  # the cached count may lag behind
+            # FTS5's IDF: log((N - df + 0.5) / (df + 0.5)), floored just above zero.
+            idf = [max(1e-6, float(np.log((n - df + 0.5) / (df + 0.5)))) for _, df in found]
+            return conn.execute(lexical.search_sql, {
+                "words": [word for word, _ in found], "idf": idf, "k": k,
+                "k1": BM25_K1, "b": BM25_B, "avglen": max(mean_length, 1.0),
+            }).fetchall()
 
     def _collection(self, conn: psycopg.Connection, lexical: _LexicalTable) -> tuple[int, float]:
         """(searchable rows, their mean length), refreshed every STATS_TTL_S."""
@@ -397,5 +408,5 @@ class PostgresStore(CheckedWrites, SqlReads):
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
-        self._conns.close()
+        self.pool.close()
 

@@ -47,7 +47,8 @@ class SqlReads(ABC):
 
     @abstractmethod
     def _fetch(self, sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
-        """The rows of one statement, on this thread's connection."""
+        """The rows of one statement, on a connection borrowed for it (or the one this
+        thread already holds, inside ``_snapshot``)."""
 
     @abstractmethod
     def _vector(self, stored: Any) -> np.ndarray:

@@ -100,10 +100,14 @@ class DocumentStore(Protocol):
     before anything is written.
     """
 
-    def put(self, doc: Document, sentences: Sequence[Sentence], vectors: np.ndarray) -> None: ...
+    def put(self, doc: Document, sentences: Sequence[Sentence], vectors: np.ndarray) -> bool:
+        """True if this call stored the version; False if it was stored already (by an
+        earlier call, or a concurrent one that got there first): it is made current either way."""
+        ...
 
-    def put_many(self, items: Sequence[tuple[Document, Sequence[Sentence], np.ndarray]]) -> None:
-        """``put`` for several documents, atomically; the last version of a document wins."""
+    def put_many(self, items: Sequence[tuple[Document, Sequence[Sentence], np.ndarray]]) -> list[bool]:
+        """``put`` for several documents, atomically; the last version of a document wins.
+        Says, item by item, whether this call stored the version."""
         ...
 
     def make_current(self, doc_id: str, version: str) -> None:
@@ -131,7 +135,7 @@ class DocumentStore(Protocol):
         ...
 
     def sentence_count(self) -> int:
-        """How many sentences are searchable."""
+        """How many sentences are searchable (one real query: readiness checks run it)."""
         ...
 
     def get_flag(self, key: str) -> str | None: ...

@@ -47,15 +47,15 @@ class CheckedWrites(ABC):
 
     dimension: int
 
-    def put(self, doc: Document, sentences: Sequence[Sentence], vectors: np.ndarray) -> None:
-        self.put_many([(doc, sentences, vectors)])
+    def put(self, doc: Document, sentences: Sequence[Sentence], vectors: np.ndarray) -> bool:
+        return self.put_many([(doc, sentences, vectors)])[0]
 
-    def put_many(self, items: Batch) -> None:
+    def put_many(self, items: Batch) -> list[bool]:
         """Store several documents in one transaction: all or none."""
         check_batch(items, self.dimension)
-        if items:
-            self._write(items)
+        return self._write(items) if items else []
 
     @abstractmethod
-    def _write(self, items: Batch) -> None:
-        """Store a checked, non-empty batch in one transaction; the last version of a document wins."""
+    def _write(self, items: Batch) -> list[bool]:
+        """Store a checked, non-empty batch in one transaction; the last version of a document
+        wins. Says, item by item, whether this write stored the version (False: it was there)."""

@@ -17,6 +17,11 @@ from typing import Sequence
 from citeqa.index.text import STOPWORDS, tokens
 from citeqa.qa.types import ChatTurn
 
+# A previous question is context up to a question's length (CITEQA_MAX_QUESTION_CHARS'
+# default): however long a client's earlier turns, a follow-up reads no more of them
+# than this, and adds no more than a question's worth of OR terms to the search.
+MAX_CONTEXT_CHARS = 2_000
+
 _OPENERS = ("and", "but", "so", "also", "then", "what about", "how about", "and what", "what else")
 _POINTERS = frozenset("it its they them their theirs he him his she her hers this that these those there such".split())
 
@@ -34,8 +39,12 @@ def is_follow_up(question: str) -> bool:
 
 
 def chat_context(question: str, history: Sequence[ChatTurn]) -> str | None:
-    """The previous user question when ``question`` is a follow-up, else None."""
-    previous = [t.content for t in history if t.role == "user" and t.content.strip()]
-    if not previous or not is_follow_up(question):
+    """The previous user question (its first MAX_CONTEXT_CHARS) when ``question`` is a
+    follow-up, else None."""
+    if not is_follow_up(question):
         return None
-    return previous[-1].strip()
+    for turn in reversed(history):
+        previous = turn.content[:MAX_CONTEXT_CHARS].strip() if turn.role == "user" else ""
+        if previous:
+            return previous
+    return None

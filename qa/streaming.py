@@ -8,14 +8,19 @@ verified citation is held back, because an answer with no citation at all become
 "no answer" sentence. Should a later claim change what was already sent (a model that puts
 its markers after the period: "X. [1]"), nothing more is sent until the end, and the
 final event carries the whole answer.
+
+An answer nobody waits for any more (its client left) is cancelled: reading stops before
+the generator's next piece, a generator still waiting for its model never starts (when its
+draft is ``Stoppable``), and nothing is verified.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Generator, Iterator, Protocol, Sequence, runtime_checkable
 
 from citeqa.index.types import Store
 from citeqa.qa.citations import MARKER_GROUP, SupportScorer, Verification, verify
@@ -45,6 +50,15 @@ def complete_until(text: str) -> int:
     return boundary
 
 
+@runtime_checkable
+class Stoppable(Protocol):
+    """A draft that another thread can stop (qa/generators/chat_model.py): it ends before its
+    next piece, and if it is still waiting for its model, it never starts. Any other draft
+    is cancelled between its pieces alone."""
+
+    def stop(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Drafting:
     """A generator at work: its pieces, the check run on each complete prefix of the draft,
@@ -57,7 +71,13 @@ class Drafting:
 
 class AnswerStream:
     """Iterate for :class:`AnswerDelta`s; afterwards ``result`` is the whole answer, equal to
-    what the non-streaming path returns. ``close()`` stops the generator.
+    what the non-streaming path returns, which ``answer()`` gives without streaming.
+
+    ``cancel()`` may come from any thread, while another reads: the reading ends before the
+    generator's next piece, with no result. ``next_delta()`` and ``close()`` are for a
+    consumer that reads from worker threads and may give up at any moment (an HTTP client
+    that leaves): a generator can only be closed by the thread reading it, between pieces,
+    so ``close()`` cancels, waits for a ``next_delta()`` still running, then closes.
 
     Made from a :class:`Drafting`, or from the answer itself when it was decided before any
     generator ran (an abstention): then nothing is streamed."""
@@ -66,8 +86,47 @@ class AnswerStream:
         self._drafting = source if isinstance(source, Drafting) else None
         self.result: VerifiedAnswer | None = source if isinstance(source, VerifiedAnswer) else None
         self.first_delta_ms: float | None = None
+        self._cancelled = threading.Event()
+        self._stepping = threading.Lock()  # held by the thread inside next_delta()
+        self._deltas: Generator[AnswerDelta, None, None] | None = None
 
-    def __iter__(self) -> Iterator[AnswerDelta]:
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        """The answer is no longer wanted. Safe from any thread; the reading thread stops."""
+        self._cancelled.set()
+        if self._drafting is not None and isinstance(self._drafting.draft, Stoppable):
+            self._drafting.draft.stop()
+
+    def _read(self, draft: DraftStream) -> Iterator[str]:
+        """The draft's pieces until it ends or this stream is cancelled (looked at before
+        each piece, the first too: a stream cancelled before it starts never runs the model)."""
+        pieces = iter(draft)
+        while not self._cancelled.is_set():
+            piece = next(pieces, None)
+            if piece is None:
+                return
+            yield piece
+
+    def answer(self) -> VerifiedAnswer | None:
+        """The whole answer, verified once at the end (nothing is sent before it is whole,
+        so claims are not checked one by one); None if cancelled first."""
+        drafting = self._drafting
+        if drafting is None:
+            return self.result
+        try:
+            for _ in self._read(drafting.draft):
+                pass
+        finally:
+            drafting.draft.close()
+        if self._cancelled.is_set():
+            return None
+        self.result = drafting.finish(drafting.draft.draft())
+        return self.result
+
+    def __iter__(self) -> Generator[AnswerDelta, None, None]:
         drafting = self._drafting
         if drafting is None:  # abstained before generating
             return
@@ -78,7 +137,7 @@ class AnswerStream:
         consistent = True
         checked_upto = 0
         try:
-            for piece in drafting.draft:
+            for piece in self._read(drafting.draft):
                 text += piece
                 upto = complete_until(text)
                 if not consistent or upto == checked_upto:
@@ -98,11 +157,20 @@ class AnswerStream:
                     yield delta
         finally:
             drafting.draft.close()
+        if self._cancelled.is_set():
+            return  # nobody is reading: nothing is verified
         self.result = drafting.finish(drafting.draft.draft())
         if consistent and self.result.answer.startswith(sent):
             rest = self._delta(self.result.answer[len(sent):], self.result.citations, known)
             if rest.text or rest.citations:
                 yield rest
+
+    def next_delta(self) -> AnswerDelta | None:
+        """The next delta, or None when there are no more (the end, or cancelled)."""
+        with self._stepping:
+            if self._deltas is None:
+                self._deltas = self.__iter__()
+            return next(self._deltas, None)
 
     @staticmethod
     def _delta(text: str, citations: list[Citation], known: set[tuple[int, str, int]]) -> AnswerDelta:
@@ -115,8 +183,14 @@ class AnswerStream:
         return AnswerDelta(text, new)
 
     def close(self) -> None:
-        if self._drafting is not None:
-            self._drafting.draft.close()
+        """Cancels and closes the generator, which releases its model or upstream; waits for
+        a ``next_delta()`` still running in another thread (cancelled, it soon returns)."""
+        self.cancel()
+        with self._stepping:
+            if self._deltas is not None:
+                self._deltas.close()
+            elif self._drafting is not None:
+                self._drafting.draft.close()
 
 
 def verifier_for(passages: Sequence[Passage], store: Store, min_support: float, attribute: bool,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from citeqa.api.deps import MetricsDep, ServicesDep, SettingsDep, check_question_length, top_k_or_default
+from citeqa.api.deps import MetricsDep, ServicesDep, SettingsDep, top_k_or_default
 from citeqa.api.errors import ApiError
 from citeqa.api.schemas import AskIn, AskOut
 
@@ -15,9 +15,9 @@ router = APIRouter(tags=["answers"])
 def ask(body: AskIn, services: ServicesDep, settings: SettingsDep, metrics: MetricsDep) -> AskOut:
     """Answer a question with citations checked against the stored text, or say the
     collection does not support an answer (status ``unsupported``)."""
+    body.check_limits(settings)
     if not any(ch.isalnum() for ch in body.question):
         raise ApiError(422, "invalid_request", "question has no words to search for")
-    check_question_length(body.question, settings)
     top_k = top_k_or_default(body.top_k, settings)
     result = services.answerer.ask(body.question, top_k, generator=body.generator, options=body.generator_options)
     metrics.observe_answer(result)

@@ -1,26 +1,28 @@
 """``POST /v1/chat/completions`` and ``GET /v1/models``: citeqa as an OpenAI-compatible chat
-model, answering whole or streamed as server-sent events (the shapes: api/openai_chat.py)."""
+model, answering whole or streamed as server-sent events (the shapes: api/openai_chat.py).
+A client that goes away, streamed or not, cancels its answer (api/disconnects.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from citeqa.api import openai_chat
-from citeqa.api.deps import MetricsDep, ServicesDep, SettingsDep, check_question_length, top_k_or_default
+from citeqa.api.deps import MetricsDep, ServicesDep, SettingsDep, top_k_or_default
+from citeqa.api.disconnects import answer_unless_disconnected, client_closed_request, in_worker_thread
 from citeqa.api.errors import INTERNAL_ERROR_MESSAGE, ApiError, error_body, generator_error
 from citeqa.api.observability import Metrics
 from citeqa.api.openai_chat import DEFAULT_MODEL, ChatRequest
 from citeqa.api.services import Services
 from citeqa.qa.followup import chat_context
 from citeqa.qa.registry import UnknownGenerator
-from citeqa.qa.streaming import AnswerDelta, AnswerStream
+from citeqa.qa.streaming import AnswerStream
 from citeqa.qa.types import Citation, GeneratorError
 
 log = logging.getLogger(__name__)
@@ -42,10 +44,10 @@ async def chat_completions(body: ChatRequest, request: Request, services: Servic
     context. The answer carries verified ``citations`` and ``annotations``; with
     ``stream: true`` they arrive as server-sent events, each citation as soon as its claim
     is verified, and all of them again in the final chunk."""
+    body.check_limits(settings)
     question, history = body.question_and_history()
     if body.messages[-1].role != "user" or not any(ch.isalnum() for ch in question):
         raise ApiError(422, "invalid_request", "the last message must be a user message with a question in it")
-    check_question_length(question, settings)
     top_k = top_k_or_default(body.top_k, settings)
     name = None if body.model == DEFAULT_MODEL else body.model
     try:
@@ -56,17 +58,18 @@ async def chat_completions(body: ChatRequest, request: Request, services: Servic
         raise ApiError(404, "model_not_found", f"model {body.model!r} does not exist; models: {models}") from None
     options = body.options_for(set(generator.Options.model_fields))
     context = chat_context(question, history)
-    base_url = str(request.base_url)
+    base_url = settings.public_url()  # never the Host header: a client may name any host
     model = body.model
+    # Wrong names and options raise here, as JSON errors, before anything is generated.
+    stream = await anyio.to_thread.run_sync(
+        lambda: services.answerer.stream(question, top_k, history, name, options, context))
     if not body.stream:
-        result = await anyio.to_thread.run_sync(
-            lambda: services.answerer.ask(question, top_k, history, name, options, context))
+        result = await answer_unless_disconnected(request, stream)
+        if result is None:
+            return client_closed_request()
         metrics.observe_answer(result)
         titles = await anyio.to_thread.run_sync(_titles, services, result.citations)
         return openai_chat.completion(model, result, base_url, titles)
-    # Wrong names and options raise here, as JSON errors, before the stream starts.
-    stream = await anyio.to_thread.run_sync(
-        lambda: services.answerer.stream(question, top_k, history, name, options, context))
     return StreamingResponse(_events(stream, services, model, base_url, metrics),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -79,12 +82,16 @@ def _sse(payload: dict[str, Any]) -> str:
 async def _events(stream: AnswerStream, services: Services, model: str, base_url: str,
                   metrics: Metrics) -> AsyncIterator[str]:
     cid, created = openai_chat.completion_id(), int(time.time())
-    deltas = iter(stream)
     titles: dict[str, str] = {}
     sent = ""
+    events = 0
+    finished = False
     try:
         yield _sse(openai_chat.chunk(cid, model, created, {"role": "assistant", "content": ""}))
-        while (delta := await anyio.to_thread.run_sync(next, deltas, None)) is not None:
+        events += 1
+        # A client that leaves cancels this generator at an await (in_worker_thread then
+        # cancels the stream) or at a yield (the finally below does).
+        while (delta := await in_worker_thread(stream.next_delta, stream)) is not None:
             sent += delta.text
             piece: dict[str, Any] = {"content": delta.text}
             if delta.citations:
@@ -92,6 +99,7 @@ async def _events(stream: AnswerStream, services: Services, model: str, base_url
                 piece["citations"] = openai_chat.citations_out(delta.citations)
                 piece["annotations"] = openai_chat.url_annotations(sent, delta.citations, base_url, titles)
             yield _sse(openai_chat.chunk(cid, model, created, piece))
+            events += 1
         result = stream.result
         if result is None:  # AnswerStream sets it once its deltas are exhausted
             raise RuntimeError("the answer stream ended without a result")
@@ -105,28 +113,26 @@ async def _events(stream: AnswerStream, services: Services, model: str, base_url
             annotations=openai_chat.url_annotations(result.answer, result.citations, base_url, titles),
             usage=openai_chat.usage(result), **openai_chat.extras(result)))
         yield "data: [DONE]\n\n"
+        finished = True
     except GeneratorError as exc:
         # Too late for an HTTP status: the error event carries the one it would have had.
         error = generator_error(exc)
         yield _sse(error_body(error.code, error.message, status=error.status))
         yield "data: [DONE]\n\n"
+        finished = True
     except Exception:
         log.exception("chat stream failed")
         yield _sse(error_body("internal_error", INTERNAL_ERROR_MESSAGE))
         yield "data: [DONE]\n\n"
+        finished = True
     finally:
-        # A client that went away cancels this generator: stop the model too (shielded,
-        # so the close runs even while the request is being cancelled).
+        stream.cancel()  # at once, before waiting for a worker thread: a queued answer must not start
+        if not finished:
+            log.info("client disconnected: answer cancelled after %d events", events,
+                     extra={"disconnected": True, "events_sent": events})
+        # Shielded: the close must happen even though this generator is being cancelled.
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_close, deltas)
-
-
-def _close(deltas: Iterator[AnswerDelta]) -> None:
-    # The deltas come from a Python generator: closing it runs its ``finally``, which
-    # releases the model or the upstream connection, even when it is paused mid-answer.
-    close = getattr(deltas, "close", None)
-    if close is not None:
-        close()
+            await anyio.to_thread.run_sync(stream.close)
 
 
 def _titles(services: Services, citations: list[Citation]) -> dict[str, str]:

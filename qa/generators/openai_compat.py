@@ -1,15 +1,19 @@
 """Any OpenAI-compatible chat-completions server (OpenAI, vLLM, llama.cpp's server, Ollama...).
 
-Always asks for a stream, so pieces arrive as they are made and a client that goes away
-stops the upstream request. Connection failures, 429 and 5xx before the first piece are
-retried with exponential backoff (honouring Retry-After); after that, or once the retries
-are spent, the failure becomes a GeneratorError: of kind "timeout" when the upstream did not
-answer in time, "upstream_error" otherwise, with the upstream's own message.
+Always asks for a stream, so pieces arrive as they are made, and an answer that is no
+longer wanted (its client left) stops between two pieces: leaving the stream closes the
+upstream connection (a response not read to its end is never reused), which is how an
+OpenAI-compatible server learns to stop generating. Connection failures, 429 and 5xx
+before the first piece are retried with exponential backoff (honouring Retry-After); after
+that, or once the retries are spent, the failure becomes a GeneratorError: of kind
+"timeout" when the upstream did not answer in time, "upstream_error" otherwise, with the
+upstream's own message.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any, Iterator
 
@@ -57,7 +61,7 @@ class OpenAICompatGenerator(ChatModelGenerator):
         return None
 
     def _complete(self, messages: list[dict[str, str]], options: ChatModelOptions,
-                  usage: dict[str, float]) -> Iterator[str]:
+                  usage: dict[str, float], stopped: threading.Event) -> Iterator[str]:
         reason = self.unavailable()
         if reason:
             raise GeneratorError("unavailable", reason)
@@ -70,6 +74,8 @@ class OpenAICompatGenerator(ChatModelGenerator):
         url = f"{self.base_url}/chat/completions"
         deadline = time.monotonic() + self.timeout_s
         for attempt in range(self.retries + 1):
+            if stopped.is_set():
+                return  # no longer wanted: no (further) request upstream
             last = attempt == self.retries
             yielded = False
             try:
@@ -78,7 +84,7 @@ class OpenAICompatGenerator(ChatModelGenerator):
                         response.read()
                         message = _upstream_message(response)
                         if response.status_code in RETRYABLE and not last:
-                            self._sleep(attempt, response.headers.get("retry-after"), deadline)
+                            self._sleep(attempt, response.headers.get("retry-after"), deadline, stopped)
                             continue
                         kind: GeneratorErrorKind = "timeout" if response.status_code in TIMED_OUT else "upstream_error"
                         raise GeneratorError(kind, f"upstream {response.status_code}: {message}")
@@ -96,9 +102,10 @@ class OpenAICompatGenerator(ChatModelGenerator):
                 if yielded or last:
                     raise GeneratorError("upstream_error",
                                          f"cannot reach {self.base_url}: {exc or type(exc).__name__}") from exc
-            self._sleep(attempt, None, deadline)
+            self._sleep(attempt, None, deadline, stopped)
 
-    def _sleep(self, attempt: int, retry_after: str | None, deadline: float) -> None:
+    def _sleep(self, attempt: int, retry_after: str | None, deadline: float, stopped: threading.Event) -> None:
+        """The backoff before another try; cut short when the answer is no longer wanted."""
         try:
             wait = float(retry_after) if retry_after else self.backoff_s * 2 ** attempt
         except ValueError:
@@ -106,7 +113,7 @@ class OpenAICompatGenerator(ChatModelGenerator):
         left = deadline - time.monotonic()
         if left <= 0:
             raise GeneratorError("timeout", f"upstream did not answer within {self.timeout_s:g} s")
-        time.sleep(max(0.0, min(wait, 10.0, left)))
+        stopped.wait(max(0.0, min(wait, 10.0, left)))
 
 
 def _pieces(response: httpx.Response, usage: dict[str, float]) -> Iterator[str]:

@@ -94,7 +94,7 @@ class Case:
     json: Any = None
     content: bytes | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] | list[tuple[str, str | bytes]] = field(default_factory=dict)
     message: str = ""  # expected in the error message (case-insensitive)
 
 
@@ -244,6 +244,20 @@ CATALOGUE = [
     Case("trailing-garbage", "POST", "/v1/ask", (422,), content=b'{"question": "troops?"} trailing', headers=JSON),
     Case("text-plain-body", "POST", "/v1/ask", (415, 422), content=b'{"question": "troops?"}',
          headers={"content-type": "text/plain"}),
+    # A body the checks would refuse, under a Content-Type the checks could read otherwise than
+    # the framework does: refused for the header, whatever the body.
+    *[Case(f"content-type-{name}-{path.rsplit('/', 1)[1]}", "POST", path, (400,), content=body, headers=headers,
+           message="Content-Type")
+      for name, headers in [
+          ("twice", [("content-type", "application/json"), ("content-type", "text/plain")]),
+          ("twice-reversed", [("content-type", "text/plain"), ("content-type", "application/json")]),
+          ("with-comment", [("content-type", "application/json (x)")]),
+          ("stray-byte", [("content-type", b"application/json\xa0")])]
+      for path, body in [("/v1/ask", b'{"question": "\\ud800 troops?"}'),
+                         ("/v1/documents", b'{"text": "Troops \\udc00 went."}'),
+                         ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "\\ud800?"}]}')]],
+    Case("surrogate-as-text-plain", "POST", "/v1/search", (415,), content=b'{"query": "\\ud800 troops"}',
+         headers={"content-type": "text/plain"}, message="application/json"),
     Case("duplicate-keys", "POST", "/v1/ask", (200, 422),
          content=b'{"question": "x", "question": "How many troops did North Korea send?"}', headers=JSON),
     Case("zero-width-only-question", "POST", "/v1/ask", (422,), json={"question": "\u200b\u200c\u200d\ufeff"}),

@@ -1,5 +1,6 @@
 """Request bodies (api/middleware.py): a size limit (413), curl's form content type read as
-JSON, and bodies that cannot be the JSON text of any request refused with a 422 that says why."""
+JSON, one well-formed Content-Type (400/415 otherwise), and bodies that cannot be the JSON text
+of any request refused with a 422 that says why."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from citeqa.api.app import create_app
-from citeqa.api.middleware import json_body_problem
+from citeqa.api.middleware import Refusal, json_body_problem, read_as_json
 from tests.support.corpus import TROOPS_QUESTION
 
 
@@ -38,6 +39,60 @@ def test_a_body_that_is_not_utf8_is_refused_with_the_offending_byte(client):
     assert r.status_code == 422
     assert r.json() == {"error": {"code": "invalid_request",
                                   "message": "request body is not valid UTF-8 (byte 0xe9 at offset 17)"}}
+
+
+LONE_SURROGATE = b'{"question": "\\ud800 How many troops did North Korea send?"}'
+
+
+def test_several_or_malformed_content_types_are_refused_and_never_skip_the_body_checks(client):
+    # The framework reads the first of several headers and allows comments; a check that read
+    # the header differently once let this body through to a 500.
+    refused = [
+        [("content-type", "application/json"), ("content-type", "text/plain")],
+        [("content-type", "text/plain"), ("content-type", "application/json")],
+        [("content-type", "application/json"), ("content-type", "application/json")],
+        [("content-type", "application/json (a comment)")],
+        [("content-type", "application/json\x0b")],
+        [("content-type", "application/json; charset")],
+        [("content-type", "application /json")],
+        [("content-type", "json")],
+    ]
+    for headers in refused:
+        r = client.post("/v1/ask", content=LONE_SURROGATE, headers=headers)
+        assert r.status_code == 400, (headers, r.status_code, r.text)
+        assert r.json()["error"]["code"] == "bad_request", r.text
+        message = r.json()["error"]["message"]
+        assert "Content-Type" in message, message
+    r = client.post("/v1/ask", content=LONE_SURROGATE, headers={"content-type": "text/plain"})
+    assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"
+    assert "application/json" in r.json()["error"]["message"]
+    # Every type that is read as JSON gets the body checks.
+    for content_type in ("application/json", "Application/JSON ; charset=\"utf-8\"", "application/merge-patch+json",
+                         "application/x-www-form-urlencoded", ""):
+        r = client.post("/v1/ask", content=LONE_SURROGATE, headers={"content-type": content_type})
+        assert r.status_code == 422 and "surrogate" in r.json()["error"]["message"], (content_type, r.text)
+
+
+def test_a_well_formed_json_content_type_is_answered(client):
+    body = json.dumps({"question": TROOPS_QUESTION})
+    for content_type in ("application/json", "application/json; charset=utf-8", "application/json;", ""):
+        r = client.post("/v1/ask", content=body, headers={"content-type": content_type})
+        assert r.status_code == 200 and r.json()["status"] == "answered", (content_type, r.text)
+
+
+def test_content_type_rules():
+    assert read_as_json([]) is False and read_as_json([b""]) is False and read_as_json([b" "]) is False
+    assert read_as_json([b"application/x-www-form-urlencoded"]) is False
+    assert read_as_json([b"application/json"]) is True
+    assert read_as_json([b'application/vnd.api+json; a=b; c="d;\\"e"']) is True
+    assert read_as_json([b"application/json", b"application/json"]) == Refusal(
+        400, "bad_request", "send one Content-Type header, not 2")
+    for malformed in (b"application/json\x00", b"\xa0application/json", b"application/json, text/plain",
+                      b'application/json; a="unclosed', b"application/json; =x", b"/json"):
+        refusal = read_as_json([malformed])
+        assert isinstance(refusal, Refusal) and refusal.status == 400, malformed
+    refusal = read_as_json([b"multipart/form-data; boundary=x"])
+    assert isinstance(refusal, Refusal) and refusal.status == 415 and "multipart/form-data" in refusal.message
 
 
 def test_json_body_checks_leave_valid_bodies_alone():

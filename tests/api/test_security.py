@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from citeqa.api.app import create_app
+from citeqa.api.security import is_loopback
 from citeqa.api.settings import Settings
 from tests.support.citations import assert_citation_contract
 from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION
@@ -76,6 +77,46 @@ def test_a_public_address_needs_keys_unless_auth_is_off(tmp_path, embedder):
         assert c.post("/v1/documents", json=DOC).status_code == 401
     with app_client(tmp_path / "b", embedder, host="0.0.0.0", auth="off") as c:
         assert c.post("/v1/documents", json=DOC).status_code == 201
+
+
+@pytest.mark.parametrize("host, loopback", [
+    ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True), ("::ffff:127.0.0.1", True),
+    ("localhost", True),
+    ("", False), ("0.0.0.0", False), ("::", False), ("10.0.0.1", False), ("::ffff:10.0.0.1", False),
+    ("no-such-host.invalid", False),  # a name that does not resolve is not trusted to be local
+])
+def test_loopback_is_decided_from_the_addresses_a_host_binds(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+def test_binding_every_interface_with_an_empty_host_needs_keys(tmp_path, embedder):
+    # uvicorn binds "" to every interface: it is as public as 0.0.0.0.
+    with app_client(tmp_path, embedder, host="") as c:
+        r = c.post("/v1/documents", json=DOC)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+
+
+def test_several_credentials_are_refused_not_guessed(tmp_path, embedder):
+    with app_client(tmp_path, embedder, auth="on") as c:
+        _, writer = c.app.state.keys.create("writer", ["read", "write"])
+        _, other = c.app.state.keys.create("other", ["read"])
+        several = [
+            [("Authorization", f"Bearer {writer}"), ("Authorization", f"Bearer {other}")],
+            [("Authorization", f"Bearer {other}"), ("Authorization", f"Bearer {writer}")],
+            [("Authorization", f"Bearer {writer}"), ("X-API-Key", writer)],  # even the same key twice
+            [("X-API-Key", other), ("X-API-Key", writer)],
+            [("Authorization", "Basic dXNlcjpwYXNz"), ("X-API-Key", writer)],
+        ]
+        for headers in several:
+            r = c.post("/v1/documents", json=DOC, headers=headers)
+            assert r.status_code == 400, (headers, r.text)
+            error = r.json()["error"]
+            assert error["code"] == "bad_request" and "send one credential" in error["message"], error
+            assert writer not in error["message"] and other not in error["message"]  # keys are never echoed
+        assert c.post("/v1/documents", json=DOC, headers=[("X-API-Key", writer), ("Authorization", "")]
+                      ).status_code == 201  # an empty header carries no credential
+        assert c.post("/v1/documents", json=DOC, headers=bearer(writer)).status_code == 200
+        assert c.get("/healthz", headers=several[0]).status_code == 200  # public paths read no credential
 
 
 def test_rate_limits_are_per_key_with_retry_after(tmp_path, embedder):

@@ -73,7 +73,22 @@ def test_a_generator_gets_its_own_settings_and_secrets_in_clear(monkeypatch):
     assert settings.generator_config("mine") == {"depth": 3, "prompt": "/abs/p.txt"}  # a path stays a path
 
 
-@pytest.mark.parametrize("field, value", [("max_top_k", 0), ("request_timeout_s", 0), ("fusion", "best")])
+@pytest.mark.parametrize("field, value", [
+    ("max_top_k", 0), ("request_timeout_s", 0), ("fusion", "best"), ("max_query_chars", 0),
+    ("max_chat_messages", 0), ("max_chat_chars", 0), ("max_metadata_bytes", 1)])
 def test_invalid_values_are_refused_at_start(field, value):
     with pytest.raises(ValueError, match=field):
         Settings(**{field: value})
+
+
+def test_every_input_that_costs_work_has_a_limit_by_default():
+    settings = Settings()
+    assert (settings.max_question_chars, settings.max_query_chars) == (2_000, 2_000)
+    assert (settings.max_chat_messages, settings.max_chat_chars) == (50, 20_000)
+    assert settings.max_metadata_bytes == 65_536
+
+
+def test_the_limits_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CITEQA_MAX_QUERY_CHARS", "500")
+    monkeypatch.setenv("CITEQA_MAX_CHAT_MESSAGES", "8")
+    assert (Settings().max_query_chars, Settings().max_chat_messages) == (500, 8)

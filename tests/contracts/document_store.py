@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
 from citeqa.index.types import DocumentPage
 from tests.contracts.backend import BackendFixtures
+from tests.contracts.concurrency import run_at_once
 from tests.contracts.samples import (
     DIMENSION,
     OTHER_TEXT,
@@ -260,22 +259,25 @@ class DocumentStoreContract(BackendFixtures):
 
     def test_concurrent_writers_of_one_document_leave_one_live_version(self, store):
         items = [build("doc", f"{V2_TEXT} Revision {i}.") for i in range(6)]
-        errors: list[BaseException] = []
-
-        def write(item):
-            try:
-                store.put(item.doc, item.sentences, item.vectors)
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=write, args=(item,)) for item in items]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-        assert errors == []
+        run_at_once([lambda item=item: store.put(item.doc, item.sentences, item.vectors) for item in items])
         current = store.document("doc")
         assert current.version in {i.doc.version for i in items}
         assert store.sentence_count() == len(store.sentences("doc", current.version))
         for item in items:
             assert store.document("doc", item.doc.version).current == (item.doc.version == current.version)
+
+    def test_put_says_whether_it_stored_the_version(self, store):
+        item, other = build("doc", V1_TEXT), build("other", OTHER_TEXT)
+        assert store.put(item.doc, item.sentences, item.vectors) is True
+        assert store.put(item.doc, item.sentences, item.vectors) is False  # there already: made current
+        batch = [(x.doc, x.sentences, x.vectors) for x in (other, item, other)]
+        assert store.put_many(batch) == [True, False, False]
+        assert store.put_many([]) == []
+        assert store.sentence_count() == len(item.sentences) + len(other.sentences)
+
+    def test_concurrent_puts_of_one_version_store_it_once(self, store):
+        item = build("doc", V1_TEXT)
+        created = run_at_once([lambda: store.put(item.doc, item.sentences, item.vectors)] * 16)
+        assert sorted(created) == [False] * 15 + [True]
+        assert store.document("doc").version == item.doc.version
+        assert store.sentence_count() == len(store.sentences("doc", item.doc.version)) == len(item.sentences)

@@ -8,12 +8,19 @@ every role at once, or to none.
 
 from __future__ import annotations
 
+import threading
+from typing import Sequence
+
+import numpy as np
 import pytest
 
+from citeqa.index.ingest import DocumentInput, Ingestor
+from tests.contracts.concurrency import run_at_once
 from tests.contracts.dense_index import DenseIndexContract
 from tests.contracts.document_store import DocumentStoreContract
 from tests.contracts.lexical_index import LexicalIndexContract
 from tests.contracts.samples import OTHER_TEXT, STORM, V1_TEXT, V2_TEXT, WHALES, build, keys, put, texts, vector
+from tests.support.fake_embedder import FakeEmbedder
 
 
 class StoreContract(DocumentStoreContract, DenseIndexContract, LexicalIndexContract):
@@ -64,3 +71,28 @@ class StoreContract(DocumentStoreContract, DenseIndexContract, LexicalIndexContr
         assert [again.dense_search(vector(q), 5) for q in queries] == dense
         assert [again.lexical_search(q, 5) for q in queries] == lexical
         assert [again.lexical_document_search(q, 5) for q in queries] == documents
+
+    def test_concurrent_identical_ingests_create_one_version(self, store):
+        """16 clients post the same document at once, each finding nothing stored when it
+        looks: one is told it created the version, the other fifteen that it was there."""
+        embedder = AllAtOnce(16)  # every ingest has looked before any of them writes
+        ingestor = Ingestor(store, embedder)
+        results = run_at_once([lambda: ingestor.ingest(DocumentInput(text=V1_TEXT, doc_id="doc"))] * 16)
+        assert sorted(r.created for r in results) == [False] * 15 + [True]
+        expected = build("doc", V1_TEXT)
+        assert {r.doc_version for r in results} == {store.document("doc").version} == {expected.doc.version}
+        assert store.sentence_count() == len(store.sentences("doc", expected.doc.version)) == 4
+        hits = store.dense_search(expected.vectors[1], 10)
+        assert len(hits) == len(keys(hits)) == 4  # no sentence stored or indexed twice
+
+
+class AllAtOnce(FakeEmbedder):
+    """The fake embedder, which returns only once ``count`` threads are embedding."""
+
+    def __init__(self, count: int):
+        super().__init__()
+        self._together = threading.Barrier(count)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self._together.wait(timeout=60)
+        return super().encode(texts)

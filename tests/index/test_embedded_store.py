@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from citeqa.index.embedded_store import EmbeddedStore
+from tests.contracts.concurrency import run_at_once
 from tests.contracts.samples import (
     DIMENSION,
     FAKE,
@@ -31,6 +32,7 @@ from tests.contracts.samples import (
     vector,
 )
 from tests.contracts.store import StoreContract
+from tests.index.test_thread_connections import settled
 
 
 class TestEmbeddedStore(StoreContract):
@@ -230,6 +232,49 @@ def test_another_instance_writing_between_our_own_writes_is_not_missed(two_store
     put(first, "chess", ARTICLES["chess"])
     assert texts(first.dense_search(vector(STORM), 1)) == [STORM]
     assert np.array_equal(np.sort(first.vectors.ids()), active_ids(first))
+
+
+def database_files(store: EmbeddedStore) -> dict[str, int]:
+    """This process's open file descriptors on the store's database, by file: each
+    connection has the WAL open once; the main file's count also keeps a closed
+    connection's descriptor while others hold locks on it (SQLite reuses it on the next
+    open), so it stays at the most connections ever open at once."""
+    names = {str(store.db_path): "main", f"{store.db_path}-wal": "wal", f"{store.db_path}-shm": "shm"}
+    found = dict.fromkeys(names.values(), 0)
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target in names:
+            found[names[target]] += 1
+    return found
+
+
+def test_short_lived_reader_threads_leave_no_connections_behind(filled):
+    """The API's worker threads come and go (issue 13: 4 -> 228 connections, 28 -> 476
+    fds after eight rounds of 32 clients): what they read through is given back, at most
+    max_open reader connections are ever open, and the count falls back after the burst."""
+    store = filled
+    own = 2  # the writer and the watch; readers come from the pool
+    bound = own + store.pool.max_open
+    peak: list[int] = []
+
+    def read() -> None:
+        store.dense_search(vector(QUERIES[0]), 5)
+        store.lexical_search(QUERIES[1], 5)
+        assert store.list_documents(10, 0).total == len(ARTICLES)
+        peak.append(database_files(store)["wal"])
+
+    for _ in range(8):
+        run_at_once([read] * 32)  # 32 new threads each round, as anyio's pool replaces its workers
+        assert database_files(store)["main"] <= bound
+    assert max(peak) <= bound
+    assert settled(store.pool, store.pool.max_idle) <= store.pool.max_idle
+    files = database_files(store)
+    assert files["wal"] == own + store.pool.open_count  # the connections open, as the OS sees them
+    store.close()
+    assert database_files(store) == {"main": 0, "wal": 0, "shm": 0}
 
 
 def test_concurrent_readers_while_a_writer_puts(data_dir):

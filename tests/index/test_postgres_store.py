@@ -7,10 +7,13 @@ binaries + the vector extension, no system install), started once per test sessi
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
-from tests.contracts.samples import DIMENSION, STORM, vector
+from tests.contracts.concurrency import run_at_once
+from tests.contracts.samples import DIMENSION, STORM, V1_TEXT, put, vector
 from tests.contracts.store import StoreContract
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg 3 is not installed: pip install 'psycopg[binary]'")
@@ -19,6 +22,7 @@ pytest.importorskip("pgvector.psycopg", reason="the pgvector adapter is not inst
 from pgvector.psycopg import register_vector  # noqa: E402
 
 from citeqa.index.postgres_store import DENSE_SEARCH_SQL, PostgresStore  # noqa: E402
+from tests.index.test_thread_connections import settled  # noqa: E402
 
 
 class TestPostgresStore(StoreContract):
@@ -68,3 +72,44 @@ def test_ef_search_comes_from_settings_and_is_checked(database_url):
         PostgresStore(database_url, 8, ef_search=0)
     with pytest.raises(ValueError):
         Settings(store=database_url, pgvector_ef_search=5000)
+
+
+def server_connections(database_url: str, expected: int | None = None) -> int:
+    """Connections the server has open to this test's database, other than the one asking;
+    with ``expected``, once they number that (or after 5 s): a backend outlives its client's
+    close briefly."""
+    name = database_url.rsplit("/", 1)[1]
+    deadline = time.monotonic() + 5
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while True:
+            found = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                                 "AND pid <> pg_backend_pid()", (name,)).fetchone()
+            count = int(found[0]) if found else -1
+            if expected is None or count == expected or time.monotonic() > deadline:
+                return count
+            time.sleep(0.05)
+
+
+def test_short_lived_threads_leave_a_bounded_number_of_server_connections(database_url):
+    """Threads that come and go (the API's workers) borrow connections and give them back:
+    the server never sees more than max_open from the store, and the count falls back."""
+    store = PostgresStore(database_url, DIMENSION)
+    try:
+        put(store, "doc", V1_TEXT)
+        peak: list[int] = []
+
+        def read() -> None:
+            assert store.dense_search(vector(STORM), 3)[0].sentence.text == STORM
+            assert store.lexical_search("storms", 3)
+            assert store.list_documents(10, 0).total == 1
+            peak.append(store.pool.open_count)
+
+        for _ in range(4):
+            run_at_once([read] * 32)  # 32 new threads each round
+            assert server_connections(database_url) <= store.pool.max_open
+        assert max(peak) <= store.pool.max_open
+        kept = settled(store.pool, store.pool.max_idle)
+        assert server_connections(database_url, kept) == kept <= store.pool.max_idle
+    finally:
+        store.close()
+    assert server_connections(database_url, 0) == 0

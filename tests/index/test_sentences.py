@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
+import pysbd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from citeqa.index.sentences import split_sentences
+from citeqa.index.sentences import MAX_SENTENCE_CHARS, split_sentences
 from citeqa.index.types import Span
+from tests.support.corpus import SEEDS_DIR
 
 
 def texts_of(text: str) -> list[str]:
@@ -209,3 +213,78 @@ def test_property_split_is_deterministic_and_line_local(text):
     for span in spans:
         piece = text[span.start:span.end]
         assert not any(ch in piece for ch in "\r\n\u2028\u2029\x85\x0b\x0c"), repr(piece)
+
+
+# -- bounded cost and size -----------------------------------------------------------------
+# Generous bounds in CPU seconds of this process (other work on a shared machine does not
+# count): before windows, 100 KB of "a. " took 275 s and 100 KB of prose on one line 8.7 s,
+# growing with the square of the line.
+
+
+def seed_as_one_line() -> str:
+    text = next(SEEDS_DIR.glob("*.txt")).read_text()
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def cpu_seconds(text: str) -> tuple[list[Span], float]:
+    start = time.process_time()
+    spans = split_sentences(text)
+    return spans, time.process_time() - start
+
+
+def test_100_kb_of_tiny_sentences_splits_in_seconds():
+    text = ("a. " * 34_000)[:100_000]
+    spans, took = cpu_seconds(text)
+    assert took < 20, f"{took:.1f} s"
+    assert len(spans) == 33_334
+    check_spans(text, spans)
+
+
+def test_300_kb_of_prose_on_one_line_splits_in_seconds():
+    text = " ".join([seed_as_one_line()] * 85)  # ~300 KB, no line break
+    spans, took = cpu_seconds(text)
+    assert took < 30, f"{took:.1f} s"
+    check_spans(text, spans)
+
+
+def test_a_long_line_ends_its_sentences_where_pysbd_does_on_the_whole_line():
+    """The windows pysbd reads a long line in do not move a sentence end: the same spans as
+    pysbd's own offsets for the whole line (~11 KB: about four windows)."""
+    text = " ".join([seed_as_one_line()] * 3)
+    whole = pysbd.Segmenter(language="en", clean=False, char_span=True).segment(text)
+    expected = [Span(t.start, t.start + len(t.sent.rstrip())) for t in whole]
+    assert split_sentences(text) == expected
+
+
+def test_a_line_without_punctuation_is_cut_at_white_space_into_bounded_sentences():
+    text = " ".join(f"word{i}" for i in range(20_000))  # ~130 KB, one "sentence" to pysbd
+    spans = split_sentences(text)
+    check_spans(text, spans)
+    assert max(s.end - s.start for s in spans) <= MAX_SENTENCE_CHARS
+    assert min(s.end - s.start for s in spans[:-1]) > MAX_SENTENCE_CHARS // 2
+    # Cut between words: every piece is whole words.
+    assert all(text[s.start:s.end].split()[-1] == f"word{text[:s.end].count(' ')}" for s in spans[:5])
+
+
+def test_a_run_without_white_space_is_cut_at_the_limit_but_keeps_accents_on_their_letters():
+    text = "e\u0301" * 3_000  # 6,000 code points, no white space, no full stop
+    spans = split_sentences(text)
+    check_spans(text, spans)
+    assert all(s.end - s.start <= MAX_SENTENCE_CHARS for s in spans)
+    assert all(text[s.start] == "e" for s in spans), "a combining accent was cut from its letter"
+
+
+LONG_LINE_SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@LONG_LINE_SETTINGS
+@given(st.lists(sentence_like(), min_size=5, max_size=15), st.integers(5, 40))
+def test_property_long_lines_split_in_windows_keep_the_span_contract(pieces, repeats):
+    # One line several windows long (repeated, so that windows end in ever other places):
+    # every span exact, stripped, covering, bounded.
+    text = " ".join(pieces * repeats)
+    for brk in "\r\n\u2028\u2029\x85\x0b\x0c":
+        text = text.replace(brk, " ")
+    spans = split_sentences(text)
+    check_spans(text, spans)
+    assert all(s.end - s.start <= MAX_SENTENCE_CHARS for s in spans)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from citeqa.index.lexical import fts_query
-from citeqa.index.text import STOPWORDS, content_words, query_words, tokens
+from citeqa.index.text import MAX_QUERY_WORDS, STOPWORDS, content_words, query_words, tokens
 
 
 def test_tokens_are_lowercased_unicode_words_in_order():
@@ -28,3 +28,24 @@ def test_fts_query_quotes_every_word_so_operators_stay_words():
     assert fts_query('Which storms NEAR "the" coast?') == '"storms" OR "near" OR "coast"'
     assert fts_query("OR AND NOT") == '"not"'  # "or" and "and" are stop words
     assert fts_query("?!") is None
+
+
+def test_a_question_keeps_all_its_words():
+    question = "Which Carolina Panthers quarterback threw the interception returned for a touchdown in Super Bowl 50?"
+    assert query_words(question) == list(dict.fromkeys(content_words(question)))
+    assert len(query_words(question)) < MAX_QUERY_WORDS
+
+
+def test_a_long_text_is_searched_by_its_longest_words_in_order():
+    words = [f"w{'x' * (i % 9)}{i}" for i in range(1_000)]  # distinct, of lengths 2..12
+    kept = query_words(" ".join(words))
+    assert len(kept) == MAX_QUERY_WORDS
+    assert kept == [w for w in words if w in set(kept)]  # in the text's order
+    assert min(map(len, kept)) >= max(len(w) for w in words if w not in set(kept))
+
+
+def test_no_text_makes_an_or_of_more_terms_than_the_cap():
+    # A megabyte of distinct words (before the cap: ~150,000 OR terms, minutes of FTS5).
+    text = " ".join(f"term{i}" for i in range(150_000))
+    query = fts_query(text)
+    assert query is not None and query.count(" OR ") == MAX_QUERY_WORDS - 1

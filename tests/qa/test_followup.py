@@ -7,7 +7,7 @@ import pytest
 from citeqa.index.embedded_store import EmbeddedStore
 from citeqa.index.ingest import DocumentInput, Ingestor, read_inputs
 from citeqa.index.retriever import HybridRetriever
-from citeqa.qa.followup import chat_context, is_follow_up
+from citeqa.qa.followup import MAX_CONTEXT_CHARS, chat_context, is_follow_up
 from citeqa.qa.generators.extractive import is_heading
 from citeqa.qa.types import ChatTurn
 from tests.support.corpus import SEEDS_DIR
@@ -59,6 +59,21 @@ def test_a_standalone_question_is_searched_as_it_is():
     history = [ChatTurn("user", "How tall is the Eiffel Tower?"), ChatTurn("assistant", "330 metres [1].")]
     assert chat_context("How many troops did North Korea send?", history) is None
     assert chat_context("When was it completed?", []) is None
+    assert chat_context("When was it completed?", history) == "How tall is the Eiffel Tower?"
+
+
+def test_the_context_is_at_most_a_question_long_however_long_the_turn():
+    # A megabyte of earlier turn became a megabyte of document query (7 s a follow-up).
+    huge = "How tall is the Eiffel Tower? " + "tower " * 200_000
+    context = chat_context("When was it completed?", [ChatTurn("user", huge)])
+    assert context is not None and len(context) <= MAX_CONTEXT_CHARS
+    assert context.startswith("How tall is the Eiffel Tower?")
+
+
+def test_only_the_latest_user_question_is_read():
+    history = [ChatTurn("user", "How long is the Forth Bridge?"), ChatTurn("assistant", "2,467 metres [1]."),
+               ChatTurn("user", "How tall is the Eiffel Tower?"), ChatTurn("assistant", "330 metres [1]."),
+               ChatTurn("user", "   ")]
     assert chat_context("When was it completed?", history) == "How tall is the Eiffel Tower?"
 
 

@@ -1,6 +1,10 @@
-"""Streamed answers equal the non-streamed ones, claim by claim, citations included."""
+"""Streamed answers equal the non-streamed ones, claim by claim, citations included; an
+answer that is cancelled from another thread stops its generator."""
 
 from __future__ import annotations
+
+import threading
+import time
 
 import pytest
 
@@ -52,6 +56,9 @@ def test_stream_equals_ask(seeded, embedder, template):
     deltas, result = streamed(qa)
     assert (result.answer, result.status, result.citations, result.dropped_citations) == (
         whole.answer, whole.status, whole.citations, whole.dropped_citations)
+    at_once = qa.stream(TROOPS_QUESTION, top_k=5).answer()  # what the HTTP routes return unstreamed
+    assert at_once is not None and (at_once.answer, at_once.status, at_once.citations) == (
+        whole.answer, whole.status, whole.citations)
     joined = "".join(d.text for d in deltas)
     if whole.status == "unsupported":
         assert joined == NO_ANSWER or joined == ""
@@ -92,3 +99,75 @@ def test_closing_the_stream_mid_answer_closes_the_generator(seeded, embedder):
     assert first.text and generator.closed == 0
     stream.close()
     assert generator.closed == 1
+
+
+# -- cancelled from another thread (a client that left) --------------------------------------------
+
+
+class SlowPieces:
+    """A cited claim, then a long run-on sentence (no claim completes in it): a piece every
+    10 ms, counted as it is made. (ScriptedGenerator reads its pieces only as it is read.)"""
+
+    def __init__(self, claim_marker: int):
+        self.pieces = tokens(f"{TROOPS_CLAIM} [{claim_marker}] and then" + " and then" * 1000)
+        self.produced = 0
+
+    def __iter__(self):
+        for piece in self.pieces:
+            time.sleep(0.01)
+            self.produced += 1
+            yield piece
+
+
+def slow_generator(seeded, embedder) -> tuple[ScriptedGenerator, SlowPieces]:
+    generator = ScriptedGenerator()
+    generator.pieces = slow = SlowPieces(troops_passage_number(seeded, embedder, 5))
+    return generator, slow
+
+
+def _in_thread(work) -> tuple[threading.Thread, list]:
+    out: list = []
+    thread = threading.Thread(target=lambda: out.append(work()), daemon=True)
+    thread.start()
+    return thread, out
+
+
+@pytest.mark.parametrize("read", ["answer", "deltas"])
+def test_cancelling_from_another_thread_stops_the_generator(seeded, embedder, read):
+    generator, slow = slow_generator(seeded, embedder)
+    stream = answerer(seeded, embedder, generator).stream(TROOPS_QUESTION, top_k=5)
+    reader, out = _in_thread(stream.answer if read == "answer" else lambda: list(stream))
+    while slow.produced < 20:
+        time.sleep(0.005)
+    stream.cancel()
+    reader.join(1)
+    assert not reader.is_alive(), "the reader did not stop"
+    assert generator.closed == 1, "the generator was not closed"
+    produced = slow.produced
+    time.sleep(0.1)
+    assert slow.produced == produced < 100, "the generator kept running"
+    assert stream.result is None and stream.cancelled  # nothing verified for nobody
+    assert out == [None] if read == "answer" else len(out) == 1
+
+
+def test_a_stream_cancelled_before_it_starts_never_runs_the_generator(seeded, embedder):
+    generator, slow = slow_generator(seeded, embedder)
+    stream = answerer(seeded, embedder, generator).stream(TROOPS_QUESTION, top_k=5)
+    stream.cancel()
+    assert stream.answer() is None and slow.produced == 0
+    assert stream.next_delta() is None
+
+
+def test_close_waits_for_a_step_running_in_another_thread(seeded, embedder):
+    generator, slow = slow_generator(seeded, embedder)
+    stream = answerer(seeded, embedder, generator).stream(TROOPS_QUESTION, top_k=5)
+    first = stream.next_delta()
+    assert first is not None and first.citations
+    stepping, out = _in_thread(stream.next_delta)  # the next claim is 3,000 pieces away
+    while slow.produced < 60:
+        time.sleep(0.005)
+    stream.close()  # from another thread than the one stepping: no "generator already executing"
+    stepping.join(1)
+    assert not stepping.is_alive() and out == [None]
+    assert generator.closed == 1 and slow.produced < 100
+    assert stream.next_delta() is None

@@ -10,13 +10,16 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from citeqa.api.app import create_app
+from citeqa.qa.types import GeneratorError
 from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION, UNSUPPORTED_QUESTION
 from tests.support.llm import requires_llm
 from tests.support.scripted import ScriptedGenerator
@@ -114,6 +117,24 @@ def test_bad_requests_get_clear_errors(client, payload, status, code):
     assert r.json()["error"]["code"] == code
 
 
+class _UpstreamTimesOut:
+    def __iter__(self):
+        raise GeneratorError("timeout", "the upstream took too long")
+
+
+def test_a_generator_failing_mid_answer_keeps_its_status_in_a_whole_answer(tmp_path, embedder):
+    from fastapi.testclient import TestClient
+
+    from citeqa.api.settings import Settings
+
+    failing = ScriptedGenerator()
+    failing.pieces = _UpstreamTimesOut()  # read only once the answer is being drafted
+    app = create_app(Settings(data_dir=tmp_path / "d", seeds_dir=SEEDS_DIR), embedder, {"failing": failing})
+    with TestClient(app) as c:
+        r = c.post("/v1/chat/completions", json={"model": "failing", "messages": [user(TROOPS_QUESTION)]})
+    assert r.status_code == 504 and r.json()["error"]["message"] == "the upstream took too long", r.text
+
+
 def test_models_list_citeqa_and_the_available_generators(client):
     ids = [m["id"] for m in client.get("/v1/models").json()["data"]]
     assert ids[0] == "citeqa" and "extractive" in ids and "openai" not in ids  # openai is not configured
@@ -166,15 +187,13 @@ class SlowGenerator(ScriptedGenerator):
         return stream
 
 
-def test_a_client_that_disconnects_stops_the_generation(tmp_path, embedder):
+@contextmanager
+def uvicorn_serving(app) -> Iterator[str]:
+    """``app`` behind a real uvicorn in this process (a real socket a client can drop)."""
     import uvicorn
 
-    from citeqa.api.settings import Settings
     from tests.support.servers import free_port
 
-    slow = SlowGenerator("Kim Jong Un dispatched approximately 11,000 to 12,000 elite troops", 1)
-    slow.name = "slow"
-    app = create_app(Settings(data_dir=tmp_path / "d", seeds_dir=SEEDS_DIR), embedder, {"slow": slow})
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -183,20 +202,49 @@ def test_a_client_that_disconnects_stops_the_generation(tmp_path, embedder):
         deadline = time.monotonic() + 60
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
-            with c.stream("POST", "/v1/chat/completions", json={"model": "slow", "stream": True,
-                                                               "messages": [user(TROOPS_QUESTION)]}) as r:
-                for line in r.iter_lines():
-                    if '"content": "Kim' in line or "citations" in line:
-                        break  # the first claim arrived; hang up
-        time.sleep(1.0)
-        stopped_at = slow.produced
-        time.sleep(1.0)
-        assert slow.closed == 1, "the generator was not closed"
-        assert slow.produced == stopped_at < 150, "the generator kept running after the client left"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.fixture
+def slow_app(tmp_path, embedder):
+    from citeqa.api.settings import Settings
+
+    slow = SlowGenerator("Kim Jong Un dispatched approximately 11,000 to 12,000 elite troops", 1)
+    slow.name = "slow"
+    app = create_app(Settings(data_dir=tmp_path / "d", seeds_dir=SEEDS_DIR), embedder, {"slow": slow})
+    return app, slow
+
+
+def _assert_stopped(slow: SlowGenerator) -> None:
+    time.sleep(1.0)
+    stopped_at = slow.produced
+    time.sleep(1.0)
+    assert slow.closed == 1, "the generator was not closed"
+    assert slow.produced == stopped_at < 150, "the generator kept running after the client left"
+
+
+def test_a_client_that_disconnects_stops_the_generation(slow_app):
+    app, slow = slow_app
+    with uvicorn_serving(app) as url, httpx.Client(base_url=url, timeout=30) as c:
+        with c.stream("POST", "/v1/chat/completions", json={"model": "slow", "stream": True,
+                                                           "messages": [user(TROOPS_QUESTION)]}) as r:
+            for line in r.iter_lines():
+                if '"content": "Kim' in line or "citations" in line:
+                    break  # the first claim arrived; hang up
+        _assert_stopped(slow)
+
+
+def test_a_client_that_leaves_a_whole_answer_stops_it_and_is_counted_as_499(slow_app):
+    app, slow = slow_app
+    with uvicorn_serving(app) as url, httpx.Client(base_url=url, timeout=30) as c:
+        with pytest.raises(httpx.ReadTimeout):  # the whole answer takes 4 s: hang up after 1
+            c.post("/v1/chat/completions", json={"model": "slow", "messages": [user(TROOPS_QUESTION)]}, timeout=1)
+        _assert_stopped(slow)
+        metrics = c.get("/metrics").text
+    assert 'citeqa_http_requests_total{method="POST",route="/v1/chat/completions",status="499"} 1.0' in metrics
 
 
 # -- real clients against a real `citeqa serve` ---------------------------------------------------
@@ -257,3 +305,80 @@ def test_llm_cli_talks_to_citeqa(server, tmp_path):
                                 env=env, timeout=120, stdin=subprocess.DEVNULL)
         assert result.returncode == 0, result.stderr
         assert TROOPS_FACT in result.stdout and "[1]" in result.stdout
+
+
+# -- llamacpp chats whose clients leave: the model stops, the queue empties, threads come back ----
+
+
+def _threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads: line")
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _settled_threads(server: Server, http: httpx.Client) -> int:
+    # anyio retires a worker thread idle for 10 s, but only when the next one is asked for:
+    # wait that long, then make a request that runs in a worker thread.
+    time.sleep(11)
+    assert http.post("/v1/search", json={"query": "troops"}).status_code == 200
+    return _threads(server.proc.pid)
+
+
+@pytest.mark.slow
+@requires_llm
+def test_llamacpp_chats_whose_clients_leave_stop_at_once_and_free_the_server(tmp_path):
+    from tests.support.servers import serving
+
+    payload = {"model": "llamacpp", "messages": [user(TROOPS_QUESTION)], "max_tokens": 256}
+    streamed, whole = 10, 3
+    with serving(tmp_path) as server, server.client(timeout=120) as http:
+        assert http.post("/v1/chat/completions", json=payload).status_code == 200  # loads the model
+        baseline = _settled_threads(server, http)
+
+        def leave_after_first_event() -> None:
+            with httpx.Client(base_url=server.url, timeout=120) as c:
+                with c.stream("POST", "/v1/chat/completions", json={**payload, "stream": True}) as r:
+                    assert r.status_code == 200
+                    next(line for line in r.iter_lines() if line.startswith("data:"))
+
+        def leave_a_whole_answer() -> None:
+            with httpx.Client(base_url=server.url, timeout=1.5) as c, pytest.raises(httpx.ReadTimeout):
+                c.post("/v1/chat/completions", json=payload)
+
+        clients = [threading.Thread(target=leave_after_first_event) for _ in range(streamed)]
+        clients += [threading.Thread(target=leave_a_whole_answer) for _ in range(whole)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join(120)
+        time.sleep(1.0)  # the generation that was running stops at its next token
+        cpu = _cpu_s(server.proc.pid)
+        time.sleep(3.0)
+        busy = _cpu_s(server.proc.pid) - cpu
+        assert busy < 0.5, f"the server used {busy:.1f} s of CPU in 3 s after every client had left"
+
+        # Nothing is queued any more: a new request is the only one on the model.
+        t0 = time.monotonic()
+        waited = None
+        with http.stream("POST", "/v1/chat/completions", json={**payload, "stream": True}) as r:
+            lines = []
+            for line in r.iter_lines():  # to the end: this client stays
+                if waited is None and '"content": "' in line and '"content": ""' not in line:
+                    waited = time.monotonic() - t0
+                lines.append(line)
+        assert [line for line in lines if line][-1] == "data: [DONE]" and waited is not None
+        assert waited < 15, f"the first content came after {waited:.1f} s"
+
+        settled = _settled_threads(server, http)
+        assert settled <= baseline + 3, f"threads: {baseline} before the load, {settled} after it"
+    records = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    cancelled = [r for r in records if r["logger"] == "citeqa.api.routes.chat" and r.get("disconnected")]
+    assert len(cancelled) == streamed, records[-20:]  # each stream that lost its client says so
+    closed = [r for r in records if r["logger"] == "citeqa.access" and r.get("status") == 499]
+    assert len(closed) == whole, records[-20:]  # 499: client closed request

@@ -3,6 +3,7 @@ pagination, code-point offsets (real model, FAISS and SQLite; TestClient)."""
 
 from __future__ import annotations
 
+from tests.contracts.concurrency import run_at_once
 from tests.support.citations import assert_citation_contract
 
 ARTICLE = (
@@ -74,6 +75,21 @@ def test_list_is_paginated(client):
     assert len(seen) == total == len(set(seen))
 
 
+def test_a_listing_carries_metadata_only_when_asked(client):
+    """A listing stays small however large each document's metadata is (the playground
+    lists on every load); ``?metadata=true`` adds it, and reading the document has it."""
+    bulky = {"notes": "n" * 10_000, "source": "field survey"}
+    for i in range(5):
+        client.post("/v1/documents", json={"doc_id": f"m{i}", "title": f"M{i}", "text": ARTICLE, "metadata": bulky})
+    r = client.get("/v1/documents", params={"limit": 10})
+    assert r.status_code == 200 and len(r.content) < 5_000, len(r.content)
+    listed = {d["doc_id"]: d for d in r.json()["documents"]}
+    assert listed["m0"]["title"] == "M0" and listed["m0"]["metadata"] is None
+    with_metadata = client.get("/v1/documents", params={"limit": 10, "metadata": "true"}).json()["documents"]
+    assert {d["doc_id"]: d["metadata"] for d in with_metadata}["m3"] == bulky
+    assert client.get("/v1/documents/m3").json()["metadata"] == bulky
+
+
 def test_unicode_document_offsets_are_code_points(client):
     text = "Café ☕ opens at 7.\r\nThe owner, Zoë, bakes 😀 croissants daily.\nשלום עולם is written on the door."
     v = client.post("/v1/documents", json={"doc_id": "café/zoë", "text": text}).json()
@@ -99,3 +115,18 @@ def test_a_span_is_the_text_between_its_offsets(client):
     assert r.json()["span"] == {"start": 4, "end": 17, "text": ARTICLE[4:17]}
     r = client.get("/v1/documents/rail", params={"start": 9, "end": 3})
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+
+
+def test_identical_posts_at_once_create_one_version(client):
+    """16 clients post the same new document at once: one 201 (created), fifteen 200, and
+    one version with its sentences stored once."""
+    body = {"doc_id": "rail", "title": "Rail", "text": ARTICLE}
+    responses = run_at_once([lambda: client.post("/v1/documents", json=body)] * 16)
+    assert sorted(r.status_code for r in responses) == [200] * 15 + [201]
+    assert sorted(r.json()["created"] for r in responses) == [False] * 15 + [True]
+    (version,) = {r.json()["doc_version"] for r in responses}
+    doc = client.get("/v1/documents/rail").json()
+    assert doc["doc_version"] == version and len(doc["sentences"]) == 3
+    hits = client.post("/v1/search", json={"query": "Glacier Line passengers", "top_k": 20}).json()["hits"]
+    rail = [h["sentence_id"] for h in hits if h["doc_id"] == "rail"]
+    assert len(rail) == len(set(rail)) == 3

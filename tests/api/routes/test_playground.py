@@ -210,3 +210,34 @@ def test_playground_in_a_browser(server, page, tmp_path):
         page.screenshot(path=str(failed), full_page=True)
         print(f"screenshot at failure: {failed}\nserver log:\n{server.log()[-3000:]}")
         raise
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+def test_the_api_docs_render_offline_in_a_browser(server, page, tmp_path):
+    """/docs and /redoc render every route with nothing but this server: any request to
+    another host is refused (as on a machine with no network) and recorded."""
+    from playwright.sync_api import expect
+
+    elsewhere: list[str] = []
+
+    def only_this_server(route) -> None:
+        if route.request.url.startswith(server.url + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    try:
+        assert page.goto(server.url + "/docs").status == 200
+        expect(page.locator(".opblock-summary-path", has_text="/v1/ask").first).to_be_visible()
+        expect(page.locator(".opblock-summary-path", has_text="/v1/chat/completions").first).to_be_visible()
+        page.screenshot(path=str(tmp_path / "docs.png"))
+        assert page.goto(server.url + "/redoc").status == 200
+        expect(page.get_by_text("/v1/documents", exact=False).first).to_be_attached()
+        assert elsewhere == [] and page.problems == [], (elsewhere, page.problems)
+    except BaseException:
+        page.screenshot(path=str(tmp_path / "docs-failure.png"), full_page=True)
+        print(f"screenshots in {tmp_path}\nserver log:\n{server.log()[-3000:]}")
+        raise

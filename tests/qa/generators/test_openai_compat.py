@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -97,3 +100,82 @@ def test_no_server_configured_is_unavailable(generator_corpus):
     with pytest.raises(GeneratorError) as err:
         OpenAICompatGenerator().generate(TROOPS_QUESTION, passages_for(generator_corpus, TROOPS_QUESTION))
     assert err.value.kind == "unavailable" and "CITEQA_OPENAI_BASE_URL" in err.value.message
+
+
+# -- an answer that is no longer wanted: the upstream stream is closed, no retry is made -------
+
+
+class SlowStreamingUpstream:
+    """An OpenAI-compatible server that streams a word every 20 ms, up to 1,000, and notes
+    how many it wrote before its client closed the connection."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.client_left = threading.Event()
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("connection", "close")
+                self.end_headers()
+                try:
+                    for i in range(1000):
+                        event = json.dumps({"choices": [{"delta": {"content": f"word{i} "}}]})
+                        self.wfile.write(f"data: {event}\n\n".encode())
+                        self.wfile.flush()
+                        upstream.written += 1
+                        time.sleep(0.02)
+                except (BrokenPipeError, ConnectionResetError):
+                    upstream.client_left.set()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_stopped_answer_closes_the_upstream_stream(generator_corpus):
+    upstream = SlowStreamingUpstream()
+    try:
+        stream = fast(upstream.url).stream(TROOPS_QUESTION, passages_for(generator_corpus, TROOPS_QUESTION))
+        read: list[str] = []
+        reader = threading.Thread(target=lambda: read.extend(stream), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 5
+        while not read and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stream.stop()  # from another thread, mid-answer: the client of this answer left
+        reader.join(2)
+        assert not reader.is_alive() and read
+        # The upstream learns it at its next write: the connection was closed, not kept.
+        assert upstream.client_left.wait(2), "the upstream connection was left open"
+        assert upstream.written < 100
+    finally:
+        upstream.close()
+
+
+def test_a_stopped_answer_makes_no_further_attempt(generator_corpus):
+    passages = passages_for(generator_corpus, TROOPS_QUESTION)
+    with FaultyUpstream(["500", "ok"]) as up:
+        stream = OpenAICompatGenerator(base_url=up.url, backoff_s=5.0, retries=2).stream(TROOPS_QUESTION, passages)
+        reader = threading.Thread(target=lambda: list(stream), daemon=True)
+        t0 = time.monotonic()
+        reader.start()
+        while not up.requests:  # the first attempt failed; the generator now waits 5 s to retry
+            time.sleep(0.01)
+        stream.stop()
+        reader.join(2)
+        assert not reader.is_alive() and time.monotonic() - t0 < 2
+    assert len(up.requests) == 1
