@@ -21,6 +21,18 @@ class Span:
 
 
 @dataclass(frozen=True)
+class Mention:
+    """A named entity or noun chunk inside one sentence, found by the language pipeline at
+    ingest (index/language.py). Offsets are relative to the sentence:
+    ``sentence.text[start:end]`` is the mention. ``label`` is spaCy's entity label
+    (``PERSON``, ``GPE``, ``CARDINAL``, ``DATE`` …) or ``NOUN_CHUNK``."""
+
+    start: int
+    end: int
+    label: str
+
+
+@dataclass(frozen=True)
 class Document:
     """One immutable version of a document. ``version`` is a content hash."""
 

@@ -69,3 +69,11 @@ def test_the_docs_stay_public_when_keys_are_required(tmp_path, embedder):
         assert c.get("/v1/documents").status_code == 401
         for path in ("/docs", "/redoc", "/openapi.json", "/static/docs/swagger-ui.css"):
             assert c.get(path).status_code == 200, path
+
+
+def test_the_redoc_script_loads_no_image_from_a_cdn_and_revalidates_by_etag(client):
+    r = client.get("/static/docs/redoc.standalone.js")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    assert "cdn.redoc.ly" not in r.text and "data:image/svg+xml" in r.text
+    again = client.get("/static/docs/redoc.standalone.js", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
