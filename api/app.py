@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from citeqa.api import errors, observability
 from citeqa.api.keys import KeyStore
+from citeqa.api.memory import IdleTrim
 from citeqa.api.middleware import JsonBodyMiddleware
 from citeqa.api.observability import Metrics
 from citeqa.api.routes import api_docs, ask, chat, documents, generators, health, metrics, playground, search
@@ -59,7 +60,10 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
                 log.warning("listening on %s: citation URLs start with %s; set CITEQA_PUBLIC_BASE_URL to the "
                             "address clients reach", settings.host, settings.public_url())
         try:
-            yield
+            async with anyio.create_task_group() as background:
+                background.start_soon(idle_trim.run)
+                yield
+                background.cancel_scope.cancel()
         finally:
             app.state.services = None
             await anyio.to_thread.run_sync(services.close)
@@ -90,6 +94,9 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
                            expose_headers=["X-Request-ID", "Retry-After"])
     # Added last, so outermost: the request id and metrics also cover 413s, 401/429s and CORS.
     observability.install(app, app.state.metrics)
+    idle_trim = IdleTrim()
+    app.state.idle_trim = idle_trim
+    app.add_middleware(idle_trim.track)  # outermost: a request is in flight until its last byte is sent
     for module in (health, documents, search, ask, generators, chat, playground, api_docs, metrics):
         app.include_router(module.router)
     return app

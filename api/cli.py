@@ -150,9 +150,11 @@ def serve(
     from citeqa.api import binding
     from citeqa.api.app import create_app
     from citeqa.api.head_limits import head_limited_protocol
+    from citeqa.api.memory import limit_malloc_arenas
     from citeqa.api.observability import configure_logging
 
     settings = _settings(data_dir, host=host, port=port)
+    limit_malloc_arenas(settings.malloc_arenas)  # before any worker thread exists
     configure_logging("INFO", json_logs=True)  # one JSON object a line, with the request id
     try:
         # Bound first, so that exposure (keys required or not) and the default public URL come

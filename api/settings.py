@@ -147,6 +147,10 @@ class Settings(BaseSettings):
         "its first byte (or after the connection opened): slower clients get 408 and are disconnected."))
     max_header_bytes: int = Field(16_384, ge=1024, description=(
         "citeqa serve: a larger request head (request line and headers) gets 431 and the connection closed."))
+    malloc_arenas: int = Field(2, ge=0, description=(
+        "citeqa serve on glibc: at most this many malloc arenas (0: glibc's default, 8 per core), unless "
+        "MALLOC_ARENA_MAX is set. With one arena per worker thread, memory freed by one thread is not "
+        "reused by the next and the resident size creeps up under load (docs/STRESS.md, soak)."))
     public_base_url: str | None = Field(None, description=(
         "Where clients reach this server (scheme://host[:port][/prefix]), the base of the URLs it writes "
         "(citation links); default http://HOST:PORT of the bound address. Never taken from a request."))
