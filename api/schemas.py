@@ -118,9 +118,11 @@ class HitOut(BaseModel):
     start: int
     end: int
     text: str
-    score: float
-    dense_score: float | None = None
-    lexical_score: float | None = None
+    score: float = Field(description=(
+        "The reranker's probability (0-1) that this sentence answers the query; /v1/ask abstains when the "
+        "best one is under the gate's threshold."))
+    dense_score: float | None = Field(None, description="Cosine similarity of query and sentence.")
+    lexical_score: float | None = Field(None, description="BM25 of the sentence (when it matched a word).")
 
     @classmethod
     def of(cls, hit: Hit) -> "HitOut":
@@ -158,7 +160,7 @@ class CitationOut(BaseModel):
     quote: str
     answer_start: int
     answer_end: int
-    score: float
+    score: float = Field(description="The reranker's probability (0-1) that the cited sentence answers the question.")
     support: float
     origin: Literal["generator", "verifier"] = Field(
         "generator", description="Who placed the citation: the generator's own [n] marker, or the verifier "

@@ -5,16 +5,19 @@ the settings objects each part of the domain takes."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from citeqa.api.settings import Settings
 from citeqa.index.embedded_store import EmbeddedStore
 from citeqa.index.embedder import SentenceTransformerEmbedder
 from citeqa.index.ingest import Ingestor, read_inputs
+from citeqa.index.language import Analyzer, shared_analyzer
+from citeqa.index.mention_backfill import MentionBackfill, MentionStore
 from citeqa.index.retriever import HybridRetriever, RetrievalSettings
 from citeqa.index.types import Embedder, Store
 from citeqa.qa import registry
 from citeqa.qa.answer import AnswerSettings, QuestionAnswerer
+from citeqa.qa.ranking.registry import load_reranker
 from citeqa.qa.types import Generator
 
 log = logging.getLogger(__name__)
@@ -31,7 +34,8 @@ def retrieval_settings(settings: Settings) -> RetrievalSettings:
 
 
 def answer_settings(settings: Settings) -> AnswerSettings:
-    return AnswerSettings(min_similarity=settings.min_similarity, min_support=settings.min_support,
+    return AnswerSettings(min_probability=settings.min_probability, min_similarity=settings.min_similarity,
+                          rerank_candidates=settings.rerank_candidates, min_support=settings.min_support,
                           attribute_uncited=settings.attribute_uncited)
 
 
@@ -67,20 +71,35 @@ class Services:
     retriever: HybridRetriever
     generators: registry.GeneratorPool
     answerer: QuestionAnswerer
+    # spaCy's English pipeline (index/language.py): sentence mentions at ingest, and the one
+    # pipeline anything on the query path parses questions with.
+    analyzer: Analyzer
+    # Mentions for sentences stored without them (a data directory from before they were
+    # stored): analysed in the background while the service runs.
+    backfill: MentionBackfill | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None,
-             extra_generators: dict[str, Generator] | None = None) -> "Services":
+             extra_generators: dict[str, Generator] | None = None, analyzer: Analyzer | None = None) -> "Services":
         embedder = embedder or open_embedder(settings)
+        analyzer = analyzer or shared_analyzer()  # a missing or wrong pipeline fails here, at start
         store = open_store(settings, embedder.dimension)
         retriever = HybridRetriever(store, embedder, retrieval_settings(settings))
         pool = registry.GeneratorPool(settings.generator, settings.generator_config, extra_generators)
         pool.instance(settings.generator)  # an unknown default fails at start, not on a question
-        return cls(
-            settings=settings, embedder=embedder, store=store, ingestor=Ingestor(store, embedder),
+        backfill = MentionBackfill(store, analyzer) if isinstance(store, MentionStore) else None
+        # A wrong reranker name, setting or model path fails here, at start.
+        reranker = load_reranker(settings.reranker, settings.reranker_config(settings.reranker))
+        services = cls(
+            settings=settings, embedder=embedder, store=store, ingestor=Ingestor(store, embedder, analyzer),
             retriever=retriever, generators=pool,
-            answerer=QuestionAnswerer(retriever, store, pool, answer_settings(settings), embedder),
+            answerer=QuestionAnswerer(retriever, store, pool, answer_settings(settings), embedder, reranker=reranker,
+                                      analyzer=analyzer),
+            analyzer=analyzer, backfill=backfill,
         )
+        if backfill is not None:
+            backfill.start()
+        return services
 
     def seed(self) -> int:
         """Index seeds/ once, on the first start of a data directory; later starts (and
@@ -94,4 +113,6 @@ class Services:
         return len(results)
 
     def close(self) -> None:
+        if self.backfill is not None:
+            self.backfill.stop()  # before the store closes under it
         self.store.close()

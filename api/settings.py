@@ -33,6 +33,10 @@ def packaged_prompts() -> Path:
     return package_dir("citeqa.prompts")
 
 
+# Rerankers whose settings are fields of their own (CITEQA_CROSS_ENCODER_PATH, ...).
+_BUILT_IN_RERANKERS = ("learned", "cross-encoder")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITEQA_", env_file=".env", extra="ignore")
 
@@ -64,9 +68,16 @@ class Settings(BaseSettings):
     documents: int = Field(5, ge=0, description=(
         "blend: sentences of this many best-matching documents join the candidates."))
     rrf_k: int = 60
-    min_similarity: float = Field(0.425, description=(
-        "Abstain when no retrieved sentence has this cosine to the question (calibrated on SQuAD dev with "
-        "20% negatives; docs/EVALUATION.md)."))
+    min_probability: float | None = Field(None, ge=0, le=1, description=(
+        "Abstain when the best-ranked sentence's probability of answering is under this; default: the "
+        "reranker's own threshold (the learned ranker's, chosen on SQuAD dev 1-1000 with 20% negatives, is in "
+        "qa/ranking/learned_ranker.json), 0.5 for a reranker without one."))
+    min_similarity: float = Field(0.2, description=(
+        "Abstain also when no retrieved sentence has this cosine to the question: a floor for unrelated "
+        "collections (no SQuAD dev question's best cosine is under 0.25); the gate is the reranker's probability."))
+    rerank_candidates: int = Field(0, ge=0, description=(
+        "Candidates (best fused score first) the reranker orders; 0: all of them (~100). A slow reranker "
+        "(a cross-encoder) wants fewer."))
     min_support: float = Field(0.5, description=(
         "Support a cited claim needs from its quote: 0.75 × content-word recall + 0.25 × cosine "
         "(docs/GENERATORS.md)."))
@@ -78,6 +89,13 @@ class Settings(BaseSettings):
     prompts_dir: Path = Field(default_factory=packaged_prompts, description=(
         "Where prompt templates named in settings live; default: the packaged prompts."))
     # Settings of the built-in generators: CITEQA_<GENERATOR>_<SETTING>.
+    extractive_max_sentences: int = Field(2, ge=1, description=(
+        "extractive: sentences an answer may give, each cited (SQuAD dev 1-1000: a second one raises citation "
+        "recall 2 points for 2 of precision; a third adds nothing)."))
+    extractive_min_probability: float = Field(0.5, ge=0, le=1, description=(
+        "extractive: a further sentence joins when its probability of answering is at least this ..."))
+    extractive_min_share: float = Field(0.5, ge=0, le=1, description=(
+        "extractive: ... and at least this share of the first sentence's."))
     llamacpp_model_path: Path | None = Field(None, description=(
         "A GGUF file; default: the packaged SmolLM2-135M-Instruct."))
     llamacpp_context: int = Field(2048, ge=256, description="Context window in tokens (prompt + answer).")
@@ -92,6 +110,17 @@ class Settings(BaseSettings):
     openai_prompt: str = Field("cited_answer", description="A template name in prompts/ or a path.")
     generator_settings: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description='Settings of third-party generators by name, as JSON: {"name": {...}}.')
+
+    reranker: str = Field("learned", description=(
+        "Orders the retrieved sentences (a citeqa.rerankers plugin): learned (default) or cross-encoder."))
+    # Settings of the built-in rerankers: CITEQA_<RERANKER>_<SETTING> (cross-encoder: CROSS_ENCODER).
+    cross_encoder_path: Path | None = Field(None, description=(
+        "reranker cross-encoder: a local sentence-transformers CrossEncoder directory (never downloaded)."))
+    cross_encoder_batch_size: int = Field(16, ge=1, description="reranker cross-encoder: pairs per forward pass.")
+    cross_encoder_max_length: int | None = Field(None, ge=8, description=(
+        "reranker cross-encoder: tokens per (question, sentence) pair; default: the model's own."))
+    reranker_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description='Settings of rerankers by name, as JSON: {"name": {...}}.')
 
     auth: Literal["auto", "on", "off"] = Field(
         "auto", description="API keys: auto = required when binding a non-loopback address or once any key exists.")
@@ -121,7 +150,7 @@ class Settings(BaseSettings):
         "Database connections a store holds open at once, lent to one request at a time (the embedded "
         "store keeps 2 more of its own: writer and change watch)."))
 
-    @field_validator("seeds_dir", "model_path", "llamacpp_model_path", mode="before")
+    @field_validator("seeds_dir", "model_path", "llamacpp_model_path", "cross_encoder_path", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         # CITEQA_SEEDS_DIR= (empty) means "no seeds", not the current directory.
@@ -140,6 +169,16 @@ class Settings(BaseSettings):
         if isinstance(prompt, str) and not Path(prompt).suffix:  # a template name, not a path
             config["prompt"] = self.prompts_dir / f"{prompt}.txt"
         return config
+
+    def reranker_config(self, name: str) -> dict[str, Any]:
+        """The settings a reranker's factory receives: a built-in's ``<name>_*`` fields
+        (``-`` read as ``_``), then any ``reranker_settings[name]`` (third-party rerankers)."""
+        config: dict[str, Any] = {}
+        if name in _BUILT_IN_RERANKERS:  # only these own a prefix: a plugin named "max" gets no max_* fields
+            prefix = f"{name.replace('-', '_')}_"
+            config = {field[len(prefix):]: value for field, value in self
+                      if field.startswith(prefix) and value is not None}
+        return {**config, **self.reranker_settings.get(name, {})}
 
     # -- Exposure: what `citeqa serve` accepts before any route runs, and the URLs it writes --
     header_timeout_s: float = Field(10.0, gt=0, description=(

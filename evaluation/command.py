@@ -36,7 +36,7 @@ REPORT_ROWS = [
     ("search_mrr", "search MRR@10"), ("answer_em", "answer EM"), ("answer_f1", "answer F1"),
     ("short_answer_em", "short answer EM"), ("short_answer_f1", "short answer F1"),
     ("answered_rate", "answered rate"), ("abstain_precision", "abstain precision"),
-    ("abstain_recall", "abstain recall"), ("mean_citation_chars", "mean citation chars"),
+    ("abstain_recall", "abstain recall"), ("abstain_f1", "abstain F1"), ("mean_citation_chars", "mean citation chars"),
     ("ask_p50_ms", "ask p50 ms"), ("ask_p95_ms", "ask p95 ms"), ("search_p50_ms", "search p50 ms"),
     ("generator", "generator"), ("generate_p50_ms", "generate p50 ms"), ("first_token_p50_ms", "first token p50 ms"),
     ("tokens_per_s_p50", "tokens/s p50"), ("completion_tokens_mean", "answer tokens (mean)"),
@@ -55,6 +55,9 @@ def eval_command(
         exists=True, dir_okay=False, help="Index this whole corpus once (open corpus).")] = None,
     url: Url = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N questions.")] = None,
+    offset: Annotated[int, typer.Option(min=0, help=(
+        "Skip the first N questions (--offset 1000 --limit 1000: questions 1001-2000, the half the "
+        "learned ranker was not fitted on)."))] = 0,
     negatives: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Leave this share of questions' gold documents out.")] = 0.0,
     top_k: Annotated[Optional[int], typer.Option("--top-k", min=1)] = None,
@@ -67,7 +70,7 @@ def eval_command(
 ) -> None:
     """Score citation accuracy, retrieval, answers, abstention and latency."""
     try:
-        qs = load_questions(questions, limit)
+        qs = load_questions(questions, offset + limit if limit else None)[offset:]
         docs = load_corpus(corpus) if corpus else None
     except (ValueError, KeyError) as exc:
         console.print(f"[red]cannot read evaluation data:[/red] {exc}")
@@ -100,6 +103,7 @@ def eval_command(
         finally:
             if services is not None:
                 services.close()
+    run.report["config"]["offset"] = offset
     run.report["versions"] = installed_versions(REPORTED_PACKAGES, missing="not installed")
     # Only negatives (questions whose gold is left out) can say where abstaining pays.
     if run.report["negative_questions"]:

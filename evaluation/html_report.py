@@ -29,7 +29,7 @@ GROUPS = [
                  ("short_answer_em", "short answer EM", "rate"), ("short_answer_f1", "short answer F1", "rate"),
                  ("answered_rate", "answered", "rate")]),
     ("Abstention", [("abstain_precision", "abstain precision", "rate"), ("abstain_recall", "abstain recall", "rate"),
-                    ("recommended_min_similarity", "best threshold", "thr")]),
+                    ("abstain_f1", "abstain F1", "rate"), ("recommended_min_similarity", "best threshold", "thr")]),
     ("Latency", [("ask_p50_ms", "ask p50", "ms"), ("ask_p95_ms", "ask p95", "ms"),
                  ("search_p50_ms", "search p50", "ms")]),
 ]
@@ -82,7 +82,7 @@ def e(value: Any) -> str:
 def write_html(report: dict[str, Any], records: list[dict[str, Any]], path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = "".join([_header(report), _metrics(report), _curve(report), _latency(report, records),
+    body = "".join([_header(report), _metrics(report), _curve(report), _reliability(report), _latency(report, records),
                     _failures(records)])
     path.write_text(
         "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
@@ -172,7 +172,7 @@ def _curve(report: dict[str, Any]) -> str:
                        f"<text x='{px(0) - 6}' y='{py(v) + 4:.1f}' text-anchor='end'>{v * 100:.0f}%</text>")
     out.append(f"<line class='axis' x1='{px(0)}' x2='{px(1)}' y1='{py(0)}' y2='{py(0)}'/>"
                f"<line class='axis' x1='{px(0)}' x2='{px(0)}' y1='{py(0)}' y2='{py(1)}'/>"
-               f"<text x='{px(0.5)}' y='{h - 6}' text-anchor='middle'>minimum similarity (abstain below)</text>")
+               f"<text x='{px(0.5)}' y='{h - 6}' text-anchor='middle'>gate threshold (abstain below)</text>")
     step = (px(1) - px(0)) / max(len(curve) - 1, 1)
     for p in curve:  # hover columns: the browser shows the <title> as a tooltip, no script needed
         tip = f"threshold {p['threshold']:.3f}: " + ", ".join(f"{label} {fmt(p.get(k))}" for k, label, _, _ in SERIES)
@@ -196,6 +196,51 @@ def _curve(report: dict[str, Any]) -> str:
     return (head + f"<figure>{svg}<ul class='legend'>{legend}</ul><figcaption>What abstaining below each "
             "similarity would give on this run (dashed marker: current setting; solid: best accuracy). "
             f"Hover for values.</figcaption></figure>{_curve_table(curve)}</section>")
+
+
+def _reliability(report: dict[str, Any]) -> str:
+    """The gate's reliability curve: predicted probability that the best sentence answers,
+    against how often it did, per bin (on the diagonal: calibrated)."""
+    bins = report.get("reliability") or []
+    head = "<section aria-labelledby='reliability'><h2 id='reliability'>Answerability gate: reliability</h2>"
+    if not bins:
+        return head + "<p class='muted'>No gate probabilities in this report.</p></section>"
+    w, h, left, right, top, bottom = 640, 400, 48, 16, 16, 44
+    px = lambda x: left + x * (w - left - right)  # noqa: E731
+    py = lambda y: h - bottom - y * (h - top - bottom)  # noqa: E731
+    out = []
+    for i in range(0, 11, 2):
+        v = i / 10
+        out.append(f"<line class='grid' x1='{px(v):.1f}' x2='{px(v):.1f}' y1='{py(0)}' y2='{py(1)}'/>"
+                   f"<text x='{px(v):.1f}' y='{py(0) + 16}' text-anchor='middle'>{v:.1f}</text>"
+                   f"<line class='grid' x1='{px(0)}' x2='{px(1)}' y1='{py(v):.1f}' y2='{py(v):.1f}'/>"
+                   f"<text x='{px(0) - 6}' y='{py(v) + 4:.1f}' text-anchor='end'>{v * 100:.0f}%</text>")
+    out.append(f"<line class='axis' x1='{px(0)}' x2='{px(1)}' y1='{py(0)}' y2='{py(0)}'/>"
+               f"<line class='axis' x1='{px(0)}' x2='{px(0)}' y1='{py(0)}' y2='{py(1)}'/>"
+               f"<line class='mark now' x1='{px(0)}' x2='{px(1)}' y1='{py(0)}' y2='{py(1)}'/>"
+               f"<text x='{px(0.5)}' y='{h - 6}' text-anchor='middle'>predicted probability that the best sentence "
+               "answers</text>")
+    most = max(b["questions"] for b in bins)
+    points = " ".join(f"{px(b['predicted']):.1f},{py(b['observed']):.1f}" for b in bins)
+    out.append(f"<polyline class='series c1' points='{points}'/>")
+    for b in bins:
+        r = 3 + 7 * (b["questions"] / most) ** 0.5
+        tip = (f"{b['low']:.1f}-{b['high']:.1f}: {b['questions']} questions, predicted {fmt(b['predicted'])}, "
+               f"observed {fmt(b['observed'])}")
+        out.append(f"<circle class='bar' cx='{px(b['predicted']):.1f}' cy='{py(b['observed']):.1f}' r='{r:.1f}'>"
+                   f"<title>{e(tip)}</title></circle>")
+    svg = _svg(w, h, "reliability-svg", "Reliability of the answerability probability",
+               "For bins of the predicted probability, the share of questions whose best-ranked sentence is gold "
+               "evidence; the dashed diagonal is perfect calibration.", "".join(out))
+    rows = "".join(f"<tr><th scope='row'>{b['low']:.1f}–{b['high']:.1f}</th><td class='n'>{b['questions']}</td>"
+                   f"<td class='n'>{fmt(b['predicted'])}</td><td class='n'>{fmt(b['observed'])}</td></tr>"
+                   for b in bins)
+    table = ("<div class='scroll'><table><thead><tr><th scope='col'>probability</th><th scope='col'>questions</th>"
+             "<th scope='col'>predicted</th><th scope='col'>observed</th></tr></thead>"
+             f"<tbody>{rows}</tbody></table></div>")
+    return (head + f"<figure>{svg}<figcaption>Each dot is a bin of questions (its size: how many); a question "
+            "whose gold documents are not indexed never counts as answered. On the diagonal the probability "
+            f"means what it says.</figcaption></figure>{table}</section>")
 
 
 def _curve_table(curve: Sequence[dict[str, Any]]) -> str:

@@ -99,9 +99,11 @@ def _ask_one(target: EvalTarget, q: Question, indexed: set[str], top_k: int | No
     rank = first_full_rank(q.evidence, hits, q.semantics, SEARCH_K)
     answer_text = strip_markers(answer["answer"]) if answer["status"] != "unsupported" else ""
     short = (answer.get("short_answer") or {}).get("text", "")
-    # The abstention signal the threshold chart sweeps: best cosine among the answer's passages.
-    # (The answerer looks at top_k passages, 5 unless asked otherwise.)
+    # The best cosine among the answer's passages (the answerer looks at top_k, 5 unless asked).
     support = max((h.get("dense_score") or 0.0 for h in search["hits"][:top_k or 5]), default=0.0)
+    # The abstention signal: the ranker's probability that the best sentence answers (search
+    # ranks as the answerer does; its first hit's score is that probability).
+    probability = search["hits"][0]["score"] if search["hits"] else 0.0
     abstained = answer["status"] == "unsupported"
     return {
         "id": q.id, "question": q.question, "answers": q.answers, "semantics": q.semantics,
@@ -113,6 +115,7 @@ def _ask_one(target: EvalTarget, q: Question, indexed: set[str], top_k: int | No
         "hits": [{k2: h[k2] for k2 in ("doc_id", "start", "end", "text", "score")} for h in search["hits"][:5]],
         "citations_valid": valid, "citations_correct": cs.correct, "citations_returned": cs.returned,
         "citation_recall": cs.recall, "top1": cs.top1, "search_rank": rank, "support": support,
+        "probability": probability,
         "answer_em": exact_match(answer_text, q.answers) if answer_text else 0.0,
         "answer_f1": token_f1(answer_text, q.answers) if answer_text else 0.0,
         "short_em": exact_match(short, q.answers) if short else 0.0,

@@ -63,8 +63,35 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "ask_p95_ms": _p([r["ask_ms"] for r in records], 95),
         "search_p50_ms": _p([r["search_ms"] for r in records], 50),
         **_generation_figures(records, all_returned),
+        "abstain_f1": _abstain_f1(records),
         "threshold_curve": threshold_curve(records),
+        "reliability": reliability(records),
     }
+
+
+def _abstain_f1(records: Sequence[dict[str, Any]]) -> float | None:
+    negatives = sum(r["negative"] for r in records)
+    abstained = [r for r in records if r["abstained"]]
+    if not negatives or not abstained:
+        return None if not negatives else 0.0
+    right = sum(r["negative"] for r in abstained)
+    return round(f1_of(right / len(abstained), right / negatives), 4)
+
+
+def reliability(records: Sequence[dict[str, Any]], bins: int = 10) -> list[dict[str, float]]:
+    """The gate's reliability: questions binned by the predicted probability that the best
+    sentence answers (the first search hit's score), against the observed rate at which it
+    does (it is gold evidence; never for a question whose gold is not indexed)."""
+    counts = [[0, 0.0, 0] for _ in range(bins)]  # questions, summed probability, answered
+    for r in records:
+        p = min(max(float(r.get("probability", 0.0)), 0.0), 1.0)
+        b = counts[min(int(p * bins), bins - 1)]
+        b[0] += 1
+        b[1] += p
+        b[2] += int(bool(r["positive"]) and r["search_rank"] == 1)
+    return [{"low": round(i / bins, 3), "high": round((i + 1) / bins, 3), "questions": n,
+             "predicted": round(total / n, 4), "observed": round(answered / n, 4)}
+            for i, (n, total, answered) in enumerate(counts) if n]
 
 
 def _generation_figures(records: Sequence[dict[str, Any]], returned: int) -> dict[str, Any]:
@@ -85,17 +112,19 @@ def _generation_figures(records: Sequence[dict[str, Any]], returned: int) -> dic
 
 
 def threshold_curve(records: Sequence[dict[str, Any]], steps: int = 41) -> list[dict[str, float]]:
-    """What abstaining below each similarity threshold would give, from the same run:
+    """What abstaining below each threshold of the gate's signal (the ranker's probability
+    when the records carry it, else the best cosine) would give, from the same run:
     accuracy = (correct first citations + correct abstentions) / questions. A question the
     run abstained on counts, where the sweep would answer it, as right when its top search
     hit is gold (the sentence the answer would most likely have cited)."""
     negatives = sum(r["negative"] for r in records)
+    signal = "probability" if records and all("probability" in r for r in records) else "support"
     curve = []
     for i in range(steps):
         t = round(i / (steps - 1), 3)
         right = answered = abstained_right = abstained = 0
         for r in records:
-            if r["support"] >= t:
+            if r[signal] >= t:
                 answered += 1
                 top1 = r["top1"] if not r["abstained"] else float(r["search_rank"] == 1)
                 right += bool(r["positive"] and top1 == 1.0)

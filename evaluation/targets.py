@@ -56,7 +56,7 @@ class InProcessTarget:
         return AskOut.of(result).model_dump()
 
     def search(self, query: str, top_k: int) -> dict[str, Any]:
-        return {"hits": [HitOut.of(h).model_dump() for h in self.services.retriever.search(query, top_k)]}
+        return {"hits": [HitOut.of(h).model_dump() for h in self.services.answerer.search(query, top_k)]}
 
     def document_text(self, doc_id: str, version: str) -> str | None:
         doc = self.services.store.document(doc_id, version)

@@ -27,7 +27,7 @@ from citeqa.index.faiss_index import VectorIndex
 from citeqa.index.lexical import DOCUMENT_FTS_TABLE_SQL, FTS_TABLE_SQL, fts_query
 from citeqa.index.sql_reads import ReadStatements, SqlReads
 from citeqa.index.thread_connections import DEFAULT_MAX_OPEN, ConnectionPool
-from citeqa.index.types import Document, Scored, Sentence
+from citeqa.index.types import Document, Mention, Scored, Sentence
 from citeqa.index.vector_checks import Batch, CheckedWrites, check_stored_dimension
 
 log = logging.getLogger(__name__)
@@ -64,14 +64,18 @@ _SCHEMA = [
         text TEXT NOT NULL,
         vector BLOB NOT NULL,
         active INTEGER NOT NULL DEFAULT 0,
+        mentions TEXT,
         UNIQUE (version_id, idx))""",
     "CREATE INDEX IF NOT EXISTS sentences_active ON sentences (active) WHERE active = 1",
     FTS_TABLE_SQL,
     DOCUMENT_FTS_TABLE_SQL,
 ]
+# After the migrations (the column may be new): the sentences still to analyse, found
+# without a scan; empty once the backfill is done.
+_UNANALYSED_INDEX = "CREATE INDEX IF NOT EXISTS sentences_unanalysed ON sentences (id) WHERE mentions IS NULL"
 
-# The columns rows.sentence reads.
-_SENTENCE_COLUMNS = "s.id, v.doc_id, v.version, s.idx, s.start_char, s.end_char, s.text"
+# The columns rows.sentence reads. mentions: JSON text, NULL when not analysed.
+_SENTENCE_COLUMNS = "s.id, v.doc_id, v.version, s.idx, s.start_char, s.end_char, s.text, s.mentions"
 _DOCUMENT_COLUMNS = "v.doc_id, v.version, v.title, v.text, v.metadata, v.created_at"
 _CURRENT = "JOIN versions v ON v.doc_id = d.doc_id AND v.version = d.current_version"
 
@@ -116,6 +120,10 @@ _READS = ReadStatements(
         " SELECT d.value, json_extract(:indexes, '$[' || d.key || ']') FROM json_each(:doc_ids) AS d) "
         "SELECT v.doc_id, s.idx, s.vector FROM wanted w JOIN versions v ON v.doc_id = w.doc_id "
         "JOIN sentences s ON s.version_id = v.id AND s.idx = w.idx WHERE +s.active = 1"
+    ),
+    unanalysed=(
+        f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
+        "WHERE s.mentions IS NULL AND s.id > :after ORDER BY s.id LIMIT :limit"
     ),
 )
 
@@ -162,6 +170,8 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         try:
             for statement in _SCHEMA:
                 self._writer.execute(statement)
+            self._add_mentions_column()
+            self._writer.execute(_UNANALYSED_INDEX)
             self._check_dimension()
             self._backfill_document_fts()
             self._seen_version = self._data_version()
@@ -192,6 +202,14 @@ class EmbeddedStore(CheckedWrites, SqlReads):
             self._writer.execute("INSERT INTO meta VALUES ('dimension', ?)", (str(self.dimension),))
         else:
             check_stored_dimension(row[0], self.dimension, str(self.db_path), "data directory")
+
+    def _add_mentions_column(self) -> None:
+        """Data directories made before mentions were stored get the column, NULL in every
+        row (not analysed): they open at once, and a running service analyses those rows
+        in the background (index/mention_backfill.py) instead of holding up the start."""
+        columns = {row[1] for row in self._writer.execute("PRAGMA table_info(sentences)")}
+        if "mentions" not in columns:
+            self._writer.execute("ALTER TABLE sentences ADD COLUMN mentions TEXT")
 
     def _backfill_document_fts(self) -> None:
         """Data directories made before document_fts existed get it filled once."""
@@ -287,6 +305,8 @@ class EmbeddedStore(CheckedWrites, SqlReads):
             version = self._data_version()
             if quiet is not None and int(self._writer.execute("PRAGMA data_version").fetchone()[0]) == quiet:
                 self._seen_version = version
+            if not (len(added) or changes.removed):
+                return  # FAISS is as it was (say, only mentions were written): nothing to save
             self._dirty = True
             if time.monotonic() - self._last_save >= max(self._save_interval_s, SAVE_COST_FACTOR * self._save_cost):
                 self.save()
@@ -310,9 +330,11 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         # rowcount 0: a concurrent writer stored this very version first; just make it current.
         if cur.rowcount:
             conn.executemany(
-                "INSERT INTO sentences (version_id, idx, start_char, end_char, text, vector) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sentences (version_id, idx, start_char, end_char, text, vector, mentions) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (cur.lastrowid, s.index, s.start, s.end, s.text, np.asarray(v, dtype=np.float32).tobytes())
+                    (cur.lastrowid, s.index, s.start, s.end, s.text, np.asarray(v, dtype=np.float32).tobytes(),
+                     rows.stored_mentions(s))
                     for s, v in zip(sentences, vectors, strict=True)
                 ],
             )
@@ -373,6 +395,15 @@ class EmbeddedStore(CheckedWrites, SqlReads):
             if cur.rowcount:
                 changes.switch(np.zeros(0, dtype=np.int64), self._deactivate(conn, doc_id))
         return bool(cur.rowcount)
+
+    def store_mentions(self, found: Sequence[tuple[Sentence, Sequence[Mention]]]) -> None:
+        """Record the mentions of sentences stored without them (by their keys), one
+        transaction. Searchable rows do not change, so FAISS is left as it is."""
+        with self._transaction(_Changes()) as conn:
+            conn.executemany(
+                "UPDATE sentences SET mentions = ? WHERE id = ? AND mentions IS NULL",
+                [(rows.mentions_value(m), s.key) for s, m in found],
+            )
 
     def set_flag(self, key: str, value: str) -> None:
         with self._write_lock:

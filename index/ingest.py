@@ -3,7 +3,8 @@
 The stored text is exactly the text received, so offsets a client computes on its own
 copy agree with ours. The version is a hash of (title, text, metadata): posting the same
 content again is a no-op, and a changed document re-embeds only sentences it has not
-embedded before.
+embedded before. With an analyzer (index/language.py), each new version's sentences get
+their entities and noun chunks here, once, and the store keeps them beside the sentence.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from citeqa.index.language import Analyzer
 from citeqa.index.sentences import split_sentences
 from citeqa.index.types import Document, DocumentStore, Embedder, Sentence
 
@@ -124,11 +127,13 @@ def validate(item: DocumentInput) -> DocumentInput:
 
 
 class Ingestor:
-    """Splits, embeds and stores documents. One writer at a time; readers are never blocked."""
+    """Splits, analyses, embeds and stores documents. One writer at a time; readers are
+    never blocked. ``analyzer`` None: sentences are stored without mentions (tests, tools)."""
 
-    def __init__(self, store: DocumentStore, embedder: Embedder):
+    def __init__(self, store: DocumentStore, embedder: Embedder, analyzer: Analyzer | None = None):
         self.store = store
         self.embedder = embedder
+        self.analyzer = analyzer
         self._lock = threading.Lock()
 
     def ingest(self, item: DocumentInput) -> IngestResult:
@@ -144,7 +149,15 @@ class Ingestor:
         texts = list(dict.fromkeys(
             embedding_text(p.doc.title, s.text) for p in pending for s in p.sentences if s.text not in p.known
         ))
-        fresh = dict(zip(texts, self.embedder.encode(texts), strict=True)) if texts else {}
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-analyse") as worker:
+            # The analysis runs beside the encode: torch leaves part of the cores idle, and
+            # spaCy fills them. Measured on SQuAD dev (300 documents, 1,285 sentences, a
+            # loaded 2-core machine), ingest vs raw encode: 0.588 after the encode, 0.720
+            # beside it, 0.732 without analysis.
+            analysed = worker.submit(self._analyse, pending, self.analyzer) if self.analyzer else None
+            fresh = dict(zip(texts, self.embedder.encode(texts), strict=True)) if texts else {}
+            if analysed is not None:
+                analysed.result()
         with self._lock:
             # One transaction for the batch: a commit (fsync) per document cost ~8% of ingest.
             # The store says which versions it stored: of identical documents ingested at
@@ -170,6 +183,14 @@ class Ingestor:
             for i, span in enumerate(split_sentences(item.text))
         ]
         return _Prepared(doc=doc, sentences=sentences, known=self.store.vectors_by_text(doc_id, item.title))
+
+    @staticmethod
+    def _analyse(pending: Sequence["_Prepared"], analyzer: Analyzer) -> None:
+        """Give every sentence of these new versions its mentions (each distinct text once)."""
+        texts = list(dict.fromkeys(s.text for p in pending for s in p.sentences))
+        found = dict(zip(texts, analyzer.mentions(texts), strict=True))
+        for p in pending:
+            p.sentences = [replace(s, mentions=tuple(found[s.text]), analysed=True) for s in p.sentences]
 
     def _vectors(self, p: "_Prepared", fresh: dict[str, np.ndarray]) -> np.ndarray:
         if not p.sentences:

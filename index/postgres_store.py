@@ -36,7 +36,7 @@ from citeqa.index import rows
 from citeqa.index.sql_reads import ReadStatements, SqlReads
 from citeqa.index.text import query_words
 from citeqa.index.thread_connections import DEFAULT_MAX_OPEN, ConnectionPool
-from citeqa.index.types import Document, Scored, Sentence
+from citeqa.index.types import Document, Mention, Scored, Sentence
 from citeqa.index.vector_checks import Batch, CheckedWrites, check_stored_dimension
 
 # The text search configuration of both tsvector columns and every query (stemming +
@@ -90,6 +90,7 @@ def _schema(dimension: int) -> list[str]:
             text text NOT NULL,
             embedding vector({dimension}) NOT NULL,
             active boolean NOT NULL DEFAULT false,
+            mentions jsonb,
             tsv tsvector GENERATED ALWAYS AS (to_tsvector('{TS_CONFIG}'::regconfig, text)) STORED,
             UNIQUE (doc_id, version, idx),
             FOREIGN KEY (doc_id, version) REFERENCES citeqa_versions (doc_id, version))""",
@@ -97,11 +98,16 @@ def _schema(dimension: int) -> list[str]:
         "CREATE INDEX IF NOT EXISTS citeqa_sentences_hnsw ON citeqa_sentences "
         "USING hnsw (embedding vector_cosine_ops) WHERE active",
         "CREATE INDEX IF NOT EXISTS citeqa_sentences_tsv ON citeqa_sentences USING gin (tsv) WHERE active",
+        # Databases made before mentions were stored get the column, NULL (not analysed)
+        # in every row; a running service fills them in (index/mention_backfill.py).
+        "ALTER TABLE citeqa_sentences ADD COLUMN IF NOT EXISTS mentions jsonb",
+        "CREATE INDEX IF NOT EXISTS citeqa_sentences_unanalysed ON citeqa_sentences (id) WHERE mentions IS NULL",
     ]
 
 
-# The columns rows.sentence reads.
-_SENTENCE_COLUMNS = "s.id, s.doc_id, s.version, s.idx, s.start_char, s.end_char, s.text"
+# The columns rows.sentence reads. mentions: jsonb, NULL when not analysed.
+_SENTENCE_COLUMNS = "s.id, s.doc_id, s.version, s.idx, s.start_char, s.end_char, s.text, s.mentions"
+_SCORE = 8  # the column after them: a search's distance or score
 _DOCUMENT_COLUMNS = "doc_id, version, title, text, metadata, created_at, live"
 
 _INSERT_VERSION = (
@@ -138,6 +144,10 @@ _READS = ReadStatements(
         "SELECT s.doc_id, s.idx, s.embedding FROM citeqa_sentences s "
         "JOIN unnest(%(doc_ids)s::text[], %(indexes)s::int[]) AS w(doc_id, idx) ON s.doc_id = w.doc_id "
         "AND s.idx = w.idx WHERE s.active"
+    ),
+    unanalysed=(
+        f"SELECT {_SENTENCE_COLUMNS} FROM citeqa_sentences s WHERE s.mentions IS NULL AND s.id > %(after)s "
+        "ORDER BY s.id LIMIT %(limit)s"
     ),
 )
 
@@ -278,10 +288,11 @@ class PostgresStore(CheckedWrites, SqlReads):
         if cur.rowcount and sentences:
             with conn.cursor() as c:
                 c.executemany(
-                    "INSERT INTO citeqa_sentences (doc_id, version, idx, start_char, end_char, text, embedding) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    "INSERT INTO citeqa_sentences (doc_id, version, idx, start_char, end_char, text, embedding, "
+                    "mentions) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
                     [
-                        (doc.doc_id, doc.version, s.index, s.start, s.end, s.text, np.asarray(v, dtype=np.float32))
+                        (doc.doc_id, doc.version, s.index, s.start, s.end, s.text, np.asarray(v, dtype=np.float32),
+                         rows.stored_mentions(s))
                         for s, v in zip(sentences, vectors, strict=True)
                     ],
                 )
@@ -324,6 +335,14 @@ class PostgresStore(CheckedWrites, SqlReads):
             self._lock_documents(conn, [doc_id])
             return self._deactivate(conn, doc_id)
 
+    def store_mentions(self, found: Sequence[tuple[Sentence, Sequence[Mention]]]) -> None:
+        """Record the mentions of sentences stored without them (by their keys), one transaction."""
+        with self._transaction() as conn, conn.cursor() as cur:
+            cur.executemany(
+                "UPDATE citeqa_sentences SET mentions = %s::jsonb WHERE id = %s AND mentions IS NULL",
+                [(rows.mentions_value(m), s.key) for s, m in found],
+            )
+
     def set_flag(self, key: str, value: str) -> None:
         with self.pool.connection() as conn:
             conn.execute(
@@ -365,12 +384,12 @@ class PostgresStore(CheckedWrites, SqlReads):
             # relaxed_order may return rows slightly out of order: re-sort the materialised
             # candidates (pgvector's documented pattern).
             found = conn.execute(DENSE_SEARCH_SQL, {"q": query, "k": k}).fetchall()
-        return [Scored(rows.sentence(r), 1.0 - float(r[7])) for r in found]
+        return [Scored(rows.sentence(r), 1.0 - float(r[_SCORE])) for r in found]
 
     # -- LexicalIndex --------------------------------------------------------------------
 
     def lexical_search(self, query: str, k: int) -> list[Scored]:
-        return [Scored(rows.sentence(r), float(r[7])) for r in self._bm25(_SENTENCES, query, k)]
+        return [Scored(rows.sentence(r), float(r[_SCORE])) for r in self._bm25(_SENTENCES, query, k)]
 
     def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]:
         return [(doc_id, float(score)) for doc_id, score in self._bm25(_DOCUMENTS, query, k)]

@@ -13,12 +13,16 @@ weights chosen on questions 1-1000, checked on 1001-2000), search hit@1 / hit@5:
   blend 0.6/0.4, plain vectors ............................ 0.712 / 0.871 (held-out half)
   blend 0.7/0.2 + document BM25 0.3, title-prefixed vectors 0.745 / 0.918 (held-out half)
 The dense cosine of every hit is kept: it is the absolute support signal for abstention.
+
+``pool`` returns the whole fused candidate set with each retriever's raw signals (cosine,
+sentence BM25, document BM25, ranks): what the learned ranker (qa/ranking/) reorders, so
+the answerer and /v1/search rank the same candidates the same way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import AbstractSet, Literal
 
 import numpy as np
 
@@ -38,6 +42,30 @@ class RetrievalSettings:
     documents: int = 5
 
 
+@dataclass(frozen=True)
+class Pooled:
+    """One fused candidate: its hit (``score`` = the blend) and the raw signals behind it."""
+
+    hit: Hit
+    document_score: float = 0.0  # BM25 of its document (title + text); 0 when not matched
+    dense_rank: int | None = None  # 1-based rank among the dense candidates
+    lexical_rank: int | None = None
+    document_rank: int | None = None  # rank of its document by document BM25
+
+
+@dataclass(frozen=True)
+class CandidatePool:
+    """A question's candidates, best blend first, and the per-question maxima the blend
+    normalised by (features are relative to them)."""
+
+    items: list[Pooled] = field(default_factory=list)
+    top_lexical: float = 0.0
+    top_document: float = 0.0
+
+    def hits(self, k: int) -> list[Hit]:
+        return [p.hit for p in self.items[:k]]
+
+
 class HybridRetriever:
     def __init__(self, store: HybridIndex, embedder: Embedder, settings: RetrievalSettings | None = None):
         self.store = store
@@ -53,12 +81,28 @@ class HybridRetriever:
         a follow-up's sentences are still found by what it asks."""
         if vector is None:
             vector = self.embed_query(query)
-        n = max(self.settings.candidates, k)
-        dense = self.store.dense_search(vector, n)
-        lexical = self.store.lexical_search(query, n)
         if self.settings.fusion == "rrf":
+            n = max(self.settings.candidates, k)
+            dense = self.store.dense_search(vector, n)
+            lexical = self.store.lexical_search(query, n)
             return self._with_dense_scores(fuse(dense, lexical, k, self.settings), vector)
-        return self._blend(query, dense, lexical, k, vector, f"{context} {query}" if context else query)
+        return self.pool(query, k, vector, context).hits(k)
+
+    def pool(self, query: str, k: int = 0, vector: np.ndarray | None = None, context: str | None = None,
+             exclude: AbstractSet[str] = frozenset()) -> CandidatePool:
+        """Every blend candidate (at least ``k``), best blend first, with the signals behind
+        it. ``exclude``: doc_ids to act as if they were not indexed (the ranker's fitting
+        tool makes negatives this way, without indexing the corpus twice)."""
+        if vector is None:
+            vector = self.embed_query(query)
+        cfg = self.settings
+        # Excluded documents' sentences are dropped after the search: ask for that many more.
+        n = max(cfg.candidates, k) * (2 if exclude else 1)
+        dense = [d for d in self.store.dense_search(vector, n) if d.sentence.doc_id not in exclude]
+        lexical = [d for d in self.store.lexical_search(query, n) if d.sentence.doc_id not in exclude]
+        document_query = f"{context} {query}" if context else query
+        return self._blend(dense[:max(cfg.candidates, k)], lexical[:max(cfg.candidates, k)], vector,
+                           document_query, exclude)
 
     def _with_dense_scores(self, hits: list[Hit], vector: np.ndarray) -> list[Hit]:
         """Give lexical-only hits their exact cosine too, as blend does: every hit needs one."""
@@ -66,17 +110,21 @@ class HybridRetriever:
         scores = dict(zip((s.id for s in missing), self.store.dense_scores(vector, missing), strict=True))
         return [replace(h, dense_score=scores[h.sentence.id]) if h.dense_score is None else h for h in hits]
 
-    def _blend(self, query: str, dense: list[Scored], lexical: list[Scored], k: int, vector: np.ndarray,
-               document_query: str) -> list[Hit]:
+    def _blend(self, dense: list[Scored], lexical: list[Scored], vector: np.ndarray, document_query: str,
+               exclude: AbstractSet[str]) -> CandidatePool:
         cfg = self.settings
         cosine = {d.sentence.id: d.score for d in dense}
         sentences = {d.sentence.id: d.sentence for d in dense}
+        dense_rank = {d.sentence.id: rank for rank, d in enumerate(dense, start=1)}
         lexical_scores = {item.sentence.id: item.score for item in lexical}
+        lexical_rank = {item.sentence.id: rank for rank, item in enumerate(lexical, start=1)}
         top_lexical = max(lexical_scores.values(), default=0.0)
-        documents = (
-            dict(self.store.lexical_document_search(document_query, max(cfg.candidates, cfg.documents)))
-            if cfg.document_weight > 0 else {}
+        found = (
+            self.store.lexical_document_search(document_query, max(cfg.candidates, cfg.documents) + len(exclude))
+            if cfg.document_weight > 0 else []
         )
+        documents = {doc_id: score for doc_id, score in found if doc_id not in exclude}
+        document_rank = {doc_id: rank for rank, doc_id in enumerate(documents, start=1)}
         top_document = max(documents.values(), default=0.0)
         extra = [item.sentence for item in lexical] + self.store.current_sentences(list(documents)[:cfg.documents])
         unscored = list({s.id: s for s in extra if s.id not in cosine}.values())
@@ -93,11 +141,14 @@ class HybridRetriever:
             return value
 
         fused = {key: score(key) for key in sentences}
-        order = sorted(fused, key=lambda key: (-fused[key], key))[:k]
-        return [
-            Hit(sentences[key], fused[key], dense_score=cosine[key], lexical_score=lexical_scores.get(key))
+        order = sorted(fused, key=lambda key: (-fused[key], key))
+        items = [
+            Pooled(Hit(sentences[key], fused[key], dense_score=cosine[key], lexical_score=lexical_scores.get(key)),
+                   document_score=documents.get(sentences[key].doc_id, 0.0), dense_rank=dense_rank.get(key),
+                   lexical_rank=lexical_rank.get(key), document_rank=document_rank.get(sentences[key].doc_id))
             for key in order
         ]
+        return CandidatePool(items, top_lexical, top_document)
 
 
 def fuse(dense: list[Scored], lexical: list[Scored], k: int, settings: RetrievalSettings) -> list[Hit]:

@@ -1,7 +1,7 @@
 """Rows of the SQL backends and the values they stand for, both ways.
 
 Both backends select a sentence as ``(key, doc_id, version, idx, start_char, end_char,
-text)``, a document as ``(doc_id, version, title, text, metadata, created_at, current)``
+text, mentions)``, a document as ``(doc_id, version, title, text, metadata, created_at, current)``
 and a listed one as ``(doc_id, version, title, metadata, created_at)``, and insert a
 version as ``(doc_id, version, title, text, metadata, created_at)``, so one reading (and
 writing) of each serves both.
@@ -15,12 +15,32 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from citeqa.index.types import Document, DocumentPage, Sentence
+from citeqa.index.types import Document, DocumentPage, Mention, Sentence
 
 
 def sentence(row: Sequence[Any]) -> Sentence:
-    """A ``(key, doc_id, version, idx, start_char, end_char, text)`` row."""
-    return Sentence(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6], key=row[0])
+    """A ``(key, doc_id, version, idx, start_char, end_char, text, mentions)`` row."""
+    return Sentence(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6], key=row[0],
+                    mentions=mentions(row[7]), analysed=row[7] is not None)
+
+
+def mentions(stored: str | list[Any] | None) -> tuple[Mention, ...]:
+    """Stored mentions: JSON ``[[start, end, label], ...]`` as SQLite's text or PostgreSQL's
+    jsonb (which psycopg decodes); NULL (not analysed yet) reads as none."""
+    if not stored:
+        return ()
+    found = json.loads(stored) if isinstance(stored, str) else stored
+    return tuple(Mention(start, end, label) for start, end, label in found)
+
+
+def mentions_value(found: Sequence[Mention]) -> str:
+    """How mentions are stored: compact JSON ``[[start, end, label], ...]``."""
+    return json.dumps([[m.start, m.end, m.label] for m in found], separators=(",", ":"))
+
+
+def stored_mentions(sentence: Sentence) -> str | None:
+    """A sentence's mentions column: NULL when it was not analysed, so a backfill finds it."""
+    return mentions_value(sentence.mentions) if sentence.analysed else None
 
 
 def sentences(found: Iterable[Sequence[Any]]) -> list[Sentence]:

@@ -1,7 +1,8 @@
 """The reads both SQL backends make alike: one statement each, in their own dialect.
 
 ``document``, ``sentences``, ``list_documents``, ``vectors_by_text``, ``sentence_count``,
-``get_flag``, ``current_sentences`` and ``dense_scores`` (from the stored vectors) each
+``get_flag``, ``current_sentences``, ``unanalysed_sentences`` and ``dense_scores`` (from
+the stored vectors) each
 run one parameterised statement and read its rows with :mod:`citeqa.index.rows`. Only
 the SQL differs between SQLite and PostgreSQL (tables, ``:name`` or ``%(name)s``
 placeholders, how a list is bound), so a backend gives its statements and how to run
@@ -37,6 +38,8 @@ class ReadStatements:
     current_sentences: str
     # doc_ids, indexes (two lists, pairwise) -> (doc_id, idx, stored vector) of those of them that are searchable
     searchable_vectors: str
+    # after (a row key), limit -> sentence rows stored without mentions (NULL), by key
+    unanalysed: str
 
 
 class SqlReads(ABC):
@@ -95,6 +98,11 @@ class SqlReads(ABC):
         if not doc_ids:
             return []
         return rows.sentences(self._fetch(self._reads.current_sentences, {"doc_ids": self._list(list(doc_ids))}))
+
+    def unanalysed_sentences(self, limit: int, after: int = -1) -> list[Sentence]:
+        """Up to ``limit`` sentences stored without language analysis, with row keys above
+        ``after``, by key: what the mention backfill reads (index/mention_backfill.py)."""
+        return rows.sentences(self._fetch(self._reads.unanalysed, {"after": after, "limit": limit}))
 
     def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]:
         """Cosines with the stored vectors, each found by (doc_id, index) among the

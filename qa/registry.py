@@ -4,14 +4,18 @@ third-party package would, so ``pip install citeqa-something`` adds a generator.
 
 A factory takes the generator's settings as keyword arguments and must be cheap (models
 load on first use); ``Options`` is the pydantic model of its per-request options.
+
+The entry-point plumbing (``plugin_names``, ``plugin_factory``, ``check_settings``) is
+shared with the other plugin groups (``citeqa.rerankers``: qa/ranking/registry.py).
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from pydantic import ValidationError
 
@@ -20,7 +24,47 @@ from citeqa.qa.types import Generator, GeneratorError, GeneratorOptions
 GROUP = "citeqa.generators"
 
 
-class UnknownGenerator(LookupError):
+class UnknownPlugin(LookupError):
+    """No installed plugin of a group has the name asked for."""
+
+
+class UnknownPluginSetting(TypeError):
+    """A plugin was given a setting its factory does not take."""
+
+
+def plugin_names(group: str) -> list[str]:
+    return sorted({ep.name for ep in entry_points(group=group)})
+
+
+def plugin_factory(group: str, name: str, kind: str,
+                   unknown: type[UnknownPlugin] = UnknownPlugin) -> Callable[..., Any]:
+    """The factory a plugin registered under ``name``; ``unknown`` (naming the installed
+    ones) when there is none. ``kind`` names the role in messages ("generator")."""
+    matches = [ep for ep in entry_points(group=group) if ep.name == name]
+    if not matches:
+        raise unknown(f"unknown {kind} {name!r}; installed: {', '.join(plugin_names(group)) or 'none'}")
+    factory: Callable[..., Any] = matches[0].load()
+    return factory
+
+
+def check_settings(factory: Callable[..., Any], settings: Mapping[str, Any], what: str,
+                   invalid: type[UnknownPluginSetting] = UnknownPluginSetting) -> None:
+    """Fail before construction on a setting the factory's signature does not name, listing
+    the ones it does. A factory taking ``**kwargs`` checks its own settings."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C factory: nothing to read
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    extra = sorted(set(settings) - set(known))
+    if extra:
+        raise invalid(f"{what} has no setting {', '.join(map(repr, extra))}; "
+                      f"its settings: {', '.join(known) or 'none'}")
+
+
+class UnknownGenerator(UnknownPlugin):
     pass
 
 
@@ -33,14 +77,14 @@ GENERATOR_PROBLEMS = (UnknownGenerator, InvalidGeneratorOptions, GeneratorError)
 
 
 def available() -> list[str]:
-    return sorted({ep.name for ep in entry_points(group=GROUP)})
+    return plugin_names(GROUP)
 
 
 def create(name: str, **settings: Any) -> Generator:
-    matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
-    if not matches:
-        raise UnknownGenerator(f"unknown generator {name!r}; installed: {', '.join(available()) or 'none'}")
-    return matches[0].load()(**settings)
+    factory = plugin_factory(GROUP, name, "generator", UnknownGenerator)
+    check_settings(factory, settings, f"generator {name!r}")
+    generator: Generator = factory(**settings)
+    return generator
 
 
 def parse_options(generator: Generator, raw: dict[str, Any] | None) -> GeneratorOptions:

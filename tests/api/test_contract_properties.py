@@ -42,7 +42,8 @@ def shared_client(tmp_path_factory, embedder):
     from citeqa.api.settings import Settings
     from tests.support.corpus import SEEDS_DIR
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("props"), seeds_dir=SEEDS_DIR, min_similarity=0.0)
+    settings = Settings(data_dir=tmp_path_factory.mktemp("props"), seeds_dir=SEEDS_DIR, min_similarity=0.0,
+                        min_probability=0.0)
     with TestClient(create_app(settings, embedder=embedder)) as c:
         yield c
 

@@ -14,8 +14,8 @@ from citeqa.qa.answer import AnswerSettings
 from tests.support.corpus import SEEDS_DIR
 
 CHANGED = {"fusion": "rrf", "candidates": 7, "rrf_k": 11, "dense_weight": 0.1, "lexical_weight": 0.3,
-           "document_weight": 0.6, "documents": 2, "min_similarity": 0.2, "min_support": 0.9,
-           "attribute_uncited": False}
+           "document_weight": 0.6, "documents": 2, "min_similarity": 0.3, "min_support": 0.9,
+           "attribute_uncited": False, "min_probability": 0.4, "rerank_candidates": 20}
 
 
 @pytest.mark.parametrize("build, domain", [(retrieval_settings, RetrievalSettings), (answer_settings, AnswerSettings)])

@@ -73,3 +73,17 @@ def test_the_best_threshold_is_the_lowest_within_noise_of_the_best():
              {"threshold": 0.3, "accuracy": 0.80}, {"threshold": 0.4, "accuracy": 0.75}]
     assert best_threshold(curve)["threshold"] == 0.2
     assert best_threshold(curve, tolerance=0.0)["threshold"] == 0.3
+
+
+def test_reliability_bins_predicted_against_observed_answers():
+    from citeqa.evaluation.summary import reliability
+
+    def record(probability: float, positive: bool, rank: int | None) -> dict:
+        return {"probability": probability, "positive": positive, "negative": not positive, "search_rank": rank}
+
+    records = [record(0.95, True, 1), record(0.92, True, 2), record(0.15, False, None), record(0.12, True, 1)]
+    bins = {b["low"]: b for b in reliability(records)}
+    assert set(bins) == {0.1, 0.9}
+    assert bins[0.9]["questions"] == 2 and bins[0.9]["observed"] == 0.5
+    assert bins[0.9]["predicted"] == pytest.approx(0.935)
+    assert bins[0.1]["observed"] == 0.5  # the negative never counts as answered

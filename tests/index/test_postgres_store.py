@@ -53,7 +53,7 @@ class TestPostgresStore(StoreContract):
             assert "citeqa_sentences_hnsw" in plan
             rows = conn.execute(DENSE_SEARCH_SQL, {"q": query, "k": 25}).fetchall()
             assert len(rows) == 25 and {r[1] for r in rows} == {"far"}
-            np.testing.assert_allclose([1 - r[7] for r in rows], [h.score for h in hits], rtol=0, atol=1e-5)
+            np.testing.assert_allclose([1 - r[-1] for r in rows], [h.score for h in hits], rtol=0, atol=1e-5)
 
 
 # -- PostgreSQL-specific -------------------------------------------------------------------
@@ -113,3 +113,30 @@ def test_short_lived_threads_leave_a_bounded_number_of_server_connections(databa
     finally:
         store.close()
     assert server_connections(database_url, 0) == 0
+
+
+def test_a_database_from_before_mentions_opens_and_is_backfilled(database_url):
+    """A database as citeqa wrote it before mentions were stored (no mentions column)."""
+    from citeqa.index.ingest import DocumentInput, Ingestor
+    from citeqa.index.language import shared_analyzer
+    from citeqa.index.mention_backfill import backfill_mentions
+    from tests.contracts.samples import FAKE
+
+    store = PostgresStore(database_url, DIMENSION)
+    try:
+        Ingestor(store, FAKE).ingest(DocumentInput(text=V1_TEXT, doc_id="doc"))
+    finally:
+        store.close()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE citeqa_sentences DROP COLUMN mentions")  # its partial index goes with it
+    store = PostgresStore(database_url, DIMENSION)
+    try:
+        hits = store.dense_search(vector(STORM), 4)
+        assert hits[0].sentence.text == STORM
+        assert all(not h.sentence.analysed and h.sentence.mentions == () for h in hits)
+        assert len(store.unanalysed_sentences(10)) == 4
+        assert backfill_mentions(store, shared_analyzer()) == 4
+        assert store.unanalysed_sentences(10) == []
+        assert all(s.analysed for s in store.current_sentences(["doc"]))
+    finally:
+        store.close()

@@ -1,0 +1,292 @@
+"""Refit the learned ranker (qa/ranking/learned_ranker.json) and report it on held-out questions.
+
+    python -m citeqa.evaluation.fit_ranker ../shared/eval/squad_dev.jsonl \\
+        --corpus ../shared/eval/squad_dev.corpus.jsonl --fit 1-1000 --report 1001-2000
+
+Indexes the corpus once (``--data-dir`` keeps the index for the next run), gathers each
+question's candidate pool exactly as the answerer does (index/retriever.py ``pool``,
+qa/ranking/features.py), labels a candidate 1 when it overlaps a gold evidence span, and
+fits a logistic regression. Negatives follow ``citeqa eval --negatives``: the same seeded
+choice of documents is left out (here by excluding them from retrieval, not by indexing
+the corpus twice), so their questions' pools hold no gold at all.
+
+The probability is calibrated on out-of-fold figures of the best candidate per question (5
+folds by question): a logistic regression of "it is gold" on its ranking logit and three
+absolute signals (learned.GATE_INPUTS), so it means "the best sentence answers the
+question" and sees what a ranking within one pool cannot (a pool of unrelated sentences); the
+abstention threshold is chosen on the same out-of-fold figures: the one with the best
+abstention F1 among those costing at most ``--max-top1-loss`` of top-1 accuracy on the
+answerable questions. Nothing is chosen on the ``--report`` questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import tempfile
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from citeqa.evaluation.metrics import Span, overlaps
+from citeqa.evaluation.questions import Question, choose_negatives, load_corpus, load_questions
+from citeqa.index.retriever import HybridRetriever
+from citeqa.qa.ranking.features import FEATURES, answer_type_of, candidate_features, neighbours_from, pooled_documents
+from citeqa.qa.ranking.learned import ARTIFACT, GATE_INPUTS, LinearModel
+
+
+@dataclass
+class Pooled:
+    """One question's candidates as rows of features, with labels and the pool's own order."""
+
+    qid: str
+    rows: np.ndarray  # candidates × FEATURES, in blend order
+    labels: np.ndarray  # 1 = overlaps gold evidence
+    negative: bool  # the gold documents were left out
+    headings: np.ndarray  # the extractive answer skips these
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """"1-1000" → (0, 1000): 1-based inclusive to a slice."""
+    first, _, last = text.partition("-")
+    return int(first) - 1, int(last or first)
+
+
+def gather(retriever: HybridRetriever, questions: Sequence[Question], left_out: set[str],
+           vectors: np.ndarray, type_match_for: Any = None) -> list[Pooled]:
+    store = retriever.store
+    out = []
+    for q, vector in zip(questions, vectors, strict=True):
+        pool = retriever.pool(q.question, 0, vector, exclude=left_out)
+        near = neighbours_from(store.current_sentences(pooled_documents(pool)))
+        match = type_match_for(q.question) if type_match_for else None
+        cands = candidate_features(q.question, pool, near, match)
+        rows = np.array([[c.features[f] for f in FEATURES] for c in cands], dtype=np.float64)
+        labels = np.array([_is_gold(c.hit.sentence.doc_id, c.hit.sentence.start, c.hit.sentence.end, q.evidence)
+                           for c in cands], dtype=np.int8)
+        negative = not (q.gold_doc_ids - left_out)
+        out.append(Pooled(q.id, rows.reshape(len(cands), len(FEATURES)), labels, negative,
+                          rows[:, FEATURES.index("heading")] if len(cands) else np.zeros(0)))
+    return out
+
+
+def _is_gold(doc_id: str, start: int, end: int, evidence: Sequence[Span]) -> bool:
+    return any(overlaps(Span(doc_id, start, end), g) for g in evidence)
+
+
+def used_features(pools: Sequence[Pooled]) -> list[int]:
+    """The features that vary on the fitting set (one constant there, such as answer_type
+    without mentions, would get a weight fitted on nothing)."""
+    x = np.vstack([p.rows for p in pools if len(p.rows)])
+    return [i for i in range(x.shape[1]) if np.ptp(x[:, i]) > 0]
+
+
+def fit_linear(pools: Sequence[Pooled], features: Sequence[int], c: float = 1.0) -> LinearModel:
+    """A standardised logistic regression over all candidates (no calibration yet)."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.vstack([p.rows[:, features] for p in pools if len(p.rows)])
+    y = np.concatenate([p.labels for p in pools if len(p.rows)])
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    lr = LogisticRegression(C=c, max_iter=2000)
+    lr.fit((x - mean) / scale, y)
+    return LinearModel(tuple(FEATURES[i] for i in features), mean, scale, lr.coef_[0].copy(), float(lr.intercept_[0]))
+
+
+def best_of(model: LinearModel, pools: Sequence[Pooled], features: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per question: the best candidate's gate inputs (learned.GATE_INPUTS) and whether it is
+    gold (an empty pool: the lowest logit, nothing covered, never gold)."""
+    inputs, right = [], []
+    for p in pools:
+        if not len(p.rows):
+            inputs.append([-50.0, 0.0, 0.0, 1.0])
+            right.append(0)
+            continue
+        g = model.gate_rows(p.rows[:, features])
+        i = int(np.argmax(g[:, 0]))
+        inputs.append(list(g[i]))
+        right.append(int(p.labels[i]))
+    return np.array(inputs), np.array(right)
+
+
+def out_of_fold(pools: Sequence[Pooled], features: Sequence[int], c: float,
+                folds: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Best-candidate logits and correctness, each question scored by a model fitted without it."""
+    logits = np.zeros((len(pools), len(GATE_INPUTS)))
+    right = np.zeros(len(pools), dtype=int)
+    order = np.arange(len(pools))
+    for k in range(folds):
+        held = order % folds == k
+        model = fit_linear([p for p, h in zip(pools, held, strict=True) if not h], features, c)
+        z, r = best_of(model, [p for p, h in zip(pools, held, strict=True) if h], features)
+        logits[held], right[held] = z, r
+    return logits, right
+
+
+def platt(inputs: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, float]:
+    """The calibration: a logistic regression of "the best candidate is gold" on its gate inputs."""
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=1e6, max_iter=5000)
+    lr.fit(inputs.reshape(len(inputs), -1), right)
+    return lr.coef_[0].copy(), float(lr.intercept_[0])
+
+
+def gate_figures(probability: np.ndarray, right: np.ndarray, negative: np.ndarray,
+                 threshold: float) -> dict[str, float]:
+    """What abstaining below ``threshold`` gives: abstention precision/recall/F1 over all
+    questions, top-1 on the answerable ones (an abstention counts as wrong, as in the eval)."""
+    abstain = probability < threshold
+    positive = ~negative
+    tp = int((abstain & negative).sum())
+    precision = tp / abstain.sum() if abstain.sum() else 0.0
+    recall = tp / negative.sum() if negative.sum() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    top1 = float((right.astype(bool) & ~abstain & positive).sum() / positive.sum()) if positive.sum() else 0.0
+    return {"threshold": round(threshold, 4), "abstain_precision": round(precision, 4),
+            "abstain_recall": round(recall, 4), "abstain_f1": round(f1, 4), "top1_answered": round(top1, 4)}
+
+
+def choose_threshold(probability: np.ndarray, right: np.ndarray, negative: np.ndarray,
+                     max_top1_loss: float) -> dict[str, float]:
+    """The best abstention F1 among thresholds losing at most ``max_top1_loss`` of top-1."""
+    ungated = gate_figures(probability, right, negative, 0.0)["top1_answered"]
+    candidates = [gate_figures(probability, right, negative, t) for t in np.round(np.arange(0.0, 1.0, 0.005), 4)]
+    allowed = [g for g in candidates if ungated - g["top1_answered"] <= max_top1_loss]
+    return max(allowed, key=lambda g: (g["abstain_f1"], -g["threshold"]))
+
+
+def ranking_figures(model: LinearModel | None, pools: Sequence[Pooled], features: Sequence[int]) -> dict[str, float]:
+    """Top-1 (first non-heading, as the extractive answer cites) and hit@5 on the answerable
+    questions; ``model`` None: the retriever's blend order."""
+    top1 = hit5 = n = 0
+    for p in pools:
+        if p.negative:
+            continue
+        n += 1
+        if not len(p.rows):
+            continue
+        order = (np.argsort(-model.logits(p.rows[:, features]), kind="stable") if model
+                 else np.arange(len(p.rows)))
+        first = next((i for i in order if not p.headings[i]), order[0])
+        top1 += int(p.labels[first])
+        hit5 += int(p.labels[order[:5]].any())
+    return {"top1": round(top1 / n, 4), "hit_at_5": round(hit5 / n, 4), "questions": n}
+
+
+def index_corpus(data_dir: Path, corpus: Path, embedder: Any, mentions: bool = True) -> Any:
+    """The corpus in an embedded store with mentions, as a service indexes it (reused when
+    ``data_dir`` holds it already; sentences stored without mentions are analysed now).
+    ``mentions`` False: no language analysis (the answer-type feature is then left out)."""
+    from citeqa.index.embedded_store import EmbeddedStore
+    from citeqa.index.ingest import DocumentInput, Ingestor
+    from citeqa.index.language import shared_analyzer
+    from citeqa.index.mention_backfill import backfill_mentions
+
+    store = EmbeddedStore(data_dir, embedder.dimension)
+    analyzer = shared_analyzer() if mentions else None
+    if store.sentence_count() == 0:
+        docs = [DocumentInput(text=d["text"], doc_id=d["doc_id"], title=d.get("title") or "",
+                              metadata=d.get("metadata") or {}) for d in load_corpus(corpus)]
+        ingestor = Ingestor(store, embedder, analyzer)
+        for start in range(0, len(docs), 256):
+            ingestor.ingest_many(docs[start:start + 256])
+    if analyzer is not None:
+        backfill_mentions(store, analyzer)
+    return store
+
+
+def collect(args: argparse.Namespace, span: tuple[int, int], everything: list[Question],
+            retriever: HybridRetriever, embedder: Any) -> list[Pooled]:
+    questions = everything[span[0]:span[1]]
+    left_out = choose_negatives(questions, args.negatives, args.seed)
+    vectors = embedder.encode([q.question for q in questions])
+    return gather(retriever, questions, left_out, vectors, _type_match_for())
+
+
+def _type_match_for() -> Any:
+    return answer_type_of
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m citeqa.evaluation.fit_ranker", description=__doc__.split("\n")[0])
+    parser.add_argument("questions", type=Path)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--fit", default="1-1000", help="questions to fit on, 1-based inclusive")
+    parser.add_argument("--report", default="", help="held-out questions to report on, e.g. 1001-2000")
+    parser.add_argument("--negatives", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--c", type=float, default=1.0, help="inverse L2 strength of the regression")
+    parser.add_argument("--max-top1-loss", type=float, default=0.008)
+    parser.add_argument("--data-dir", type=Path, help="keep the corpus index here (reused when present)")
+    parser.add_argument("--cache", type=Path, help="keep the gathered features here (reused when present)")
+    parser.add_argument("--out", type=Path, default=ARTIFACT)
+    parser.add_argument("--drop", default="bigram_coverage,document_coverage,document_candidates",
+                        help="features to leave out of the model, comma-separated (default: those that did "
+                             "not help on the held-out half, see learned_ranker.json)")
+    parser.add_argument("--no-mentions", action="store_true",
+                        help="skip the language analysis of the corpus (no answer-type feature)")
+    args = parser.parse_args(argv)
+
+    everything = load_questions(args.questions)
+    fit_span = parse_range(args.fit)
+    report_span = parse_range(args.report) if args.report else None
+    if args.cache and args.cache.exists():
+        with open(args.cache, "rb") as fh:
+            fitting, held = pickle.load(fh)
+    else:
+        fitting, held = _gather_all(args, everything, fit_span, report_span)
+        if args.cache:
+            with open(args.cache, "wb") as fh:
+                pickle.dump((fitting, held), fh)
+    dropped = {name for name in args.drop.split(",") if name}
+    if args.no_mentions:
+        dropped.add("answer_type")
+    features = [i for i in used_features(fitting) if FEATURES[i] not in dropped]
+    model = fit_linear(fitting, features, args.c)
+    logits, right = out_of_fold(fitting, features, args.c)
+    a, b = platt(logits, right)
+    negative = np.array([p.negative for p in fitting])
+    probability = 1.0 / (1.0 + np.exp(-(logits @ a + b)))
+    gate = choose_threshold(probability, right, negative, args.max_top1_loss)
+    model = LinearModel(model.features, model.mean, model.scale, model.weights, model.bias, a, b, gate["threshold"])
+    report: dict[str, Any] = {
+        "fit": {"questions": args.fit, "negatives": args.negatives, "seed": args.seed, "c": args.c,
+                "dropped": sorted(dropped),
+                "candidates": int(sum(len(p.rows) for p in fitting)),
+                "blend": ranking_figures(None, fitting, features),
+                "ranker_out_of_fold_gate": gate},
+    }
+    if held is not None:
+        z, r = best_of(model, held, features)
+        p = 1.0 / (1.0 + np.exp(-(z @ a + b)))
+        neg = np.array([q.negative for q in held])
+        report["held_out"] = {"questions": args.report, "blend": ranking_figures(None, held, features),
+                              "ranker": ranking_figures(model, held, features),
+                              "gate": gate_figures(p, r, neg, gate["threshold"]),
+                              "ungated": gate_figures(p, r, neg, 0.0)}
+    args.out.write_text(model.to_json({"report": report}), encoding="utf-8")
+    print(json.dumps(report, indent=1))
+    return report
+
+
+def _gather_all(args: argparse.Namespace, everything: list[Question], fit_span: tuple[int, int],
+                report_span: tuple[int, int] | None) -> tuple[list[Pooled], list[Pooled] | None]:
+    from citeqa.index.embedder import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    with tempfile.TemporaryDirectory(prefix="citeqa-fit-") as tmp:
+        with closing(index_corpus(args.data_dir or Path(tmp), args.corpus, embedder, not args.no_mentions)) as store:
+            retriever = HybridRetriever(store, embedder)
+            fitting = collect(args, fit_span, everything, retriever, embedder)
+            held = collect(args, report_span, everything, retriever, embedder) if report_span else None
+    return fitting, held
+
+
+if __name__ == "__main__":
+    main()

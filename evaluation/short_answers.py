@@ -1,0 +1,187 @@
+"""Short answers measured from the gold evidence sentence, and the command that refits their weights.
+
+    python -m citeqa.evaluation.short_answers --split heldout            # questions 1001-2000
+    python -m citeqa.evaluation.short_answers --split dev --rules-only   # 1-1000, no spaCy
+    python -m citeqa.evaluation.short_answers --data evaluation/sets/seed_questions.jsonl
+    python -m citeqa.evaluation.short_answers --fit                      # refit on 1-1000
+
+Each answerable question's first gold evidence sentence goes to ``extract_short_answer`` with
+that sentence's entities and noun chunks and the parsed question (as the query path gets them:
+mentions stored at ingest, the question parsed once), and the span is scored the SQuAD way
+(normalised exact match and token F1, best over the gold answers). The time per call excludes
+the spaCy parses, which happen at ingest (sentences) and once per request (the question), and
+is CPU time (the machine is shared). "right": the share with token F1 >= 0.5.
+
+``--fit`` fits the linear weights of qa/short_answer.py on questions 1-1000 only: expected F1
+of the chosen span under a softmax over each question's candidates, with light L2 towards the
+current weights, and prints them to paste into ``_WEIGHTS`` / ``_TYPE_FIT``. A tool, not
+runtime code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from citeqa.evaluation.metrics import exact_match, token_f1
+from citeqa.index.language import Analyzer, SpacyAnalyzer, shared_analyzer
+from citeqa.index.types import Mention
+from citeqa.qa import short_answer
+from citeqa.qa.short_answer import candidates, extract_short_answer
+
+# A short answer is "right" at token F1 >= 0.5 (as tests/evaluation/test_seed_questions.py counts).
+RIGHT_F1 = 0.5
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "eval" / "squad_dev.jsonl"
+
+
+@dataclass(frozen=True)
+class Case:
+    question: str
+    sentence: str
+    answers: list[str]
+    mentions: tuple[Mention, ...] = ()
+    question_doc: Any = None
+
+
+def load(path: Path, split: str) -> list[Case]:
+    """Answerable questions with their first gold sentence; ``split``: dev (the first half of
+    the file: questions 1-1000 of squad_dev), heldout (the second half) or all."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    half = len(rows) // 2
+    rows = {"dev": rows[:half], "heldout": rows[half:], "all": rows}[split]
+    cases = []
+    for row in rows:
+        if not row.get("evidence") or not row.get("answers"):
+            continue
+        texts = {d["doc_id"]: d["text"] for d in row["documents"]}
+        ev = row["evidence"][0]
+        cases.append(Case(row["question"], texts[ev["doc_id"]][ev["start"]:ev["end"]], row["answers"]))
+    return cases
+
+
+def analysed(cases: Sequence[Case], analyzer: Analyzer) -> list[Case]:
+    """The cases with their sentences' mentions (as ingest stores them) and parsed questions
+    (as a request parses them)."""
+    sentences = analyzer.mentions([c.sentence for c in cases])
+    if isinstance(analyzer, SpacyAnalyzer):  # batched: the same parse, faster
+        questions = list(analyzer.docs([c.question for c in cases]))
+    else:
+        questions = [analyzer.question_doc(c.question) for c in cases]
+    return [Case(c.question, c.sentence, c.answers, tuple(m), q)
+            for c, m, q in zip(cases, sentences, questions, strict=True)]
+
+
+def evaluate(cases: Sequence[Case], language: bool = True) -> dict[str, float]:
+    f1 = em = whole = right = 0.0
+    t0 = time.process_time()
+    spans = [extract_short_answer(c.question, c.sentence, c.mentions if language else None,
+                                  c.question_doc if language else None) for c in cases]
+    elapsed = time.process_time() - t0
+    for c, span in zip(cases, spans, strict=True):
+        prediction = "" if span is None else c.sentence[span[0]:span[1]]
+        score = token_f1(prediction, c.answers)
+        f1 += score
+        right += score >= RIGHT_F1
+        em += exact_match(prediction, c.answers)
+        whole += token_f1(c.sentence, c.answers)
+    n = max(1, len(cases))
+    return {"questions": len(cases), "f1": round(f1 / n, 4), "em": round(em / n, 4), "right": round(right / n, 4),
+            "whole_sentence_f1": round(whole / n, 4), "ms_per_call": round(elapsed * 1000 / n, 3)}
+
+
+def _weight_keys() -> list[str]:
+    keys = list(short_answer._WEIGHTS)
+    keys += [f"{k}@{t}" for t in short_answer._TYPE_FIT for k in short_answer._FIT_KEYS]
+    return keys
+
+
+def _current_weights(keys: Sequence[str]) -> np.ndarray:
+    w = []
+    for k in keys:
+        if "@" in k:
+            name, qtype = k.split("@")
+            w.append(short_answer._TYPE_FIT[qtype][short_answer._FIT_KEYS.index(name)])
+        else:
+            w.append(short_answer._WEIGHTS[k])
+    return np.array(w, dtype=np.float64)
+
+
+def fit(cases: Sequence[Case], l2: float = 0.002, rounds: int = 400) -> dict[str, float]:
+    """Weights maximising the mean expected F1 under a softmax over each question's candidates."""
+    from scipy.optimize import minimize
+
+    keys = _weight_keys()
+    index = {k: n for n, k in enumerate(keys)}
+    problems = []
+    for c in cases:
+        qtype, cands = candidates(c.question, c.sentence, c.mentions, c.question_doc)
+        if not cands:
+            continue
+        x = np.zeros((len(cands), len(keys)))
+        f = np.zeros(len(cands))
+        for r, (start, end, feats) in enumerate(cands):
+            for name, value in feats.items():
+                if name in short_answer._FIT_KEYS:
+                    x[r, index[f"{name}@{qtype}"]] = value
+                elif name in index:
+                    x[r, index[name]] = value
+            f[r] = token_f1(c.sentence[start:end], c.answers)
+        problems.append((x, f))
+    prior = _current_weights(keys)
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 0.0, np.zeros_like(w)
+        for x, f in problems:
+            s = x @ w
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            expected = p @ f
+            total += expected
+            grad += x.T @ (p * (f - expected))
+        n = len(problems)
+        d = w - prior
+        return -total / n + l2 * d @ d, -grad / n + 2 * l2 * d
+
+    result = minimize(loss, prior, jac=True, method="L-BFGS-B", options={"maxiter": rounds})
+    return {k: round(float(v), 1) for k, v in zip(keys, result.x, strict=True)}
+
+
+def _apply(weights: dict[str, float]) -> None:
+    """Use fitted weights in this process (to measure them before pasting them in)."""
+    for k, v in weights.items():
+        if "@" not in k:
+            short_answer._WEIGHTS[k] = v
+    for qtype in list(short_answer._TYPE_FIT):
+        num, date, caps, prep, long = (weights[f"{k}@{qtype}"] for k in short_answer._FIT_KEYS)
+        short_answer._TYPE_FIT[qtype] = (num, date, caps, prep, long)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--split", choices=("dev", "heldout", "all"), default="heldout")
+    parser.add_argument("--rules-only", action="store_true", help="no entities, noun chunks or question parse")
+    parser.add_argument("--fit", action="store_true", help="refit the weights on the dev split and print them")
+    args = parser.parse_args(argv)
+
+    analyzer = shared_analyzer()
+    if args.fit:
+        weights = fit(analysed(load(args.data, "dev"), analyzer))
+        print(json.dumps(weights))
+        _apply(weights)
+        args.split = "dev"
+    cases = load(args.data, args.split)
+    if not args.rules_only:
+        cases = analysed(cases, analyzer)
+    report = evaluate(cases, language=not args.rules_only)
+    print(json.dumps({"data": str(args.data), "split": args.split, "rules_only": args.rules_only, **report}))
+
+
+if __name__ == "__main__":
+    main()

