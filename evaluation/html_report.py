@@ -16,8 +16,8 @@ from citeqa.evaluation.summary import PERCENTILE
 
 MAX_FAILURES = 25
 BINS = 20
-CONFIG_KEYS = ("target", "model", "fusion", "generator", "min_similarity", "top_k", "negatives", "seed",
-               "documents_indexed", "ingest_seconds")
+CONFIG_KEYS = ("target", "model", "fusion", "generator", "min_similarity", "min_probability", "top_k", "negatives",
+               "seed", "documents_indexed", "ingest_seconds")
 GROUPS = [
     ("Citations", [("quote_valid_rate", "quote valid", "rate"),
                    ("top1_citation_accuracy", "top-1 citation accuracy", "rate"),
@@ -181,7 +181,11 @@ def _curve(report: dict[str, Any]) -> str:
     for key, _, cls, dash in SERIES:
         points = " ".join(f"{px(p['threshold']):.1f},{py(p.get(key) or 0.0):.1f}" for p in curve)
         out.append(f"<polyline class='series {cls}' stroke-dasharray='{dash}' points='{points}'/>")
-    current = (report.get("config") or {}).get("min_similarity")
+    # The curve sweeps the gate's probability: the setting in use is min_probability
+    # (min_similarity is now a cosine floor on another scale; reports from before the gate
+    # swept the cosine and have no min_probability).
+    config = report.get("config") or {}
+    current = config.get("min_probability", config.get("min_similarity"))
     best = report.get("recommended_min_similarity")
     if isinstance(current, (int, float)):
         out.append(_vmark(px(current), py(0), f"current {current:.2f}", "now", 0))

@@ -42,7 +42,8 @@ class InProcessTarget:
     def describe(self) -> dict[str, Any]:
         s = self.services.settings
         return {"target": "in-process", "data_dir": str(s.data_dir), "model": self.services.embedder.name,
-                "fusion": s.fusion, "min_similarity": s.min_similarity, "generator": self.generator or s.generator,
+                "fusion": s.fusion, "min_similarity": s.min_similarity,
+                "min_probability": self.services.answerer.min_probability, "generator": self.generator or s.generator,
                 "generator_options": self.options or {},
                 "settings": s.model_dump(mode="json")}
 
