@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -24,13 +24,50 @@ def sentence(row: Sequence[Any]) -> Sentence:
                     mentions=mentions(row[7]), analysed=row[7] is not None)
 
 
-def mentions(stored: str | list[Any] | None) -> tuple[Mention, ...]:
+def mentions(stored: str | list[Any] | None) -> Sequence[Mention]:
     """Stored mentions: JSON ``[[start, end, label], ...]`` as SQLite's text or PostgreSQL's
-    jsonb (which psycopg decodes); NULL (not analysed yet) reads as none."""
+    jsonb (which psycopg decodes); NULL (not analysed yet) reads as none. Decoded when first
+    read: a question reads a few hundred sentences (candidates and their neighbours) and
+    looks at the mentions of a few (measured: decoding them all was ~15% of ranking)."""
     if not stored:
         return ()
-    found = json.loads(stored) if isinstance(stored, str) else stored
-    return tuple(Mention(start, end, label) for start, end, label in found)
+    return StoredMentions(stored)
+
+
+class StoredMentions(Sequence[Mention]):
+    """Mentions as stored, turned into :class:`Mention` objects on first use."""
+
+    __slots__ = ("_stored", "_decoded")
+
+    def __init__(self, stored: str | list[Any]):
+        self._stored: str | list[Any] | None = stored
+        self._decoded: tuple[Mention, ...] | None = None
+
+    def _all(self) -> tuple[Mention, ...]:
+        if self._decoded is None:
+            stored = self._stored
+            found = json.loads(stored) if isinstance(stored, str) else stored or []
+            self._decoded = tuple(Mention(start, end, label) for start, end, label in found)
+            self._stored = None
+        return self._decoded
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[Mention]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        return tuple(self) == (tuple(other) if isinstance(other, Sequence) else other)
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"StoredMentions({self._all()!r})"
 
 
 def mentions_value(found: Sequence[Mention]) -> str:

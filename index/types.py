@@ -61,7 +61,7 @@ class Sentence:
     key: int = field(default=-1, compare=False, repr=False)
     # Entities and noun chunks (offsets into ``text``), found once at ingest
     # (index/language.py) and read back with the sentence by every store read.
-    mentions: tuple[Mention, ...] = field(default=(), compare=False, repr=False)
+    mentions: Sequence[Mention] = field(default=(), compare=False, repr=False)
     # False: never analysed (ingested without an analyzer, or before mentions were stored),
     # so () says nothing; a running service fills those in (index/mention_backfill.py).
     analysed: bool = field(default=False, compare=False, repr=False)
