@@ -73,8 +73,9 @@ class Settings(BaseSettings):
         "reranker's own threshold (the learned ranker's, chosen on SQuAD dev 1-1000 with 20% negatives, is in "
         "qa/ranking/learned_ranker.json), 0.5 for a reranker without one."))
     min_similarity: float = Field(0.2, description=(
-        "Abstain also when no retrieved sentence has this cosine to the question: a floor for unrelated "
-        "collections (no SQuAD dev question's best cosine is under 0.25); the gate is the reranker's probability."))
+        "Abstain also when no retrieved sentence has this cosine to the question and none holds the question's "
+        "key word (its longest content word): a floor for unrelated collections (no SQuAD dev question's best "
+        "cosine is under 0.25); the gate is the reranker's probability."))
     rerank_candidates: int = Field(0, ge=0, description=(
         "Candidates (best fused score first) the reranker orders; 0: all of them (~100). A slow reranker "
         "(a cross-encoder) wants fewer."))

@@ -14,8 +14,9 @@ is CPU time (the machine is shared). "right": the share with token F1 >= 0.5.
 
 ``--fit`` fits the linear weights of qa/short_answer.py on questions 1-1000 only: expected F1
 of the chosen span under a softmax over each question's candidates, with light L2 towards the
-current weights, and prints them to paste into ``_WEIGHTS`` / ``_TYPE_FIT``. A tool, not
-runtime code.
+current weights, and prints them to paste into ``_WEIGHTS`` / ``_TYPE_FIT``. Yes/no questions
+are left out of the fit (their weights are set by hand: SQuAD has none to learn them from). A
+tool, not runtime code.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def fit(cases: Sequence[Case], l2: float = 0.002, rounds: int = 400) -> dict[str
     problems = []
     for c in cases:
         qtype, cands = candidates(c.question, c.sentence, c.mentions, c.question_doc)
-        if not cands:
+        if not cands or qtype not in short_answer._TYPE_FIT:  # yes/no: hand-set weights
             continue
         x = np.zeros((len(cands), len(keys)))
         f = np.zeros(len(cands))

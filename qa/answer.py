@@ -15,13 +15,20 @@ from typing import Any, Sequence
 
 from citeqa.index.language import Analyzer
 from citeqa.index.retriever import CandidatePool, HybridRetriever
-from citeqa.index.types import Embedder, Hit, Store
+from citeqa.index.types import Embedder, Hit, Mention, Store
 from citeqa.qa.citations import SupportScorer, verify
-from citeqa.qa.ranking.features import candidate_features, neighbours_from, pooled_documents
+from citeqa.qa.ranking.features import (
+    answer_type_of,
+    candidate_features,
+    key_term,
+    neighbours_from,
+    pooled_documents,
+    terms,
+)
 from citeqa.qa.ranking.learned import LearnedRanker
 from citeqa.qa.ranking.types import Ranked, Reranker
 from citeqa.qa.registry import GeneratorPool
-from citeqa.qa.short_answer import extract_short_answer
+from citeqa.qa.short_answer import extract_short_answer, holds_expected_type
 from citeqa.qa.streaming import AnswerStream, Drafting, verifier_for
 from citeqa.qa.types import ChatTurn, Citation, Draft, Passage, ShortAnswer, VerifiedAnswer
 
@@ -35,10 +42,12 @@ class AnswerSettings:
     # threshold (the learned ranker's is chosen on SQuAD dev 1-1000 with 20% negatives, see
     # qa/ranking/learned_ranker.json), or 0.5 for a reranker without one.
     min_probability: float | None = None
-    # A floor on the best cosine similarity as well: a pool of unrelated sentences (one
-    # document about something else) can look good relative to itself. No SQuAD dev question
-    # 1-1000, answerable or not, has its best cosine under 0.25; before the learned gate the
-    # whole gate was a cosine of 0.425, under which short natural questions fell.
+    # A floor on the best cosine similarity as well, for a pool of unrelated sentences (one
+    # document about something else looks good relative to itself): it applies only when
+    # none of the hits holds the question's key word either (``unrelated``). Short questions
+    # ("what is the ISW", "compensaton?") have low cosines to the very sentence that answers
+    # them (0.1-0.2 on the seed article), so a cosine floor alone refused them. No SQuAD dev
+    # question 1-1000, answerable or not, has its best cosine under 0.25.
     min_similarity: float = 0.2
     # Candidates (best blend first) the reranker orders; 0: the whole pool.
     rerank_candidates: int = 0
@@ -52,6 +61,16 @@ class AnswerSettings:
 def support_of(hits: Sequence[Hit]) -> float:
     """The strongest absolute evidence among the hits: their best cosine similarity."""
     return max((h.dense_score for h in hits if h.dense_score is not None), default=0.0)
+
+
+def unrelated(question: str, hits: Sequence[Hit], min_similarity: float) -> bool:
+    """No hit is similar enough (cosine under ``min_similarity``) and none holds the
+    question's key word (its longest: "tungsten", "internships", "ISW" spelled out): the
+    collection does not speak of what is asked."""
+    if support_of(hits) >= min_similarity:
+        return False
+    key = key_term(question)
+    return key is None or not any(key in terms(h.sentence.text) for h in hits)
 
 
 class QuestionAnswerer:
@@ -79,7 +98,8 @@ class QuestionAnswerer:
         if self.settings.rerank_candidates:
             pool = CandidatePool(pool.items[:self.settings.rerank_candidates], pool.top_lexical, pool.top_document)
         neighbours = neighbours_from(self.store.current_sentences(pooled_documents(pool)))
-        return self.reranker.rerank(query, candidate_features(query, pool, neighbours))
+        # The expected answer type reads the mentions stored at ingest: no model runs here.
+        return self.reranker.rerank(query, candidate_features(query, pool, neighbours, answer_type_of(query)))
 
     def search(self, query: str, k: int, context: str | None = None) -> list[Hit]:
         """The ``k`` best sentences as the answerer ranks them; ``score`` is the probability."""
@@ -131,7 +151,7 @@ class QuestionAnswerer:
         ranked = self.rank(query, vector, context)
         hits = [replace(r.hit, score=r.probability) for r in ranked[:top_k]]
         weak = (not hits or hits[0].score < self.min_probability
-                or support_of(hits) < self.settings.min_similarity)
+                or unrelated(query, hits, self.settings.min_similarity))
         passages = [] if weak else self.passages(hits)
         timings["embed"] = (t1 - t0) * 1000
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
@@ -170,24 +190,35 @@ class QuestionAnswerer:
         short = None
         if checked.citations:
             question_doc = self.analyzer.question_doc(question) if self.analyzer is not None else None
-            short = short_answer(question, checked.citations[0], passages, question_doc)
+            short = short_answer(question, checked.citations, passages, question_doc)
         return VerifiedAnswer(checked.answer, checked.status, checked.citations, checked.dropped, _rounded(timings),
                               short, generation)
 
 
-def short_answer(question: str, citation: Citation, passages: Sequence[Passage] = (),
+def short_answer(question: str, citation: Citation | Sequence[Citation], passages: Sequence[Passage] = (),
                  question_doc: Any = None) -> ShortAnswer | None:
-    """The short answer inside a verified citation's quote, in document offsets. ``passages``:
-    where the cited sentence's entities and noun chunks (stored at ingest) are found;
-    ``question_doc``: the question parsed by the language pipeline (qa/answer_types.py reads
-    its expected answer type). Either may be missing: the rules then work alone."""
-    mentions = next((getattr(p.hit.sentence, "mentions", None) for p in passages
-                     if p.hit.sentence.id == citation.sentence_id), None)
-    span = extract_short_answer(question, citation.quote, mentions, question_doc)
+    """The short answer inside a verified citation's quote, in document offsets. Given the
+    answer's citations in order, the first whose sentence holds the kind of thing asked for
+    ("how many": a number) gives it, else the first (qa/short_answer.py
+    ``holds_expected_type``). ``passages``: where the cited sentences' entities and noun
+    chunks (stored at ingest) are found; ``question_doc``: the question parsed by the
+    language pipeline (qa/answer_types.py reads its expected answer type). Either may be
+    missing: the rules then work alone."""
+    cited = [citation] if isinstance(citation, Citation) else list(citation)
+    if not cited:
+        return None
+
+    def mentions_of(c: Citation) -> Sequence[Mention] | None:
+        return next((getattr(p.hit.sentence, "mentions", None) for p in passages
+                     if p.hit.sentence.id == c.sentence_id), None)
+
+    chosen = next((c for c in cited if holds_expected_type(question, c.quote, mentions_of(c), question_doc)),
+                  cited[0])
+    span = extract_short_answer(question, chosen.quote, mentions_of(chosen), question_doc)
     if span is None:
         return None
-    start, end = citation.start + span[0], citation.start + span[1]
-    return ShortAnswer(citation.quote[span[0]:span[1]], citation.doc_id, citation.doc_version, start, end)
+    start, end = chosen.start + span[0], chosen.start + span[1]
+    return ShortAnswer(chosen.quote[span[0]:span[1]], chosen.doc_id, chosen.doc_version, start, end)
 
 
 def _parts_end(t0: float, timings: dict[str, float]) -> float:

@@ -7,11 +7,17 @@ well under a millisecond per candidate. Term weights are an IDF over the questio
 candidate pool (plus their neighbours), not over a corpus: it needs no statistics from
 the store and says which of the question's words are rare *among the sentences that
 compete*, which is what separates them.
+
+Words are matched the way a reader would: by a five-letter prefix ("troops"/"troop"), a
+multi-word name by its initials ("NIS" covers "National Intelligence Service"), and a word
+found nowhere in the pool by the pool's word one typo away ("recieve"/"receive"; words of
+five letters or more: shorter ones one edit apart are usually other words, "send"/"sent").
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Mapping, Sequence
@@ -44,6 +50,9 @@ FEATURES: tuple[str, ...] = (
     "lexical_rank",
     "document_rank",
     "answer_type",  # holds a mention of the expected answer type (qa/answer_types.py), else 0
+    "first_mention",  # weighted share of the question's terms this is its document's first candidate to hold
+    "rare_coverage",  # holds the question's rarest term found in the pool (1/0)
+    "type_coverage",  # answer_type × coverage: the expected kind of answer, about the question's subject
 )
 
 # The texts of a sentence's neighbours (previous and next): what coverage_context reads.
@@ -62,6 +71,14 @@ def terms(text: str) -> frozenset[str]:
     return profile(text).terms
 
 
+def key_term(question: str) -> str | None:
+    """The stem of the question's longest content word (the first of equal length): the
+    likeliest to be rare, so the one a sentence about the question should hold ("tungsten"
+    in "what is the boiling point of tungsten"). None without content words."""
+    words = [w for w in TOKEN.findall(question.lower()) if w not in STOPWORDS]
+    return stem(max(words, key=len)) if words else None
+
+
 @dataclass(frozen=True)
 class Profile:
     """What the features read of one sentence's text, computed once per text."""
@@ -72,13 +89,58 @@ class Profile:
     heading: bool
 
 
+# A capitalised word, or a connective that may sit inside a name ("Institute for the Study of War").
+_NAME_WORD = re.compile(r"[A-Z][\w’'-]*|of|for|the|and|on|de")
+_CONNECTIVES = frozenset({"of", "for", "the", "and", "on", "de"})
+
+
+def acronyms(text: str) -> set[str]:
+    """The initials of the text's multi-word names, lower-cased: "National Intelligence
+    Service" → "nis" (and of every run of 3+ of its capitalised words), "Institute for the
+    Study of War" → "isw". A question asking "what is the NIS" then covers the sentence
+    that spells the name out, as a reader would match it."""
+    found: set[str] = set()
+    run: list[str] = []
+    for token in [*TOKEN.findall(text), ""]:
+        if token and (token[0].isupper() or (run and token in _CONNECTIVES)):
+            run.append(token)
+            continue
+        capitals = [w[0].lower() for w in run if w not in _CONNECTIVES]
+        for i in range(len(capitals)):
+            for j in range(i + 3, min(len(capitals), i + 6) + 1):
+                found.add("".join(capitals[i:j]))
+        run = []
+    return found
+
+
 # Sentences recur across questions (the same collection answers them all): tokenising one
 # costs ~50 µs, a pool and its neighbours hold a few hundred. 64k profiles are a few MB.
 @lru_cache(maxsize=65536)
 def profile(text: str) -> Profile:
     words = TOKEN.findall(text.lower())
     content = [w[:5] for w in words if w not in STOPWORDS]
-    return Profile(frozenset(content), frozenset(zip(content, content[1:], strict=False)), len(words), is_heading(text))
+    return Profile(frozenset(content) | {a[:5] for a in acronyms(text)},
+                   frozenset(zip(content, content[1:], strict=False)), len(words), is_heading(text))
+
+
+def near_miss(a: str, b: str) -> bool:
+    """One edit apart (a substitution, insertion, deletion or swap of neighbours): the
+    typo that the five-letter prefix does not absorb ("recieve" vs "receive")."""
+    if a == b or abs(len(a) - len(b)) > 1 or a[:1] != b[:1]:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def _stand_in(term: str, seen: frozenset[str]) -> str:
+    """The first (in sorted order: the same every time) word of ``seen`` one typo away from
+    ``term``, else ``term`` itself."""
+    close = sorted(s for s in seen if s[:1] == term[:1] and abs(len(s) - len(term)) <= 1)
+    return next((s for s in close if near_miss(term, s)), term)
 
 
 @dataclass(frozen=True)
@@ -90,12 +152,16 @@ class QuestionTerms:
 
     def coverage(self, words: frozenset[str]) -> float:
         total = sum(self.weights.values())
-        return sum(w for t, w in self.weights.items() if t in words) / total if total else 0.0
+        return sum(self.weights[t] for t in words & self.weights.keys()) / total if total else 0.0
 
 
 def question_terms(question: str, pool_terms: Sequence[frozenset[str]]) -> QuestionTerms:
     asked = terms(question) or {stem(w) for w in tokens(question)}
     n = len(pool_terms)
+    # A misspelt word ("recieve") found nowhere stands for the pool's word one edit away.
+    seen: frozenset[str] = frozenset().union(*pool_terms) if pool_terms else frozenset()
+    if not asked <= seen:
+        asked = {t if t in seen or len(t) < 5 else _stand_in(t, seen) for t in asked}
     df = {t: sum(t in s for s in pool_terms) for t in asked}
     # A word in no candidate is the rarest of all: it weighs most, and pulls every candidate's
     # coverage down (little in the collection speaks of it: a signal for abstaining).
@@ -107,7 +173,8 @@ def question_terms(question: str, pool_terms: Sequence[frozenset[str]]) -> Quest
 
 def candidate_features(question: str, pool: CandidatePool, neighbours: Neighbours | None = None,
                        type_match: TypeMatch | None = None, titles: Mapping[str, str] | None = None) -> list[Candidate]:
-    """The pool's candidates (in the pool's order) with their features (FEATURES names them)."""
+    """The pool's candidates (in the pool's order) with their features (FEATURES names them;
+    the answer-type ones only for sentences that were analysed)."""
     items = pool.items
     if not items:
         return []
@@ -125,10 +192,17 @@ def candidate_features(question: str, pool: CandidatePool, neighbours: Neighbour
     for p, cov in zip(items, coverage, strict=True):
         by_document.setdefault(p.hit.sentence.doc_id, []).append(cov)
     best_cosine = max(p.hit.dense_score or 0.0 for p in items)
+    first = _first_mentions(items, sentence_terms, asked)
+    seen_weights = {t: w for t, w in asked.weights.items() if any(t in words for words in sentence_terms)}
+    rarest = max(seen_weights, key=lambda t: (seen_weights[t], t)) if seen_weights else None
     out = []
-    for p, pr, cov, ctx in zip(items, profiles, coverage, context_terms, strict=True):
+    for p, pr, cov, ctx, mention in zip(items, profiles, coverage, context_terms, first, strict=True):
         sentence = p.hit.sentence
         cosine = p.hit.dense_score or 0.0
+        # A sentence never analysed (stored before mentions were) has an unknown answer type,
+        # not a missing one: its type features are left out, and the ranker fills in the
+        # average it was fitted on (qa/ranking/learned.py), so it is neither helped nor hurt.
+        kind = (type_match(sentence) if sentence.analysed else None) if type_match else 0.0
         features = {
             "cosine": cosine,
             "cosine_gap": cosine - best_cosine,
@@ -148,10 +222,30 @@ def candidate_features(question: str, pool: CandidatePool, neighbours: Neighbour
             "dense_rank": _inverse(p.dense_rank),
             "lexical_rank": _inverse(p.lexical_rank),
             "document_rank": _inverse(p.document_rank),
-            "answer_type": type_match(sentence) if type_match else 0.0,
+            "first_mention": mention,
+            "rare_coverage": float(rarest is not None and rarest in pr.terms),
         }
+        if kind is not None:
+            features |= {"answer_type": kind, "type_coverage": kind * cov}
         out.append(Candidate(hit=p.hit, title=(titles or {}).get(sentence.doc_id, ""), features=features))
     return out
+
+
+def _first_mentions(items: Sequence[Pooled], sentence_terms: Sequence[frozenset[str]],
+                    asked: QuestionTerms) -> list[float]:
+    """Per candidate, the weighted share of the question's terms for which it is the first
+    candidate of its document (by position) to hold them: where a text introduces a name
+    ("Alexander Matsegora, Russia's ambassador") it usually says what it is."""
+    earliest: dict[tuple[str, str], int] = {}
+    for p, words in zip(items, sentence_terms, strict=True):
+        for t in words & asked.weights.keys():
+            key = (p.hit.sentence.doc_id, t)
+            if key not in earliest or p.hit.sentence.index < earliest[key]:
+                earliest[key] = p.hit.sentence.index
+    total = sum(asked.weights.values())
+    return [sum(asked.weights[t] for t in words & asked.weights.keys()
+                if earliest[(p.hit.sentence.doc_id, t)] == p.hit.sentence.index) / total if total else 0.0
+            for p, words in zip(items, sentence_terms, strict=True)]
 
 
 def answer_type_of(question: str) -> TypeMatch | None:
@@ -161,7 +255,14 @@ def answer_type_of(question: str) -> TypeMatch | None:
     expected = expected_types(question)
     if not expected:
         return None
-    return lambda sentence: type_match(expected, sentence.mentions, sentence.text, question)
+
+    def match(sentence: Sentence) -> float:
+        # Most sentences hold no mention of the type: skip the word comparison for them.
+        if not any(m.label in expected for m in sentence.mentions):
+            return 0.0
+        return type_match(expected, sentence.mentions, sentence.text, question)
+
+    return match
 
 
 def _inverse(rank: int | None) -> float:
@@ -184,5 +285,5 @@ def pooled_documents(pool: CandidatePool) -> list[str]:
     return list(dict.fromkeys(p.hit.sentence.doc_id for p in pool.items))
 
 
-__all__ = ["FEATURES", "Candidate", "Pooled", "answer_type_of", "candidate_features", "neighbours_from",
-           "pooled_documents"]
+__all__ = ["FEATURES", "Candidate", "Pooled", "answer_type_of", "candidate_features", "key_term", "neighbours_from",
+           "pooled_documents", "terms"]

@@ -1,6 +1,6 @@
-"""The default reranker: a logistic regression over the features of qa/ranking/features.py,
-with a logistic calibration on top (the ranking logit plus absolute evidence), applied in
-plain numpy.
+"""The default reranker: a linear score over the features of qa/ranking/features.py (fitted
+listwise), with a logistic calibration on top (how far the best candidate stands out of its
+pool, plus how much of the question it covers), applied in plain numpy.
 
 Its fitted parameters are a small text artifact, ``learned_ranker.json`` beside this module,
 written by ``python -m citeqa.evaluation.fit_ranker`` (fitted on questions 1-1000 of SQuAD
@@ -28,18 +28,20 @@ class ArtifactError(ValueError):
     """The artifact is missing, of another format, or names features this code lacks."""
 
 
-# What the calibration reads besides the ranking logit: absolute evidence, which the ranking
-# (relative within a question's pool) cannot see: how similar the sentence is at all, how
-# much of the question it covers, how much of the question no candidate mentions.
-GATE_INPUTS: tuple[str, ...] = ("logit", "cosine", "coverage", "missing_terms")
+# What the calibration may read of a candidate: its ranking logit, how far it stands out of
+# its own pool ("margin": its logit minus the best other one; "share": its softmax share of
+# the pool), or any feature by name (absolute evidence such as coverage, which a ranking
+# relative within one pool cannot see). The artifact names the ones it was fitted on.
+POOL_INPUTS: tuple[str, ...] = ("logit", "margin", "share")
+GATE_INPUTS: tuple[str, ...] = ("logit", "cosine", "coverage", "missing_terms")  # the first artifact's
 
 
 @dataclass(frozen=True)
 class LinearModel:
-    """The ranking score ``z = w · (x - mean) / scale + bias`` (a standardised logistic
-    regression over candidates) and the probability ``p = sigmoid(g · (z, cosine, coverage,
-    missing_terms) + c)``, a logistic calibration fitted on the best candidate of each
-    question: the probability that it answers."""
+    """The ranking score ``z = w · (x - mean) / scale + bias`` (a standardised linear model
+    over candidates) and the probability ``p = sigmoid(g · gate_inputs + c)``, a logistic
+    calibration fitted on the best candidate of each question: the probability that it
+    answers."""
 
     features: tuple[str, ...]
     mean: np.ndarray
@@ -49,21 +51,35 @@ class LinearModel:
     gate_weights: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0, 0.0, 0.0]))
     gate_bias: float = 0.0
     threshold: float = 0.5
+    gate_inputs: tuple[str, ...] = GATE_INPUTS
 
     def logits(self, rows: np.ndarray) -> np.ndarray:
         return ((rows - self.mean) / self.scale) @ self.weights + self.bias
 
     def gate_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Per candidate (a row of one question's pool), the calibration's inputs."""
         z = self.logits(rows)
-        return np.column_stack([z] + [rows[:, self.features.index(f)] if f in self.features else np.zeros(len(rows))
-                                      for f in GATE_INPUTS[1:]])
+        columns = []
+        for name in self.gate_inputs:
+            if name == "logit":
+                columns.append(z)
+            elif name == "margin":
+                columns.append(z - _best_other(z))
+            elif name == "share":
+                e = np.exp(z - z.max()) if len(z) else z
+                columns.append(e / e.sum() if len(z) else z)
+            else:
+                columns.append(rows[:, self.features.index(name)] if name in self.features else np.zeros(len(rows)))
+        return np.column_stack(columns) if columns else np.zeros((len(rows), 0))
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         return _sigmoid(self.gate_rows(rows) @ self.gate_weights + self.gate_bias)
 
     def matrix(self, candidates: Sequence[Candidate]) -> np.ndarray:
-        return np.array([[c.features.get(f, 0.0) for f in self.features] for c in candidates],
-                        dtype=np.float64).reshape(len(candidates), len(self.features))
+        """Candidates × features; a feature a candidate lacks (an answer type of a sentence
+        never analysed) is the fitting average: it moves the score neither way."""
+        return np.array([[c.features.get(f, m) for f, m in zip(self.features, self.mean, strict=True)]
+                         for c in candidates], dtype=np.float64).reshape(len(candidates), len(self.features))
 
     def to_json(self, extra: dict[str, Any] | None = None) -> str:
         """Deterministic text: fixed key order, rounded numbers (refits compare byte for byte)."""
@@ -72,7 +88,7 @@ class LinearModel:
             "features": list(self.features),
             "mean": _round(self.mean), "scale": _round(self.scale),
             "weights": _round(self.weights), "bias": round(float(self.bias), 6),
-            "calibration": {"inputs": list(GATE_INPUTS), "weights": _round(self.gate_weights),
+            "calibration": {"inputs": list(self.gate_inputs), "weights": _round(self.gate_weights),
                             "bias": round(float(self.gate_bias), 6)},
             "threshold": round(self.threshold, 4),
             **(extra or {}),
@@ -88,26 +104,31 @@ class LinearModel:
         arrays = {k: np.asarray(body[k], dtype=np.float64) for k in ("mean", "scale", "weights")}
         if any(a.shape != (n,) for a in arrays.values()):
             raise ArtifactError("mean, scale and weights must have one value per feature")
+        from citeqa.qa.ranking.features import FEATURES
+
+        unknown_features = ", ".join(sorted(set(body["features"]) - set(FEATURES)))
+        if unknown_features:
+            raise ArtifactError(f"it uses features this version does not compute: {unknown_features}")
         calibration = body["calibration"]
-        if tuple(calibration["inputs"]) != GATE_INPUTS or len(calibration["weights"]) != len(GATE_INPUTS):
-            raise ArtifactError(f"the calibration must read {', '.join(GATE_INPUTS)}")
+        inputs = tuple(calibration["inputs"])
+        if len(calibration["weights"]) != len(inputs):
+            raise ArtifactError("the calibration needs one weight per input")
+        unknown = [name for name in inputs if name not in POOL_INPUTS and name not in body["features"]]
+        if unknown:
+            raise ArtifactError(f"the calibration reads what the model does not compute: {', '.join(unknown)}")
         return cls(tuple(body["features"]), arrays["mean"], arrays["scale"], arrays["weights"], float(body["bias"]),
                    np.asarray(calibration["weights"], dtype=np.float64), float(calibration["bias"]),
-                   float(body["threshold"]))
+                   float(body["threshold"]), inputs)
 
 
 def load_model(path: Path | None = None) -> LinearModel:
-    from citeqa.qa.ranking.features import FEATURES
-
     path = path or ARTIFACT
     try:
-        model = LinearModel.from_json(path.read_text(encoding="utf-8"))
+        return LinearModel.from_json(path.read_text(encoding="utf-8"))
     except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"cannot read the learned ranker at {path}: {exc}") from exc
-    unknown = set(model.features) - set(FEATURES)
-    if unknown:
-        raise ArtifactError(f"{path} uses features this version does not compute: {', '.join(sorted(unknown))}")
-    return model
+    except ArtifactError as exc:
+        raise ArtifactError(f"{path}: {exc}") from exc
 
 
 class LearnedRanker:
@@ -121,11 +142,26 @@ class LearnedRanker:
         self.threshold = self.model.threshold if threshold is None else threshold
 
     def rerank(self, question: str, candidates: Sequence[Candidate]) -> list[Ranked]:
+        """Ordered by the ranking score; each candidate's probability is the calibrated one,
+        capped by those above it (the calibration also reads absolute evidence, so a lower
+        candidate could otherwise look surer than the one cited before it)."""
         if not candidates:
             return []
-        p = self.model.probabilities(self.model.matrix(candidates))
-        order = sorted(range(len(candidates)), key=lambda i: (-p[i], i))  # ties keep retrieval order
-        return [Ranked(candidates[i].hit, float(p[i])) for i in order]
+        rows = self.model.matrix(candidates)
+        z, p = self.model.logits(rows), self.model.probabilities(rows)
+        order = sorted(range(len(candidates)), key=lambda i: (-z[i], i))  # ties keep retrieval order
+        capped = np.minimum.accumulate(p[order])
+        return [Ranked(candidates[i].hit, float(q)) for i, q in zip(order, capped, strict=True)]
+
+
+def _best_other(z: np.ndarray) -> np.ndarray:
+    """For each entry, the largest of the others (itself when alone: a margin of 0)."""
+    if len(z) < 2:
+        return z.copy()
+    order = np.argsort(-z, kind="stable")
+    best = np.full(len(z), z[order[0]])
+    best[order[0]] = z[order[1]]
+    return best
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -6,15 +6,19 @@ import math
 
 import pytest
 
-from citeqa.index.retriever import HybridRetriever
-from citeqa.index.types import Mention, Sentence
+from citeqa.index.retriever import CandidatePool, HybridRetriever, Pooled
+from citeqa.index.types import Hit, Mention, Sentence
 from citeqa.qa.ranking.features import (
     FEATURES,
+    acronyms,
     answer_type_of,
     candidate_features,
+    key_term,
+    near_miss,
     neighbours_from,
     pooled_documents,
     question_terms,
+    stem,
     terms,
 )
 from tests.support.corpus import TROOPS_QUESTION
@@ -33,7 +37,9 @@ def troops_candidates(seeded, embedder):
 def test_every_candidate_has_every_feature_as_a_finite_number(troops_candidates):
     assert len(troops_candidates) > 5
     for c in troops_candidates:
-        assert set(c.features) == set(FEATURES)
+        # The answer-type features only where the sentence was analysed at ingest.
+        expected = set(FEATURES) - (set() if c.hit.sentence.analysed else {"answer_type", "type_coverage"})
+        assert set(c.features) == expected
         assert all(math.isfinite(v) for v in c.features.values()), c.features
 
 
@@ -87,3 +93,48 @@ def test_rare_question_words_weigh_more_and_missing_ones_count_against_every_can
     assert asked.unseen > 0  # "reach" and "winter" are in no candidate
     assert asked.coverage(terms("The army reached Kursk in winter.")) == pytest.approx(1.0)
     assert 0 < asked.coverage(pool[2]) < 1
+
+
+def test_acronyms_are_the_initials_of_multi_word_names():
+    assert "isw" in acronyms("Analysts from the Institute for the Study of War in Washington")
+    assert "nis" in acronyms("The South Korean National Intelligence Service has reported")
+    assert acronyms("a sentence without names at all") == set()
+    # A name spelled out covers the question's acronym, as a reader would match it.
+    assert "nis" in terms("The South Korean National Intelligence Service has reported")
+
+
+def test_one_typo_is_one_edit_but_other_words_are_not():
+    assert near_miss("recie", "recei") and near_miss("compa", "compe") and near_miss("ambas", "amba")
+    assert not near_miss("troop", "troop") and not near_miss("troop", "stoop") and not near_miss("north", "south")
+
+
+def _pool(question: str, texts: list[str]) -> list[dict[str, float]]:
+    sentences = [Sentence("d", "v", i, 0, len(t), t) for i, t in enumerate(texts)]
+    pool = CandidatePool([Pooled(Hit(s, 0.5, dense_score=0.5)) for s in sentences])
+    return [c.features for c in candidate_features(question, pool, neighbours_from(sentences))]
+
+
+def test_a_misspelt_rare_word_still_covers_its_sentence():
+    texts = ["Prices rose sharply last year.", "The shop gives no refunds.",
+             "Customers receive a refund within a week."]
+    misspelt = _pool("when do customers recieve refunds", texts)
+    right = _pool("when do customers receive refunds", texts)
+    assert misspelt[2]["coverage"] == pytest.approx(right[2]["coverage"])
+    assert misspelt[2]["missing_terms"] == 0.0
+
+
+def test_first_mention_and_rare_coverage_favour_where_a_name_is_introduced():
+    texts = ["Talks resumed on Monday.", "Alexander Matsegora, the ambassador, spoke to reporters.",
+             "Matsegora later left the room.", "Reporters waited outside."]
+    features = _pool("who is matsegora", texts)
+    assert features[1]["first_mention"] == 1.0 and features[2]["first_mention"] == 0.0
+    assert features[1]["rare_coverage"] == features[2]["rare_coverage"] == 1.0
+    assert features[0]["rare_coverage"] == features[3]["rare_coverage"] == 0.0
+
+
+def test_the_key_term_is_the_longest_content_word():
+    assert key_term("What is the boiling point of tungsten?") == stem("tungsten")
+    assert key_term("any internships?") == stem("internships")
+    assert key_term("what is the ISW") == "isw"
+    assert key_term("who is it?") is None  # only stop words
+    assert key_term("what is the ISW") in terms("Analysts from the Institute for the Study of War in Washington")

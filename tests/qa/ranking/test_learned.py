@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from citeqa.evaluation.fit_ranker import Pooled, choose_threshold, fit_linear, platt
+from citeqa.evaluation.fit_ranker import Pooled, best_of, choose_threshold, fit_linear, fit_listwise, platt
 from citeqa.index.types import Hit, Sentence
 from citeqa.qa.ranking.features import FEATURES
 from citeqa.qa.ranking.learned import ARTIFACT, ArtifactError, LearnedRanker, LinearModel, load_model
@@ -41,7 +41,7 @@ def test_the_answering_sentence_outranks_an_unrelated_one_with_the_real_model(se
 def test_the_gate_is_surer_of_an_answered_question_than_an_unrelated_one(seeded, embedder):
     qa = answerer(seeded, embedder)
     assert qa.rank(TROOPS_QUESTION)[0].probability > qa.rank(UNSUPPORTED_QUESTION)[0].probability
-    assert qa.rank(UNSUPPORTED_QUESTION)[0].probability < qa.min_probability
+    assert qa.ask(UNSUPPORTED_QUESTION, top_k=5).status == "unsupported"
 
 
 def test_search_returns_probabilities_as_scores(seeded, embedder):
@@ -100,13 +100,17 @@ def _tiny_pools(seed: int) -> list[Pooled]:
     return pools
 
 
-def test_refitting_the_same_data_writes_the_same_bytes():
-    pools = _tiny_pools(0)
+@pytest.mark.parametrize("fit", [fit_linear, fit_listwise], ids=["pointwise", "listwise"])
+def test_refitting_writes_the_same_bytes_and_finds_the_planted_signal(fit):
+    pools = _tiny_pools(2)
     features = list(range(len(FEATURES)))
-    texts = [fit_linear(pools, features).to_json({"report": {}}) for _ in range(2)]
+    texts = [fit(pools, features).to_json({"report": {}}) for _ in range(2)]
     assert texts[0] == texts[1]
     model = LinearModel.from_json(texts[0])
     assert model.weights[FEATURES.index("cosine")] > 0 and model.weights[FEATURES.index("coverage")] > 0
+    answerable = [p for p in pools if not p.negative]
+    right = sum(int(p.labels[int(np.argmax(model.logits(p.rows)))]) for p in answerable)
+    assert right / len(answerable) > 0.8  # the planted signal is found
 
 
 def test_calibration_and_threshold_on_a_tiny_fit():
@@ -123,3 +127,48 @@ def test_calibration_and_threshold_on_a_tiny_fit():
     ungated = right[~negative].mean()
     assert ungated - gate["top1_answered"] <= 0.05 + 1e-9
     assert 0.0 <= gate["abstain_f1"] <= 1.0
+
+
+def test_pool_gate_inputs_say_how_far_a_candidate_stands_out():
+    features = ("cosine",)
+    model = LinearModel(features, np.zeros(1), np.ones(1), np.ones(1), 0.0, np.zeros(3), 0.0, 0.5,
+                        ("logit", "margin", "share"))
+    rows = np.array([[2.0], [0.5], [0.0]])
+    logit, margin, share = model.gate_rows(rows).T
+    assert list(logit) == [2.0, 0.5, 0.0]
+    assert list(margin) == [1.5, -1.5, -2.0]  # the best against the runner-up, the others against the best
+    assert share.sum() == pytest.approx(1.0) and share[0] > share[1] > share[2]
+    assert list(model.gate_rows(np.array([[1.0]]))[0][:2]) == [1.0, 0.0]  # alone: no margin
+
+
+def test_the_cited_candidate_skips_headings_as_the_extractive_answer_does():
+    features = ("cosine",)
+    model = LinearModel(features, np.zeros(1), np.ones(1), np.ones(1), 0.0, np.zeros(1), 0.0, 0.5, ("logit",))
+    pool = Pooled("q", np.array([[3.0], [2.0], [1.0]]), np.array([0, 1, 0], dtype=np.int8), False,
+                  np.array([1.0, 0.0, 0.0]))
+    inputs, right = best_of(model, [pool], [0])
+    assert list(inputs[0]) == [2.0] and list(right) == [1]
+
+
+def test_probabilities_never_rise_down_the_ranking():
+    ranker = LearnedRanker()
+    rng = np.random.default_rng(3)
+    candidates = []
+    for i in range(30):
+        text = f"Sentence {i}."
+        features = {f: float(rng.uniform(0, 1)) for f in FEATURES}
+        candidates.append(Candidate(Hit(Sentence("d", "v", i, 0, len(text), text), 0.0, 0.5), features=features))
+    probabilities = [r.probability for r in ranker.rerank("q", candidates)]
+    assert probabilities == sorted(probabilities, reverse=True)
+    logits = ranker.model.logits(ranker.model.matrix(candidates))
+    assert probabilities[0] == pytest.approx(float(ranker.model.probabilities(ranker.model.matrix(candidates))[
+        int(np.argmax(logits))]))
+
+
+def test_a_calibration_reading_an_unknown_input_fails_clearly(tmp_path):
+    body = json.loads(ARTIFACT.read_text(encoding="utf-8"))
+    body["calibration"]["inputs"] = ["logit", "horoscope"] + body["calibration"]["inputs"][2:]
+    path = tmp_path / "ranker.json"
+    path.write_text(json.dumps(body))
+    with pytest.raises(ArtifactError, match="horoscope"):
+        LearnedRanker(path=path)
