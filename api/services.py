@@ -36,7 +36,8 @@ def retrieval_settings(settings: Settings) -> RetrievalSettings:
 def answer_settings(settings: Settings) -> AnswerSettings:
     return AnswerSettings(min_probability=settings.min_probability, min_similarity=settings.min_similarity,
                           rerank_candidates=settings.rerank_candidates, min_support=settings.min_support,
-                          attribute_uncited=settings.attribute_uncited)
+                          attribute_uncited=settings.attribute_uncited,
+                          require_asked_kind=settings.require_asked_kind)
 
 
 def open_embedder(settings: Settings) -> Embedder:

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     rerank_candidates: int = Field(0, ge=0, description=(
         "Candidates (best fused score first) the reranker orders; 0: all of them (~100). A slow reranker "
         "(a cross-encoder) wants fewer."))
+    require_asked_kind: bool = Field(True, description=(
+        "Answer \"how many / how much / when / what year\" questions only from sentences holding a number or "
+        "a date (among the two best); otherwise the answer is unsupported."))
     min_support: float = Field(0.5, description=(
         "Support a cited claim needs from its quote: 0.75 × content-word recall + 0.25 × cosine "
         "(docs/GENERATORS.md)."))

@@ -28,7 +28,7 @@ from citeqa.qa.ranking.features import (
 from citeqa.qa.ranking.learned import LearnedRanker
 from citeqa.qa.ranking.types import Ranked, Reranker
 from citeqa.qa.registry import GeneratorPool
-from citeqa.qa.short_answer import extract_short_answer, holds_expected_type
+from citeqa.qa.short_answer import asks_count_or_date, extract_short_answer, holds_expected_type
 from citeqa.qa.streaming import AnswerStream, Drafting, verifier_for
 from citeqa.qa.types import ChatTurn, Citation, Draft, Passage, ShortAnswer, VerifiedAnswer
 
@@ -56,6 +56,12 @@ class AnswerSettings:
     min_support: float = 0.5
     # Give a claim the generator left uncited the shown passage that supports it best.
     attribute_uncited: bool = True
+    # "How many / when" questions whose best sentences hold no number or date are unsupported
+    # (qa/short_answer.py ``asks_count_or_date``): a sentence on the subject that does not
+    # hold the kind of thing asked for does not answer it.
+    require_asked_kind: bool = True
+    # The best sentences that may hold it (the extractive answer cites up to two).
+    asked_kind_sentences: int = 2
 
 
 def support_of(hits: Sequence[Hit]) -> float:
@@ -151,11 +157,20 @@ class QuestionAnswerer:
         ranked = self.rank(query, vector, context)
         hits = [replace(r.hit, score=r.probability) for r in ranked[:top_k]]
         weak = (not hits or hits[0].score < self.min_probability
-                or unrelated(query, hits, self.settings.min_similarity))
+                or unrelated(query, hits, self.settings.min_similarity)
+                or self._lacks_asked_kind(query, hits))
         passages = [] if weak else self.passages(hits)
         timings["embed"] = (t1 - t0) * 1000
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
         return passages
+
+    def _lacks_asked_kind(self, question: str, hits: Sequence[Hit]) -> bool:
+        """A count or date is asked for and none of the best sentences holds one."""
+        if not self.settings.require_asked_kind or not asks_count_or_date(question):
+            return False
+        question_doc = self.analyzer.question_doc(question) if self.analyzer is not None else None
+        return not any(holds_expected_type(question, h.sentence.text, h.sentence.mentions, question_doc)
+                       for h in hits[:self.settings.asked_kind_sentences])
 
     def _abstain(self, generator: str, timings: dict[str, float], t0: float) -> VerifiedAnswer:
         timings["total"] = (time.perf_counter() - t0) * 1000
