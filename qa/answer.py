@@ -28,7 +28,12 @@ from citeqa.qa.ranking.features import (
 from citeqa.qa.ranking.learned import LearnedRanker
 from citeqa.qa.ranking.types import Ranked, Reranker
 from citeqa.qa.registry import GeneratorPool
-from citeqa.qa.short_answer import asks_count_or_date, extract_short_answer, holds_expected_type
+from citeqa.qa.short_answer import (
+    asks_count_or_date,
+    could_hold_count_or_date,
+    extract_short_answer,
+    holds_expected_type,
+)
 from citeqa.qa.streaming import AnswerStream, Drafting, verifier_for
 from citeqa.qa.types import ChatTurn, Citation, Draft, Passage, ShortAnswer, VerifiedAnswer
 
@@ -168,8 +173,7 @@ class QuestionAnswerer:
         """A count or date is asked for and none of the best sentences holds one."""
         if not self.settings.require_asked_kind or not asks_count_or_date(question):
             return False
-        question_doc = self.analyzer.question_doc(question) if self.analyzer is not None else None
-        return not any(holds_expected_type(question, h.sentence.text, h.sentence.mentions, question_doc)
+        return not any(could_hold_count_or_date(question, h.sentence.text, h.sentence.mentions)
                        for h in hits[:self.settings.asked_kind_sentences])
 
     def _abstain(self, generator: str, timings: dict[str, float], t0: float) -> VerifiedAnswer:

@@ -663,17 +663,49 @@ def holds_expected_type(question: str, sentence: str, mentions: Sequence[Mention
                                        for m in pattern.finditer(sentence))
 
 
-_COUNT_OR_DATE = re.compile(r"\b(how (many|much)|when|what year|which year)\b", re.IGNORECASE)
+# "How many / how much" and past or future "when" questions ("when did / was / were / will"):
+# their answer is a count or a date. Present-tense "when do chloroplasts spread out?" asks for
+# a condition, and "When X, what ...?" opens with a clause: neither is checked.
+_COUNT_ASKED = re.compile(r"^\W*(?:and\s+|so\s+)?how\s+(?:many|much)\b", re.IGNORECASE)
+_DATE_ASKED = re.compile(r"^\W*(?:and\s+|so\s+)?(?:when\s+(?:did|was|were|will|had)|(?:in\s+)?(?:what|which)\s+year)\b",
+                         re.IGNORECASE)
+_COUNT_WORDS = frozenset(
+    "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred hundreds "
+    "thousand thousands million millions billion billions dozen dozens score scores several many few numerous "
+    "multiple single couple half double twice thrice once none all every most some".split())
+_TIME_WORDS = frozenset(
+    "year years decade decades century centuries month months week weeks day days today yesterday tomorrow "
+    "morning evening night spring summer autumn fall winter era age period time times ago later earlier before "
+    "after during since until recently recent early late end beginning start now then once age ages "
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday".split())
+_NUMBER_LABELS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "ORDINAL"})
+_TIME_LABELS = frozenset({"DATE", "TIME", "EVENT"})
 
 
 def asks_count_or_date(question: str) -> bool:
-    """"How many / how much / when / what year" questions: their answer is a number or a date,
-    which the pipeline and the patterns above find in 95% of SQuAD dev 1-1000's gold sentences
-    for such questions (the misses: "toward the end of his life", "a single output", "few
-    drops"); other kinds ("who", "which X") have no such reliable mark (8% of gold sentences
-    lack it), so only these may make an answer unsupported (qa/answer.py)."""
-    q = _question(question)
-    return q.type in ("number", "date") and not q.yes_no and _COUNT_OR_DATE.search(question) is not None
+    """Whether the question asks for a count ("how many / how much") or a date ("when did /
+    was / were / will", "what year"), the only kinds whose mark in a sentence is reliable
+    enough to refuse an answer without it (qa/answer.py ``_lacks_asked_kind``)."""
+    return bool(_COUNT_ASKED.search(question) or _DATE_ASKED.search(question))
+
+
+def could_hold_count_or_date(question: str, sentence: str, mentions: Sequence[Mention] | None = None) -> bool:
+    """Whether ``sentence`` could answer a count or date question: a digit, a number or time
+    word, or an entity of a number or time label, that the question does not already hold.
+    Deliberately lenient ("many times", "a single output", "toward the end of his life" pass),
+    since a False makes the answer unsupported; it is the sentences with nothing of the kind
+    (a count asked of a sentence about visas) that it exists to catch."""
+    date = _DATE_ASKED.search(question) is not None
+    asked = set(re.findall(r"\w+", question.lower()))
+    words = [w for w in re.findall(r"\w+", sentence.lower()) if w not in asked]
+    if any(any(ch.isdigit() for ch in w) for w in words):
+        return True
+    if any(w in (_TIME_WORDS if date else _COUNT_WORDS) for w in words):
+        return True
+    labels = _TIME_LABELS if date else _NUMBER_LABELS
+    return any(m.label in labels and not set(re.findall(r"\w+", sentence[m.start:m.end].lower())) <= asked
+               for m in mentions or ())
 
 
 _NEGATIONS = frozenset("not no never without against neither nor none nothing nobody denied denies deny "

@@ -78,9 +78,8 @@ def test_the_cosine_floor_spares_questions_that_share_words_with_the_answer(seed
     assert "Institute for the Study of War" in short.citations[0].quote
 
 
-@pytest.mark.parametrize("question", ["How many teachers is North Korea sending?",
-                                      "When was the interview with Matsegora published?"])
-def test_a_count_or_date_asked_of_sentences_without_one_is_unsupported(seeded, embedder, question):
+def test_a_count_asked_of_sentences_without_one_is_unsupported(seeded, embedder):
+    question = "How many teachers is North Korea sending?"
     from citeqa.index.language import shared_analyzer
 
     def build(**settings):

@@ -15,7 +15,13 @@ from citeqa.evaluation.short_answers import Case, analysed, evaluate, load
 from citeqa.index.language import shared_analyzer
 from citeqa.index.types import Hit, Mention, Sentence
 from citeqa.qa.answer import short_answer
-from citeqa.qa.short_answer import extract_short_answer, holds_expected_type, yes_no_verdict
+from citeqa.qa.short_answer import (
+    asks_count_or_date,
+    could_hold_count_or_date,
+    extract_short_answer,
+    holds_expected_type,
+    yes_no_verdict,
+)
 from citeqa.qa.types import Citation, Passage
 from tests.support.corpus import SEEDS_DIR, SHARED_EVAL
 
@@ -366,3 +372,32 @@ def test_the_short_answer_comes_from_the_first_citation_that_can_give_one(analyz
     where = short_answer("Where were the workers sent?", [c1, c2], [p1, p2])
     assert where is not None and c1.start <= where.start < where.end <= c1.end
     assert short_answer(question, [], [p1, p2]) is None
+
+
+@pytest.mark.parametrize("question, asked", [
+    ("How many troops did North Korea send?", True),
+    ("how much are workers paid", True),
+    ("When did the first soldiers arrive?", True),
+    ("In what year was the UMC founded?", True),
+    ("When do chloroplasts spread out flat?", False),  # a condition, not a date
+    ("When many people are arrested, what is a common tactic?", False),  # opens with a clause
+    ("Who is the ambassador?", False),
+    ("how old is he", False),
+])
+def test_only_counts_and_dates_are_asked_for_strictly(question, asked):
+    assert asks_count_or_date(question) is asked
+
+
+@pytest.mark.parametrize("question, sentence, holds", [
+    ("How many teachers are sent?", "Pyongyang and Moscow are manipulating student visa programs.", False),
+    ("How many teachers are sent?", "Hundreds of teachers are sent.", True),
+    ("How many outputs are expected for each input?", "A single output is expected for every input.", True),
+    ("How much has a Lama agreed to be reborn?", "He is reborn, often many times.", True),
+    ("When did he admit it?", "Toward the end of his life, he told a reporter so.", True),
+    ("When did he admit it?", "He told a reporter so in 1921.", True),
+    ("When did he admit it?", "He told a reporter so.", False),
+    # A number the question already holds is no answer to it.
+    ("How many of the 12,000 troops were hurt?", "The 12,000 troops went to Kursk.", False),
+])
+def test_a_sentence_could_hold_the_count_or_date_asked(question, sentence, holds):
+    assert could_hold_count_or_date(question, sentence) is holds
