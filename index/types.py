@@ -7,7 +7,7 @@ stored ``text``: ``document.text[sentence.start:sentence.end] == sentence.text``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -20,8 +20,7 @@ class Span:
     end: int
 
 
-@dataclass(frozen=True)
-class Mention:
+class Mention(NamedTuple):
     """A named entity or noun chunk inside one sentence, found by the language pipeline at
     ingest (index/language.py). Offsets are relative to the sentence:
     ``sentence.text[start:end]`` is the mention. ``label`` is spaCy's entity label
