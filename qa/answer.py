@@ -38,6 +38,9 @@ from citeqa.qa.streaming import AnswerStream, Drafting, verifier_for
 from citeqa.qa.types import ChatTurn, Citation, Draft, Passage, ShortAnswer, VerifiedAnswer
 
 NO_ANSWER = "The indexed documents do not contain an answer to this question."
+# The best sentences that may hold the count or date asked for (the extractive answer cites
+# up to two).
+ASKED_KIND_SENTENCES = 2
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,6 @@ class AnswerSettings:
     # (qa/short_answer.py ``asks_count_or_date``): a sentence on the subject that does not
     # hold the kind of thing asked for does not answer it.
     require_asked_kind: bool = True
-    # The best sentences that may hold it (the extractive answer cites up to two).
-    asked_kind_sentences: int = 2
 
 
 def support_of(hits: Sequence[Hit]) -> float:
@@ -174,7 +175,7 @@ class QuestionAnswerer:
         if not self.settings.require_asked_kind or not asks_count_or_date(question):
             return False
         return not any(could_hold_count_or_date(question, h.sentence.text, h.sentence.mentions)
-                       for h in hits[:self.settings.asked_kind_sentences])
+                       for h in hits[:ASKED_KIND_SENTENCES])
 
     def _abstain(self, generator: str, timings: dict[str, float], t0: float) -> VerifiedAnswer:
         timings["total"] = (time.perf_counter() - t0) * 1000

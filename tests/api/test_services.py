@@ -15,7 +15,8 @@ from tests.support.corpus import SEEDS_DIR
 
 CHANGED = {"fusion": "rrf", "candidates": 7, "rrf_k": 11, "dense_weight": 0.1, "lexical_weight": 0.3,
            "document_weight": 0.6, "documents": 2, "min_similarity": 0.3, "min_support": 0.9,
-           "attribute_uncited": False, "min_probability": 0.4, "rerank_candidates": 20}
+           "attribute_uncited": False, "min_probability": 0.4, "rerank_candidates": 20,
+           "require_asked_kind": False}
 
 
 @pytest.mark.parametrize("build, domain", [(retrieval_settings, RetrievalSettings), (answer_settings, AnswerSettings)])
