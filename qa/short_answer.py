@@ -108,8 +108,8 @@ _APPROX = (r"(?:(?:about|approximately|around|nearly|almost|over|under|some|roug
 # "approximately 11,000 to 12,000", "$2.5 million", "one-third", "25 percent".
 _QUANTITY = re.compile(r"(?<!\w)" + _APPROX + _NUM + _SCALE
                        + r"(?:\s*(?:to|-|–|—|and|or)\s*" + _NUM + _SCALE + r")?", re.I)
-_MONTH = (r"(?:january|february|march|april|may|june|july|august|september|october|november|"
-          r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?")
+_MONTHS = "january february march april may june july august september october november december"
+_MONTH = r"(?:" + _MONTHS.replace(" ", "|") + r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?"
 _DATE = re.compile(
     r"\b(?:(?:early|mid|late)[\s-]+)?(?:"
     + _MONTH + r"\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{3,4})?"        # February 7, 2016
@@ -669,16 +669,16 @@ def holds_expected_type(question: str, sentence: str, mentions: Sequence[Mention
 _COUNT_ASKED = re.compile(r"^\W*(?:and\s+|so\s+)?how\s+(?:many|much)\b", re.IGNORECASE)
 _DATE_ASKED = re.compile(r"^\W*(?:and\s+|so\s+)?(?:when\s+(?:did|was|were|will|had)|(?:in\s+)?(?:what|which)\s+year)\b",
                          re.IGNORECASE)
+# The number words of _QUANTITY ("hundreds?": both forms) and vaguer counts ("many times").
 _COUNT_WORDS = frozenset(
-    "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty hundred hundreds "
-    "thousand thousands million millions billion billions dozen dozens score scores several many few numerous "
-    "multiple single couple half double twice thrice once none all every most some".split())
+    [form for w in _NUMBER_WORDS.split() for form in ((w[:-2], w[:-1]) if w.endswith("s?") else (w,))]
+    + "hundred thousand million billion score scores several many few numerous multiple single couple double "
+      "twice thrice once none all every most some".split())
 _TIME_WORDS = frozenset(
     "year years decade decades century centuries month months week weeks day days today yesterday tomorrow "
-    "morning evening night spring summer autumn fall winter era age period time times ago later earlier before "
-    "after during since until recently recent early late end beginning start now then once age ages "
-    "january february march april may june july august september october november december monday tuesday "
-    "wednesday thursday friday saturday sunday".split())
+    "morning evening night spring summer autumn fall winter era age ages period time times ago later earlier "
+    "before after during since until recently recent early late end beginning start now then once monday "
+    "tuesday wednesday thursday friday saturday sunday".split() + _MONTHS.split())
 _NUMBER_LABELS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "ORDINAL"})
 _TIME_LABELS = frozenset({"DATE", "TIME", "EVENT"})
 
