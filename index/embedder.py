@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -56,3 +56,28 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_beside(self, texts: Sequence[str], busy: Callable[[], bool]) -> np.ndarray:
+        """``encode(texts)`` while other work of this process (``busy()`` true) runs on
+        another core: until it is done, torch computes on one thread and leaves that core
+        to it, then on all of its threads again. The texts are encoded in the model's own
+        batches, the longest first, as ``encode`` forms them (one call sorts all its texts
+        by length), so the batches and their padding are the same."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        import torch
+
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        threads = torch.get_num_threads()
+        try:
+            for start in range(0, len(order), self._batch_size):
+                # OpenMP and MKL keep thread counts per calling thread: threads that already
+                # ran torch (the server's query encodes) keep theirs; only one making its very
+                # first torch call meanwhile would start with torch's global value, 1.
+                torch.set_num_threads(1 if threads > 1 and busy() else threads)
+                chosen = order[start:start + self._batch_size]
+                vectors[chosen] = self.encode([texts[i] for i in chosen])
+        finally:
+            torch.set_num_threads(threads)
+        return vectors

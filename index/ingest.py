@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -126,14 +126,25 @@ def validate(item: DocumentInput) -> DocumentInput:
     return item
 
 
+@runtime_checkable
+class SharesCores(Protocol):
+    """An embedder that can leave a core to other work of the process while it encodes."""
+
+    def encode_beside(self, texts: Sequence[str], busy: Callable[[], bool]) -> np.ndarray: ...
+
+
 class Ingestor:
     """Splits, analyses, embeds and stores documents. One writer at a time; readers are
     never blocked. ``analyzer`` None: sentences are stored without mentions (tests, tools)."""
 
-    def __init__(self, store: DocumentStore, embedder: Embedder, analyzer: Analyzer | None = None):
+    def __init__(self, store: DocumentStore, embedder: Embedder, analyzer: Analyzer | None = None,
+                 share_cores: bool = True):
         self.store = store
         self.embedder = embedder
         self.analyzer = analyzer
+        # False: the encode keeps all of torch's threads beside the analysis (how ingest ran
+        # before; kept to compare the two).
+        self.share_cores = share_cores
         self._lock = threading.Lock()
 
     def ingest(self, item: DocumentInput) -> IngestResult:
@@ -150,12 +161,15 @@ class Ingestor:
             embedding_text(p.doc.title, s.text) for p in pending for s in p.sentences if s.text not in p.known
         ))
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-analyse") as worker:
-            # The analysis runs beside the encode: torch leaves part of the cores idle, and
-            # spaCy fills them. Measured on SQuAD dev (300 documents, 1,285 sentences, a
-            # loaded 2-core machine), ingest vs raw encode: 0.588 after the encode, 0.720
-            # beside it, 0.732 without analysis.
+            # The analysis runs beside the encode, and until it is done the encode computes on
+            # one thread, leaving the other core to spaCy: torch's two threads contend with it
+            # otherwise (and wait for each other at every operation). Measured on SQuAD dev
+            # (2 shared cores, load ~8), ingest vs raw encode: ~0.97 without analysis, so the
+            # analysis (~7 ms of CPU per sentence, over half of it spaCy's NER) is what ingest
+            # adds; with it, 0.726 on all threads, 0.818 sharing the cores (the 2,067
+            # documents, batches alternating between the two in one run).
             analysed = worker.submit(self._analyse, pending, self.analyzer) if self.analyzer else None
-            fresh = dict(zip(texts, self.embedder.encode(texts), strict=True)) if texts else {}
+            fresh = dict(zip(texts, self._encode(texts, analysed), strict=True)) if texts else {}
             if analysed is not None:
                 analysed.result()
         with self._lock:
@@ -183,6 +197,11 @@ class Ingestor:
             for i, span in enumerate(split_sentences(item.text))
         ]
         return _Prepared(doc=doc, sentences=sentences, known=self.store.vectors_by_text(doc_id, item.title))
+
+    def _encode(self, texts: list[str], analysed: Future[None] | None) -> np.ndarray:
+        if analysed is not None and self.share_cores and isinstance(self.embedder, SharesCores):
+            return self.embedder.encode_beside(texts, lambda: not analysed.done())
+        return self.embedder.encode(texts)
 
     @staticmethod
     def _analyse(pending: Sequence["_Prepared"], analyzer: Analyzer) -> None:

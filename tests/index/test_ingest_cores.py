@@ -1,0 +1,64 @@
+"""Ingest leaves a core to the language analysis while it encodes (index/embedder.py
+``encode_beside``): the vectors must be the ones ``encode`` gives, whatever the thread
+count, and torch must get its threads back afterwards."""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+import numpy as np
+import torch
+
+from citeqa.index.embedded_store import EmbeddedStore
+from citeqa.index.ingest import DocumentInput, Ingestor, SharesCores, embedding_text
+from citeqa.index.language import shared_analyzer
+
+# Lengths that differ, so the length order differs from the given order, and more texts
+# than one model batch (64).
+TEXTS = [f"Sentence {i} says{' more' * (i % 13)} about the Normans in Normandy." for i in range(150)]
+
+
+def test_encode_beside_gives_encode_vectors_in_the_given_order(embedder):
+    calls = 0
+
+    def busy() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls == 1  # one thread for the first batch, all of them for the rest
+
+    threads = torch.get_num_threads()
+    beside = embedder.encode_beside(TEXTS, busy)
+    assert torch.get_num_threads() == threads
+    assert calls >= 2 or threads == 1
+    plain = embedder.encode(TEXTS)
+    assert beside.shape == plain.shape and beside.dtype == np.float32
+    assert np.allclose(beside, plain, atol=1e-5)
+
+
+def test_encode_beside_restores_threads_when_encoding_fails(embedder):
+    threads = torch.get_num_threads()
+
+    def broken() -> bool:
+        raise RuntimeError("the busy check failed")
+
+    try:
+        embedder.encode_beside(TEXTS[:3], broken)
+    except RuntimeError:
+        pass
+    assert torch.get_num_threads() == threads
+    assert embedder.encode_beside([], broken).shape == (0, embedder.dimension)
+
+
+def test_ingest_with_analysis_stores_the_model_vectors_and_mentions(embedder, tmp_path):
+    assert isinstance(embedder, SharesCores)
+    text = " ".join(TEXTS[:80])
+    item = DocumentInput(text=text, doc_id="normans", title="Normans")
+    with closing(EmbeddedStore(tmp_path, embedder.dimension)) as store:
+        result = Ingestor(store, embedder, shared_analyzer()).ingest(item)
+        sentences = store.sentences(result.doc_id, result.doc_version)
+        stored = store.vectors_by_text(result.doc_id, item.title)
+    assert result.embedded == len(sentences) > 64
+    expected = embedder.encode([embedding_text(item.title, s.text) for s in sentences])
+    assert np.allclose(np.stack([stored[s.text] for s in sentences]), expected, atol=1e-5)
+    assert all(s.analysed for s in sentences)
+    assert any(m.label == "NORP" or m.label == "GPE" for s in sentences for m in s.mentions)
