@@ -1,4 +1,8 @@
-"""Dependencies reach routes as typed aliases built from the app's state, never globals."""
+"""Dependencies reach routes as typed aliases built from the app's state, never globals.
+
+They are ``async def``: each only reads ``app.state``, and FastAPI runs a plain ``def``
+dependency in its thread pool, one thread hop per dependency per request (three for
+``/v1/ask``, before the route's own), each a wait for a worker thread on a busy machine."""
 
 from __future__ import annotations
 
@@ -12,25 +16,25 @@ from citeqa.api.services import Services
 from citeqa.api.settings import Settings
 
 
-def get_services_if_ready(request: Request) -> Services | None:
+async def get_services_if_ready(request: Request) -> Services | None:
     """None until the lifespan has loaded the model and opened the store."""
     services: Services | None = getattr(request.app.state, "services", None)
     return services
 
 
-def get_services(request: Request) -> Services:
-    services = get_services_if_ready(request)
+async def get_services(request: Request) -> Services:
+    services = await get_services_if_ready(request)
     if services is None:
         raise ApiError(503, "not_ready", "the index is still loading; try again shortly")
     return services
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 

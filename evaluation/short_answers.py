@@ -4,6 +4,7 @@
     python -m citeqa.evaluation.short_answers --split dev --rules-only   # 1-1000, no spaCy
     python -m citeqa.evaluation.short_answers --data evaluation/sets/seed_questions.jsonl
     python -m citeqa.evaluation.short_answers --fit                      # refit on 1-1000
+    python -m citeqa.evaluation.short_answers --no-syntax                # as sentences stored before the roles
 
 Each answerable question's first gold evidence sentence goes to ``extract_short_answer`` with
 that sentence's entities and noun chunks and the parsed question (as the query path gets them:
@@ -14,9 +15,11 @@ is CPU time (the machine is shared). "right": the share with token F1 >= 0.5.
 
 ``--fit`` fits the linear weights of qa/short_answer.py on questions 1-1000 only: expected F1
 of the chosen span under a softmax over each question's candidates, with light L2 towards the
-current weights, and prints them to paste into ``_WEIGHTS`` / ``_TYPE_FIT``. Yes/no questions
-are left out of the fit (their weights are set by hand: SQuAD has none to learn them from). A
-tool, not runtime code.
+current weights, and prints them to paste into ``_WEIGHTS`` / ``_TYPE_FIT`` (the weights used
+for sentences with syntactic roles; those of sentences stored before the roles, ``_CHUNK_*``,
+stay as they were fitted). Yes/no questions and sentences without roles are left out of the
+fit (yes/no weights are set by hand: SQuAD has none to learn them from). A tool, not runtime
+code.
 """
 
 from __future__ import annotations
@@ -24,14 +27,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from citeqa.evaluation.metrics import exact_match, token_f1
-from citeqa.index.language import Analyzer, SpacyAnalyzer, shared_analyzer
+from citeqa.index.language import SYNTAX_PREFIX, Analyzer, SpacyAnalyzer, shared_analyzer
 from citeqa.index.types import Mention
 from citeqa.qa import short_answer
 from citeqa.qa.short_answer import candidates, extract_short_answer
@@ -78,6 +81,11 @@ def analysed(cases: Sequence[Case], analyzer: Analyzer) -> list[Case]:
             for c, m, q in zip(cases, sentences, questions, strict=True)]
 
 
+def without_syntax(mentions: Sequence[Mention]) -> tuple[Mention, ...]:
+    """The entities and noun chunks alone, as stored before the syntactic roles were."""
+    return tuple(m for m in mentions if not m.label.startswith(SYNTAX_PREFIX))
+
+
 def evaluate(cases: Sequence[Case], language: bool = True) -> dict[str, float]:
     f1 = em = whole = right = 0.0
     t0 = time.process_time()
@@ -98,7 +106,7 @@ def evaluate(cases: Sequence[Case], language: bool = True) -> dict[str, float]:
 
 def _weight_keys() -> list[str]:
     keys = list(short_answer._WEIGHTS)
-    keys += [f"{k}@{t}" for t in short_answer._TYPE_FIT for k in short_answer._FIT_KEYS]
+    keys += [f"{k}@{t}" for t, fitted in short_answer._TYPE_FIT.items() for k in fitted]
     return keys
 
 
@@ -107,7 +115,7 @@ def _current_weights(keys: Sequence[str]) -> np.ndarray:
     for k in keys:
         if "@" in k:
             name, qtype = k.split("@")
-            w.append(short_answer._TYPE_FIT[qtype][short_answer._FIT_KEYS.index(name)])
+            w.append(short_answer._TYPE_FIT[qtype][name])
         else:
             w.append(short_answer._WEIGHTS[k])
     return np.array(w, dtype=np.float64)
@@ -124,11 +132,13 @@ def fit(cases: Sequence[Case], l2: float = 0.002, rounds: int = 400) -> dict[str
         qtype, cands = candidates(c.question, c.sentence, c.mentions, c.question_doc)
         if not cands or qtype not in short_answer._TYPE_FIT:  # yes/no: hand-set weights
             continue
+        if short_answer._level(c.mentions) != "syntax":  # answered with the older weights
+            continue
         x = np.zeros((len(cands), len(keys)))
         f = np.zeros(len(cands))
         for r, (start, end, feats) in enumerate(cands):
             for name, value in feats.items():
-                if name in short_answer._FIT_KEYS:
+                if name in short_answer._TYPE_FIT[qtype]:
                     x[r, index[f"{name}@{qtype}"]] = value
                 elif name in index:
                     x[r, index[name]] = value
@@ -158,9 +168,9 @@ def _apply(weights: dict[str, float]) -> None:
     for k, v in weights.items():
         if "@" not in k:
             short_answer._WEIGHTS[k] = v
-    for qtype in list(short_answer._TYPE_FIT):
-        num, date, caps, prep, long = (weights[f"{k}@{qtype}"] for k in short_answer._FIT_KEYS)
-        short_answer._TYPE_FIT[qtype] = (num, date, caps, prep, long)
+    for qtype, fitted in short_answer._TYPE_FIT.items():
+        for k in fitted:
+            fitted[k] = weights[f"{k}@{qtype}"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -168,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--split", choices=("dev", "heldout", "all"), default="heldout")
     parser.add_argument("--rules-only", action="store_true", help="no entities, noun chunks or question parse")
+    parser.add_argument("--no-syntax", action="store_true",
+                        help="entities and noun chunks only (as sentences stored before the syntactic roles)")
     parser.add_argument("--fit", action="store_true", help="refit the weights on the dev split and print them")
     args = parser.parse_args(argv)
 
@@ -180,8 +192,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     cases = load(args.data, args.split)
     if not args.rules_only:
         cases = analysed(cases, analyzer)
+    if args.no_syntax:
+        cases = [replace(c, mentions=without_syntax(c.mentions)) for c in cases]
     report = evaluate(cases, language=not args.rules_only)
-    print(json.dumps({"data": str(args.data), "split": args.split, "rules_only": args.rules_only, **report}))
+    print(json.dumps({"data": str(args.data), "split": args.split, "rules_only": args.rules_only,
+                      "no_syntax": args.no_syntax, **report}))
 
 
 if __name__ == "__main__":

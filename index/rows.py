@@ -10,8 +10,10 @@ writing) of each serves both.
 from __future__ import annotations
 
 import json
+import re
 import time
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
+from typing import AbstractSet, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -20,8 +22,24 @@ from citeqa.index.types import Document, DocumentPage, Mention, Sentence
 
 def sentence(row: Sequence[Any]) -> Sentence:
     """A ``(key, doc_id, version, idx, start_char, end_char, text, mentions)`` row."""
-    return Sentence(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6], key=row[0],
-                    mentions=mentions(row[7]), analysed=row[7] is not None)
+    if not _PLAIN_SENTENCE:
+        return Sentence(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6],
+                        key=row[0], mentions=mentions(row[7]), analysed=row[7] is not None)
+    # A question reads a few hundred sentences back (candidates, their documents for the
+    # neighbours): filling the frozen dataclass's fields directly takes half the time of
+    # its __init__ (one object.__setattr__ per field), and gives an equal object.
+    made = _new(Sentence)
+    made.__dict__.update(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6],
+                         key=row[0], mentions=mentions(row[7]), analysed=row[7] is not None)
+    return made
+
+
+_new = object.__new__
+# Sentence's __init__ only sets these fields (no __post_init__, no __slots__): then it may
+# be skipped. A change to Sentence turns this off rather than making incomplete objects.
+_PLAIN_SENTENCE = (set(getattr(Sentence, "__dataclass_fields__", ())) == {
+    "doc_id", "doc_version", "index", "start", "end", "text", "key", "mentions", "analysed"}
+    and not hasattr(Sentence, "__post_init__") and not hasattr(Sentence, "__slots__"))
 
 
 def mentions(stored: str | list[Any] | None) -> Sequence[Mention]:
@@ -32,6 +50,24 @@ def mentions(stored: str | list[Any] | None) -> Sequence[Mention]:
     if not stored:
         return ()
     return StoredMentions(stored)
+
+
+def labelled(found: Sequence[Mention], labels: AbstractSet[str]) -> Sequence[Mention]:
+    """``found``'s mentions labelled with one of ``labels``, in order (stored ones without
+    decoding the rest, see :meth:`StoredMentions.labelled`)."""
+    if isinstance(found, StoredMentions):
+        return found.labelled(labels)
+    return [m for m in found if m.label in labels]
+
+
+# A label that JSON writes as itself between quotes (spaCy's are: "PERSON", "syn:subj").
+_PLAIN_LABEL = re.compile(r"[A-Za-z0-9_:]+")
+
+
+@lru_cache(maxsize=256)
+def _quoted(labels: frozenset[str]) -> tuple[str, ...] | None:
+    """The labels as they appear in stored JSON text; None if one might be escaped there."""
+    return tuple(f'"{label}"' for label in labels) if all(_PLAIN_LABEL.fullmatch(x) for x in labels) else None
 
 
 class StoredMentions(Sequence[Mention]):
@@ -47,9 +83,24 @@ class StoredMentions(Sequence[Mention]):
         if self._decoded is None:
             stored = self._stored
             found = json.loads(stored) if isinstance(stored, str) else stored or []
-            self._decoded = tuple(Mention(start, end, label) for start, end, label in found)
+            self._decoded = tuple(map(Mention._make, found))
             self._stored = None
         return self._decoded
+
+    def labelled(self, labels: AbstractSet[str]) -> list[Mention]:
+        """The mentions whose label is in ``labels``, in order, found without making the
+        others: a ranker asks this of every candidate, most of which hold none (an answer
+        type's labels are quoted in the stored JSON text, so a plain text search rules those
+        out without parsing it)."""
+        stored = self._stored
+        if stored is None:
+            return [m for m in self._all() if m.label in labels]
+        if isinstance(stored, str):
+            quoted = _quoted(frozenset(labels))
+            if quoted is not None and not any(q in stored for q in quoted):
+                return []
+            stored = json.loads(stored)
+        return [Mention(start, end, label) for start, end, label in stored if label in labels]
 
     def __getitem__(self, index: Any) -> Any:
         return self._all()[index]

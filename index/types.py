@@ -24,7 +24,9 @@ class Mention(NamedTuple):
     """A named entity or noun chunk inside one sentence, found by the language pipeline at
     ingest (index/language.py). Offsets are relative to the sentence:
     ``sentence.text[start:end]`` is the mention. ``label`` is spaCy's entity label
-    (``PERSON``, ``GPE``, ``CARDINAL``, ``DATE`` …) or ``NOUN_CHUNK``."""
+    (``PERSON``, ``GPE``, ``CARDINAL``, ``DATE`` …), ``NOUN_CHUNK``, or a syntactic role
+    ``syn:<role>:<head offset>`` (the subject, object, prepositional phrase … of the word at
+    that offset; index/language.py ``SYNTAX_PREFIX``), which never equals an entity label."""
 
     start: int
     end: int

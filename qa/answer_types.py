@@ -206,6 +206,12 @@ def _content(text: str) -> set[str]:
     return {w for w in words if w not in _STOP}
 
 
+@lru_cache(maxsize=4096)
+def _question_content(question: str) -> frozenset[str]:
+    # A ranker asks type_match of each candidate of one question: its words are read once.
+    return frozenset(_content(question))
+
+
 def type_match(expected: frozenset[str], mentions: Sequence[Mention], sentence: str,
                question: str = "") -> float:
     """1.0 when ``sentence`` holds a mention labelled with an expected type whose words are not
@@ -213,7 +219,7 @@ def type_match(expected: frozenset[str], mentions: Sequence[Mention], sentence: 
     its only such mentions repeat the question; 0.0 otherwise, and when nothing is expected."""
     if not expected:
         return 0.0
-    asked = _content(question)
+    asked = _question_content(question)
     found = 0.0
     for m in mentions:
         if m.label in expected:

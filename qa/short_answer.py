@@ -4,7 +4,7 @@
 troops ..." -> offsets of "approximately 11,000 to 12,000". Deterministic: a linear score over
 candidate spans, no reader model (none ships on PyPI here), no parse of the sentence at query
 time (a sentence parse costs more than the whole rest of a request on this hardware: only the
-entities and noun chunks stored at ingest are read).
+entities, noun chunks and syntactic roles stored at ingest are read).
 
 1. The question gives its coarse type (how many/much -> number, when / what year -> date, who ->
    person, where -> place, why / how -> phrase, what/which X -> the type of X or thing), the X
@@ -27,12 +27,21 @@ entities and noun chunks stored at ingest are read).
    longer entity; the share of the question's words the span repeats; closeness to the
    question's words in the sentence; examples of the class the question names ("cities,
    including A, B and C"); a list's lone member when a plural asks for the list; the subject
-   that opens the sentence before a reporting verb. The weights were fitted as a linear ranker
+   that opens the sentence before a reporting verb. With the syntactic roles stored at ingest
+   (index/language.py ``syntactic_mentions``: subjects, objects and prepositional phrases of
+   verbs, appositions, as whole phrases with the offset of their head word) also: the phrase
+   of the question's verb ("what is *shaping* relations?" -> the subject of "shape"), in the
+   role the question's form asks for (its wh-phrase is the subject, "who revealed this?", or
+   the question has a subject of its own, "what did X disclose?"; read from the question's
+   tags), the noun phrase heading it, a phrase sharing a verb with the question's words,
+   candidates inside those phrases, and for "who" the noun phrase an adjective entity
+   modifies ("a *Russian* diplomat") rather than the adjective. The weights were fitted as a linear ranker
    (expected F1 under a softmax over a question's candidates, light L2) on questions 1-1000 of
    ../shared/eval/squad_dev.jsonl only, then rounded: `python -m
    citeqa.evaluation.short_answers --fit` refits and prints them (the features that only the
    question forms above switch on start from hand-set values; SQuAD has few such questions).
-   Without mentions the rules' earlier weights (_RULES_*) are used: they do better there.
+   Sentences stored before the roles were keep the weights fitted without them (_CHUNK_*);
+   without mentions the rules' earlier weights (_RULES_*) are used: they do better there.
 4. Yes/no questions ("was the treatment free?") get the span that repeats what they ask about,
    with its modifier ("absolutely free"), by hand-set weights (no SQuAD question is one);
    ``yes_no_verdict`` says "yes" or "no" only where the sentence holds every word of the
@@ -44,15 +53,18 @@ token F1, best over the gold answers), `python -m citeqa.evaluation.short_answer
 dev|heldout [--rules-only]` (--data evaluation/sets/seed_questions.jsonl --split all: the
 natural questions about the seed article, never fitted on; "right": token F1 >= 0.5):
 
-                                     with entities + noun chunks   rules alone
-    questions 1-1000 (development):  F1 0.608  EM 0.489            F1 0.574  EM 0.439
-    questions 1001-2000 (held out):  F1 0.556  EM 0.416            F1 0.510  EM 0.361
-    seed questions (66 answerable):  F1 0.689  EM 0.591  right 0.697
+                                     + syntactic roles     entities + noun chunks   rules alone
+    questions 1-1000 (development):  F1 0.624  EM 0.489   F1 0.608  EM 0.489       F1 0.574  EM 0.439
+    questions 1001-2000 (held out):  F1 0.575  EM 0.435   F1 0.556  EM 0.416       F1 0.510  EM 0.361
+    seed questions (66 answerable):  F1 0.709  EM 0.591   F1 0.689  EM 0.591
+                                     right 0.727           right 0.697
     before the forms above:          held out F1 0.546 EM 0.408 (rules 0.507 / 0.357); seed
                                      F1 0.563, right 0.561
     whole sentence:                  F1 0.218 (dev), 0.253 (held out)
     about 1.4-1.8 ms of CPU per call with mentions, 0.8-1.3 ms without, on a loaded 2-core
-    machine (the requirement is < 2 ms); the question's parse (once per request) is not included.
+    machine (the requirement is < 2 ms); the roles add ~25-40% (measured side by side on a
+    machine with load average 9: 2.1-2.3 ms against 1.4-1.9); the question's parse (once per
+    request) is not included.
 """
 
 from __future__ import annotations
@@ -63,6 +75,7 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Any, NamedTuple, Sequence
 
+from citeqa.index.language import SYNTAX_PREFIX
 from citeqa.index.types import Mention
 from citeqa.qa.answer_types import QuestionType, question_type, type_match
 
@@ -77,6 +90,7 @@ my we us our you your he him his she her it its they them their who whom whose w
 where why how there here also not only just very more most less least many much several various
 numerous multiple certain""".split())
 _WH = frozenset("what which who whom whose when where why how".split())
+_WH_RUN_ON = {"whats": ("what", "is"), "whos": ("who", "is"), "wheres": ("where", "is"), "hows": ("how", "is")}
 _COPULAS = frozenset("is are was were be been".split())
 _AUXILIARIES = frozenset("do does did has have had can could will would should may might must".split())
 _VERBISH = re.compile(r"(?:ed|ing|ize|ise)$")
@@ -129,7 +143,7 @@ _WINDOW = 8  # tokens either side of a candidate where question words count as i
 # Feature weights (see the module docstring for how they were set); then, per answer type, the
 # weights of: is a quantity, is a date, share of capitalised words, follows in/at/from/near/to/on,
 # length (tokens / 12, capped at 1).
-_WEIGHTS = {
+_CHUNK_WEIGHTS = {
     "overlap": -6.4, "single": -3.6, "tiny": -2.4, "stop_edge": -3.4, "verbish": -4.7, "near": 8.2,
     "after_match": 1.1, "phrase_end": 2.0, "clause": 4.6, "head_next": 10.8, "direction": 1.2,
     "same_clause": 4.2, "proximity": 6.2, "typed": 4.8, "typed_inside": 1.9, "untyped": -2.2,
@@ -138,13 +152,61 @@ _WEIGHTS = {
     "example": 6.0, "relative": 5.0, "speaker": 6.0, "named_class": 4.0,
 }
 _FIT_KEYS = ("num", "date", "caps", "prep", "long")
-_TYPE_FIT = {
+_CHUNK_TYPE_FIT = {
     "number": (8.0, -1.2, -3.0, -2.0, -1.0),
     "date": (5.8, 10.3, -0.2, 2.8, -0.5),
     "person": (-0.1, -0.5, 6.4, -4.0, 0.3),
     "place": (0.0, -0.7, 4.9, 5.2, -0.2),
     "thing": (-1.2, -1.3, 2.0, -3.0, 3.5),
     "phrase": (-0.7, -0.3, -1.6, 2.2, 3.4),
+}
+# With the syntactic roles stored at ingest (sentences stored before they were lack them and
+# keep the weights above): the same features and the roles' own, fitted as above.
+_WEIGHTS = {
+    "overlap": -6.6, "single": -3.6, "tiny": -2.4, "stop_edge": -3.3, "verbish": -4.7, "near": 8.2,
+    "after_match": 1.1, "phrase_end": 1.8, "clause": 4.8, "head_next": 10.8, "direction": 1.3,
+    "same_clause": 4.2, "proximity": 6.4, "typed": 5.3, "typed_inside": 1.9, "untyped": -2.3, "entity": 2.3,
+    "chunk": 0.1, "list": 0.8, "list_plural": 1.4, "no_type": -0.5, "fragment": 1.2, "appos": -1.8,
+    "member_plural": -2.8, "reason": 3.2, "definition": 6.0, "modifier": 6.3, "example": 6.0,
+    "relative": 5.0, "speaker": 6.0, "named_class": 4.0, "role_arg": -0.4, "role_verb": 2.0,
+    "role_asked": 2.0, "role_head": 0.8, "role_sibling": 1.0, "role_appos": 0.2, "modifier_entity": -2.0,
+    "role_any_asked": 0.8, "in_verb_role": 0.5, "in_asked_role": 1.0, "in_other_role": -1.2, "modified_chunk": 1.0,
+}
+# Per answer type, the weights of those features whose worth depends most on what is asked
+# (a lone word is a fine "where" answer and a poor "why" one); they replace _WEIGHTS' own.
+_TYPE_KEYS = _FIT_KEYS + ("single", "near", "same_clause", "head_next", "role_verb", "role_asked",
+                          "role_sibling", "in_asked_role", "modifier_entity", "modified_chunk")
+_TYPE_FIT: dict[str, dict[str, float]] = {
+    "number": {
+        "num": 8.2, "date": -1.3, "caps": -3.1, "prep": -2.1, "long": -1.0, "single": -3.5, "near": 8.3,
+        "same_clause": 4.2, "head_next": 10.9, "role_verb": 2.0, "role_asked": 2.0, "role_sibling": 0.8,
+        "in_asked_role": 0.9, "modifier_entity": -2.0, "modified_chunk": 1.0,
+    },
+    "date": {
+        "num": 6.0, "date": 10.5, "caps": -0.2, "prep": 2.8, "long": -0.5, "single": -3.6, "near": 8.2,
+        "same_clause": 4.2, "head_next": 10.8, "role_verb": 1.8, "role_asked": 1.8, "role_sibling": 0.8,
+        "in_asked_role": 1.0, "modifier_entity": -2.0, "modified_chunk": 1.0,
+    },
+    "person": {
+        "num": -0.1, "date": -0.5, "caps": 6.4, "prep": -4.2, "long": 0.3, "single": -3.6, "near": 8.0,
+        "same_clause": 4.4, "head_next": 10.8, "role_verb": 2.0, "role_asked": 1.8, "role_sibling": 1.2,
+        "in_asked_role": 1.2, "modifier_entity": -6.0, "modified_chunk": 3.0,
+    },
+    "place": {
+        "num": 0.0, "date": -0.7, "caps": 4.9, "prep": 5.4, "long": -0.2, "single": -3.6, "near": 8.2,
+        "same_clause": 4.4, "head_next": 10.8, "role_verb": 1.8, "role_asked": 1.8, "role_sibling": 1.2,
+        "in_asked_role": 1.0, "modifier_entity": -2.0, "modified_chunk": 1.0,
+    },
+    "thing": {
+        "num": -1.4, "date": -1.3, "caps": 2.3, "prep": -3.3, "long": 3.3, "single": -3.6, "near": 8.2,
+        "same_clause": 3.8, "head_next": 10.8, "role_verb": 1.7, "role_asked": 1.7, "role_sibling": 0.8,
+        "in_asked_role": 1.2, "modifier_entity": -2.0, "modified_chunk": 1.0,
+    },
+    "phrase": {
+        "num": -0.7, "date": -0.3, "caps": -1.6, "prep": 2.2, "long": 3.4, "single": -3.6, "near": 8.0,
+        "same_clause": 4.2, "head_next": 10.8, "role_verb": 2.0, "role_asked": 2.0, "role_sibling": 1.0,
+        "in_asked_role": 1.0, "modifier_entity": -2.0, "modified_chunk": 1.0,
+    },
 }
 # Without entities and noun chunks (a sentence stored before the language analysis existed,
 # or a caller without it) the rules' own earlier fit does better than the weights above
@@ -212,7 +274,8 @@ def _yes_no(words: Sequence[str]) -> bool:
 
 @lru_cache(maxsize=1024)
 def _question(question: str) -> _Question:
-    words = re.findall(r"\w+", question.lower())
+    # "whats straining ...", "whos ...": the apostrophe left out is still a wh-word and "is".
+    words = [x for w in re.findall(r"\w+", question.lower()) for x in _WH_RUN_ON.get(w, (w,))]
     wh = next((k for k, w in enumerate(words) if w in _WH), None)
     if wh is None:
         return _Question("thing", frozenset(), 0, yes_no=_yes_no(words))
@@ -363,6 +426,7 @@ def _definitions(spans: dict[tuple[int, int], set[str]], words: list[str], qstem
 _LEADING = frozenset("the a an this that these those his her its their our my your some".split())
 _LIST_GLUE = frozenset({",", "and", "or", "&"})
 _POSSESSIVE = re.compile(r"(?:['’]s?)?$")
+_POSSESSIVE_END = re.compile(r"['’]s?$")
 
 
 def _add_mentions(spans: dict[tuple[int, int], set[str]], mentions: Sequence[Mention],
@@ -375,6 +439,8 @@ def _add_mentions(spans: dict[tuple[int, int], set[str]], mentions: Sequence[Men
         i, j = bisect_right(ends, m.start), bisect_left(starts, m.end)
         if not i < j:
             continue
+        if m.label.startswith(SYNTAX_PREFIX):
+            continue  # syntactic roles: _roles reads them
         if m.label == "NOUN_CHUNK":
             spans.setdefault((i, j), set()).add("chunk")
             # "the Korean language" -> "Korean language": answers rarely keep the article.
@@ -410,6 +476,146 @@ def _add_mentions(spans: dict[tuple[int, int], set[str]], mentions: Sequence[Men
             if any(member in typed for member in run):
                 kinds.add("typed_list")
     return entities
+
+
+class _Role(NamedTuple):
+    """A phrase in a syntactic role (index/language.py ``syntactic_mentions``), as tokens."""
+
+    i: int
+    j: int
+    role: str  # subj | subjpass | obj | attr | prep | agent | appos
+    head: int  # the token it depends on (a verb; a noun for "appos")
+
+
+# The roles that answer a question asking for the subject ("who revealed ...?", "what is
+# shaping ...?") or for an object ("what did X win?", "where were they sent?").
+_SUBJECT_ROLES = frozenset({"subj", "agent"})
+_OBJECT_ROLES = frozenset({"obj", "attr", "prep", "subjpass"})
+
+
+def _roles(spans: dict[tuple[int, int], set[str]], mentions: Sequence[Mention],
+           toks: list[tuple[int, int, str]]) -> list[_Role]:
+    """The stored syntactic roles as token spans, each also a candidate (whole, and without
+    its article)."""
+    starts, ends = [t[0] for t in toks], [t[1] for t in toks]
+    roles = []
+    for m in mentions:
+        if not m.label.startswith(SYNTAX_PREFIX):
+            continue
+        role, _, at = m.label[len(SYNTAX_PREFIX):].partition(":")
+        i, j = bisect_right(ends, m.start), bisect_left(starts, m.end)
+        head = bisect_right(ends, int(at)) if at.isdigit() else len(toks)
+        if not i < j or head >= len(toks) or i <= head < j:
+            continue
+        roles.append(_Role(i, j, role, head))
+        spans.setdefault((i, j), set()).add("role")
+        # Without its article and an opening quote ("a “special military operation"): the
+        # parse hangs the closing quote elsewhere.
+        k = i
+        while k < j - 1 and (toks[k][2].lower() in _LEADING or not toks[k][2][0].isalnum()):
+            k += 1
+        if k > i:
+            roles.append(_Role(k, j, role, head))
+            spans.setdefault((k, j), set()).add("role")
+    return roles
+
+
+def _role_features(roles: list[_Role], tk: _Tokens, asks: str, qtype: str,
+                   spans: dict[tuple[int, int], set[str]]) -> dict[tuple[int, int], dict[str, float]]:
+    """Per candidate span, what its syntactic role says: it is what the question's verb does
+    or undergoes ("what is *shaping* relations?" -> the subject of "shape"), in the role the
+    question asks for; or the noun phrase heading such a phrase ("the tension" of "the tension
+    from the ongoing conflict"); or it shares a verb with a phrase holding the question's
+    words ("where are the *soldiers* sent?" -> "to construction sites")."""
+    out: dict[tuple[int, int], dict[str, float]] = {}
+    asked = {"subj": _SUBJECT_ROLES, "obj": _OBJECT_ROLES}.get(asks, frozenset())
+    # Where and when questions ask for adverbials ("in London", "on Sunday"), which are the
+    # prepositional phrases of a verb, not its subject or object; why and how questions ask
+    # for clauses, which the parse often hangs elsewhere ("delayed by two days due to ...").
+    adverbial = qtype in ("place", "date")
+    by_head: dict[int, list[_Role]] = {}
+    for r in roles:
+        if r.role != "appos":
+            by_head.setdefault(r.head, []).append(r)
+    chunks = [(i, j) for (i, j), kinds in spans.items() if "chunk" in kinds]
+    for head, args in by_head.items():
+        verb_asked = tk.in_question[head + 1] > tk.in_question[head]
+        holders = [r for r in args if tk.in_question[r.j] > tk.in_question[r.i]]
+        for r in args:
+            f = out.setdefault((r.i, r.j), {})
+            f["role_arg"] = 1.0
+            # The role asked for, of any verb (the question's verb is often another word:
+            # "who won?" of "X defeated Y"), when the phrase repeats none of the question.
+            if r.role in asked and tk.in_question[r.j] == tk.in_question[r.i]:
+                f["role_any_asked"] = 1.0
+            fits = r.role == "prep" if adverbial else qtype != "phrase"
+            if verb_asked and fits:
+                f["role_verb"] = 1.0
+                f["role_asked"] = max(f.get("role_asked", 0.0), float(r.role in asked))
+                for c in chunks:  # the noun phrase that heads the argument
+                    if c[0] in (r.i, r.i + 1) and c[1] < r.j:
+                        out.setdefault(c, {})["role_head"] = 1.0
+            if fits and any(h.i != r.i and (h.j <= r.i or h.i >= r.j) for h in holders) \
+                    and tk.in_question[r.j] == tk.in_question[r.i]:
+                f["role_sibling"] = 1.0
+    for r in roles:
+        if r.role == "appos" and tk.in_question[r.head + 1] > tk.in_question[r.head]:
+            out.setdefault((r.i, r.j), {})["role_appos"] = 1.0
+    # Inside a phrase of the question's verb: "Who won?" of "X defeated the champion Y" is in
+    # the subject, not the object, though both hold a team.
+    verbs = [r for r in roles if r.role != "appos" and tk.in_question[r.head + 1] > tk.in_question[r.head]]
+    if verbs:
+        for i, j in spans:
+            for r in verbs:
+                if r.i <= i and j <= r.j and (r.i, r.j) != (i, j):
+                    f = out.setdefault((i, j), {})
+                    f["in_verb_role"] = 1.0
+                    if r.role in asked:
+                        f["in_asked_role"] = 1.0
+                    elif asked:
+                        f["in_other_role"] = 1.0
+    return out
+
+
+def _asked_role(question_doc: Any, q: _Question) -> str:
+    """"subj" when the question's wh-phrase is the subject of its verb ("who revealed this?",
+    "what is shaping relations?", "which team won?"), "obj" when the question has a subject
+    of its own ("what did Matsegora disclose?"), "" when it cannot tell. From the question's
+    tags when given (the tagger runs on every question), else from its words."""
+    if question_doc is None:
+        return {-1: "subj", 1: "obj"}.get(q.direction, "")
+    tags: list[tuple[str, str, str]] = []
+    try:  # one array read: a Token object per word costs more than the rest of this
+        from spacy.attrs import LOWER, POS, TAG
+
+        strings = question_doc.vocab.strings
+        rows = question_doc.to_array([LOWER, POS, TAG]).tolist()
+    except (AttributeError, ImportError, TypeError, ValueError):
+        rows = []
+    for lower, pos, tag in rows:
+        word = strings[lower]
+        if tags or word in _WH or word in _WH_RUN_ON:
+            tags.append((word, strings[pos], strings[tag]))
+            if len(tags) == 8:
+                break
+    if not tags:
+        return {-1: "subj", 1: "obj"}.get(q.direction, "")
+    wh, rest = tags[0][0], [t for t in tags[1:] if t[1] != "PUNCT"]
+    if wh in ("what", "which", "whose", "how"):  # "which team won", "how many troops did"
+        while rest and rest[0][1] in ("NOUN", "PROPN", "ADJ", "ADV", "NUM") and rest[0][2] != "WRB":
+            rest = rest[1:]
+    if wh in _WH_RUN_ON:
+        rest = [("is", "AUX", "VBZ")] + rest
+    if not rest:
+        return ""
+    if rest[0][1] == "VERB":
+        return "subj"
+    if rest[0][1] == "AUX":
+        nxt = rest[1] if len(rest) > 1 else ("", "", "")
+        if nxt[1] == "VERB" or nxt[2] in ("VBG", "VBN"):
+            return "subj"
+        return "obj" if nxt[1] in ("NOUN", "PROPN", "PRON", "DET", "ADJ", "NUM") else ""
+    return ""
 
 
 class _Tokens(NamedTuple):
@@ -581,12 +787,22 @@ def _after_class(i: int, tk: _Tokens, head: frozenset[str]) -> bool:
     return cues > 0 and k >= 0 and tk.stems[k] in head
 
 
-def _weights(qtype: str, language: bool = True) -> dict[str, float]:
-    """One weight per feature for this question type."""
+def _weights(qtype: str, level: str = "syntax") -> dict[str, float]:
+    """One weight per feature for this question type, for what the sentence's analysis holds:
+    "syntax" (entities, noun chunks and syntactic roles), "mentions" (entities and noun chunks
+    alone: stored before the roles were) or "rules" (no analysis)."""
     if qtype == "yes_no":
         return _YES_NO_WEIGHTS
-    weights, type_fit = (_WEIGHTS, _TYPE_FIT) if language else (_RULES_WEIGHTS, _RULES_TYPE_FIT)
+    if level == "syntax":
+        return {**_WEIGHTS, **_TYPE_FIT[qtype]}
+    weights, type_fit = (_CHUNK_WEIGHTS, _CHUNK_TYPE_FIT) if level == "mentions" else (_RULES_WEIGHTS, _RULES_TYPE_FIT)
     return {**weights, **dict(zip(_FIT_KEYS, type_fit[qtype], strict=True))}
+
+
+def _level(mentions: Sequence[Mention] | None) -> str:
+    if not mentions:
+        return "rules"
+    return "syntax" if any(m.label.startswith(SYNTAX_PREFIX) for m in mentions) else "mentions"
 
 
 def _score(feats: dict[str, float], weights: dict[str, float]) -> float:
@@ -607,11 +823,27 @@ def candidates(question: str, sentence: str, mentions: Sequence[Mention] | None 
     matched = [k for k, t in enumerate(toks) if t[2].lower() not in _STOP and _stem(t[2]) in qstems]
     spans = _candidates(sentence, toks, qstems, q)
     entities = _add_mentions(spans, mentions, toks, qt) if mentions else []
+    roles = _roles(spans, mentions, toks) if mentions else []
     out = []
     tk = _tokens(toks, qstems)
+    by_role = _role_features(roles, tk, _asked_role(question_doc, q), q.type, spans) if roles else {}
+    # "a Russian diplomat" answers "who?", not its adjective "Russian": an entity that only
+    # modifies the noun its phrase ends on.
+    chunks = [span for span, kinds in spans.items() if "chunk" in kinds] if roles else []
+    # Not a count or date ("11,000 troops" answers "how many") nor a possessor ("the
+    # Kremlin’s view" answers "whose").
+    modifiers = {(a, b) for a, b, label in entities if any(c <= a and b < d for c, d in chunks)
+                 and label not in _NUMBER_LABELS | _TIME_LABELS and not _POSSESSIVE_END.search(toks[b - 1][2])}
+    # ... and the noun phrase such an entity of the expected type modifies.
+    modified = [(a, b, label) for a, b, label in entities if (a, b) in modifiers]
     said = _said(question) if q.yes_no else {}
     for (i, j), kinds in sorted(spans.items()):
         feats = _features(i, j, tk, matched, qstems, q, kinds, qt, entities)
+        if roles:
+            feats.update(by_role.get((i, j), {}))
+            feats["modifier_entity"] = float((i, j) in modifiers)
+            feats["modified_chunk"] = float("chunk" in kinds and any(
+                i <= a and b < j and label in qt.labels for a, b, label in modified))
         if q.yes_no:
             feats.update(_confirming(i, j, tk, said))
         end = toks[j - 1][1]
@@ -634,7 +866,7 @@ def extract_short_answer(question: str, sentence: str, mentions: Sequence[Mentio
     qtype, cands = candidates(question, sentence, mentions, question_doc)
     if qtype == "yes_no" and not any(feats["yn_match"] for _, _, feats in cands):
         qtype = "thing"  # the sentence does not repeat what is asked: the usual choice
-    weights = _weights(qtype, language=bool(mentions))
+    weights = _weights(qtype, _level(mentions))
     best, best_span = float("-inf"), None
     for start, end, feats in cands:
         score = _score(feats, weights)

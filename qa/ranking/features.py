@@ -19,10 +19,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Callable, Mapping, Sequence
 
 from citeqa.index.retriever import CandidatePool, Pooled
+from citeqa.index.rows import labelled
 from citeqa.index.text import STOPWORDS, TOKEN, tokens
 from citeqa.index.types import Sentence
 from citeqa.qa.answer_types import expected_types, type_match
@@ -89,9 +90,9 @@ class Profile:
     heading: bool
 
 
-# A capitalised word, or a connective that may sit inside a name ("Institute for the Study of War").
-_NAME_WORD = re.compile(r"[A-Z][\w’'-]*|of|for|the|and|on|de")
 _CONNECTIVES = frozenset({"of", "for", "the", "and", "on", "de"})
+# A word that may start with a capital: a superset of those that do (cheap to count).
+_MAYBE_CAPITAL = re.compile(r"(?<!\w)[^\W\d_a-z]")
 
 
 def acronyms(text: str) -> set[str]:
@@ -100,17 +101,27 @@ def acronyms(text: str) -> set[str]:
     Study of War" → "isw". A question asking "what is the NIS" then covers the sentence
     that spells the name out, as a reader would match it."""
     found: set[str] = set()
-    run: list[str] = []
-    for token in [*TOKEN.findall(text), ""]:
-        if token and (token[0].isupper() or (run and token in _CONNECTIVES)):
-            run.append(token)
-            continue
-        capitals = [w[0].lower() for w in run if w not in _CONNECTIVES]
-        for i in range(len(capitals)):
-            for j in range(i + 3, min(len(capitals), i + 6) + 1):
-                found.add("".join(capitals[i:j]))
-        run = []
+    # Many sentences (~40% of SQuAD's) have fewer than three words that could be capitalised
+    # (a letter other than a-z after a non-word), so no run of three: skip the word loop.
+    if len(_MAYBE_CAPITAL.findall(text)) < 3:
+        return found
+    initials: list[str] = []  # of the current run's capitalised words
+    for token in TOKEN.findall(text):
+        if token[0].isupper():
+            initials.append(token[0].lower())
+        elif initials and token not in _CONNECTIVES:
+            _add_initials(found, initials)
+            initials = []
+    _add_initials(found, initials)
     return found
+
+
+def _add_initials(found: set[str], initials: list[str]) -> None:
+    """Every run of 3 to 6 consecutive initials of one name."""
+    n = len(initials)
+    for i in range(n - 2):
+        for j in range(i + 3, min(n, i + 6) + 1):
+            found.add("".join(initials[i:j]))
 
 
 # Sentences recur across questions (the same collection answers them all): tokenising one
@@ -150,8 +161,13 @@ class QuestionTerms:
     weights: Mapping[str, float]
     unseen: float  # the share of the weight that no candidate holds
 
+    @cached_property
+    def total(self) -> float:
+        return sum(self.weights.values())
+
     def coverage(self, words: frozenset[str]) -> float:
-        total = sum(self.weights.values())
+        # Asked of every candidate twice (alone, with its neighbours): the total is summed once.
+        total = self.total
         return sum(self.weights[t] for t in words & self.weights.keys()) / total if total else 0.0
 
 
@@ -257,10 +273,10 @@ def answer_type_of(question: str) -> TypeMatch | None:
         return None
 
     def match(sentence: Sentence) -> float:
-        # Most sentences hold no mention of the type: skip the word comparison for them.
-        if not any(m.label in expected for m in sentence.mentions):
-            return 0.0
-        return type_match(expected, sentence.mentions, sentence.text, question)
+        # type_match reads only the mentions of the expected labels, and most sentences hold
+        # none: find those without decoding the rest (noun chunks, roles).
+        found = labelled(sentence.mentions, expected)
+        return type_match(expected, found, sentence.text, question) if found else 0.0
 
     return match
 

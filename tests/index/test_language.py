@@ -7,7 +7,14 @@ import threading
 import pytest
 
 from citeqa.index import language
-from citeqa.index.language import CHUNK, NOUN_CHUNK, LanguageModelError, SpacyAnalyzer, load_pipeline
+from citeqa.index.language import (
+    CHUNK,
+    NOUN_CHUNK,
+    SYNTAX_PREFIX,
+    LanguageModelError,
+    SpacyAnalyzer,
+    load_pipeline,
+)
 
 SENTENCES = [
     "Marie Curie moved from Warsaw to Paris in 1891 to study physics.",
@@ -46,11 +53,65 @@ def test_offsets_are_code_points_past_accents_and_symbols(analyzer):
     assert any(label == "DATE" and "2001" in t for t, label in found)
 
 
-def test_entities_come_before_noun_chunks(analyzer):
+def test_entities_come_before_noun_chunks_and_syntactic_roles_last(analyzer):
     labels = [m.label for m in analyzer.mentions([SENTENCES[0]])[0]]
     first_chunk = labels.index(NOUN_CHUNK)
-    assert all(label != NOUN_CHUNK for label in labels[:first_chunk])
-    assert all(label == NOUN_CHUNK for label in labels[first_chunk:])
+    first_role = next(k for k, label in enumerate(labels) if label.startswith(SYNTAX_PREFIX))
+    assert 0 < first_chunk < first_role
+    assert all(label != NOUN_CHUNK and not label.startswith(SYNTAX_PREFIX) for label in labels[:first_chunk])
+    assert all(label == NOUN_CHUNK for label in labels[first_chunk:first_role])
+    assert all(label.startswith(SYNTAX_PREFIX) for label in labels[first_role:])
+
+
+ROLES = [
+    "The tension from the ongoing conflict in Ukraine continues to shape the dynamics between North Korea "
+    "and Russia.",
+    "Many of the North Koreans arriving in Russia are being sent to construction sites, as Russian efforts "
+    "to recruit soldiers continue to strain the workforce.",
+    "In remarks made by Alexander Matsegora, Russia’s ambassador to Pyongyang, it was disclosed that this "
+    "arrangement involves “hundreds” of troops.",
+]
+
+
+def roles(text: str, found) -> set[tuple[str, str, str]]:
+    """(phrase, role, the word it depends on) of each syntactic mention."""
+    out = set()
+    for m in found:
+        if m.label.startswith(SYNTAX_PREFIX):
+            role, head = m.label[len(SYNTAX_PREFIX):].split(":")
+            out.add((text[m.start:m.end], role, text[int(head):].split(" ", 1)[0].strip(",")))
+    return out
+
+
+def test_syntactic_roles_are_whole_phrases_at_their_offsets(analyzer):
+    found = analyzer.mentions(ROLES + SENTENCES)
+    for text, mentions in zip(ROLES + SENTENCES, found, strict=True):
+        for m in mentions:
+            if m.label.startswith(SYNTAX_PREFIX):
+                role, head = m.label[len(SYNTAX_PREFIX):].split(":")
+                assert role in {"subj", "subjpass", "obj", "attr", "prep", "agent", "appos"}
+                assert 0 <= m.start < m.end <= len(text) and text[m.start:m.end] == text[m.start:m.end].strip()
+                # The head is the first character of a word outside the phrase.
+                assert 0 <= int(head) < len(text) and (int(head) == 0 or not text[int(head) - 1].isalnum())
+                assert not m.start <= int(head) < m.end
+    shape, workers, remarks = (roles(t, f) for t, f in zip(ROLES, found, strict=False))
+    # "continues to shape": the subject of "continues" is the subject of "shape" too.
+    assert ("The tension from the ongoing conflict in Ukraine", "subj", "shape") in shape
+    assert ("the dynamics between North Korea and Russia", "obj", "shape") in shape
+    assert ("construction sites", "prep", "sent") in workers
+    assert ("Russian efforts to recruit soldiers", "subj", "strain") in workers
+    assert ("Alexander Matsegora, Russia’s ambassador to Pyongyang", "agent", "made") in remarks
+    assert ("Russia’s ambassador to Pyongyang", "appos", "Matsegora") in remarks
+
+
+def test_syntactic_labels_are_never_taken_for_entity_types(analyzer):
+    # Code that compares labels with entity types (qa/answer_types.py) must not match one.
+    from citeqa.qa.answer_types import DATES, PEOPLE, PLACES, type_match
+
+    text = ROLES[2]
+    found = [m for m in analyzer.mentions([text])[0] if m.label.startswith(SYNTAX_PREFIX)]
+    assert found and all(m.label != m.label.upper() for m in found)
+    assert type_match(PEOPLE | PLACES | DATES, found, text) == 0.0
 
 
 def test_many_texts_keep_their_order_across_chunks(analyzer):

@@ -53,7 +53,7 @@ def test_unsupported_question_with_the_extractive_generator(seeded, embedder):
 
 def test_timings_are_reported(seeded, embedder):
     result = answerer(seeded, embedder).ask(TROOPS_QUESTION, top_k=5)
-    assert set(result.timings_ms) == {"embed", "retrieve", "generate", "verify", "total"}
+    assert set(result.timings_ms) == {"embed", "retrieve", "generate", "verify", "short_answer", "total"}
     assert all(v >= 0 for v in result.timings_ms.values())
     parts = sum(v for k, v in result.timings_ms.items() if k != "total")
     assert result.timings_ms["total"] == pytest.approx(parts, abs=0.05)  # parts are rounded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -101,6 +102,32 @@ def test_acronyms_are_the_initials_of_multi_word_names():
     assert acronyms("a sentence without names at all") == set()
     # A name spelled out covers the question's acronym, as a reader would match it.
     assert "nis" in terms("The South Korean National Intelligence Service has reported")
+
+
+def _acronyms_word_by_word(text: str) -> set[str]:
+    """The rule acronyms() implements, written plainly: runs of capitalised words (and the
+    connectives inside them), every 3-6 consecutive initials of each run."""
+    found: set[str] = set()
+    run: list[str] = []
+    for token in [*re.findall(r"\w+", text), ""]:
+        if token and (token[0].isupper() or (run and token in ("of", "for", "the", "and", "on", "de"))):
+            run.append(token)
+            continue
+        initials = [w[0].lower() for w in run if w[0].isupper()]
+        n = len(initials)
+        found |= {"".join(initials[i:j]) for i in range(n) for j in range(i + 3, min(n, i + 6) + 1)}
+        run = []
+    return found
+
+
+@pytest.mark.parametrize("text", [
+    "Analysts from the Institute for the Study of War in Washington",
+    "Two Capital Words only", "A B", "The Royal Society of London for Improving Natural Knowledge and Arts",
+    "États Unis d'Amérique Ünited", "İstanbul Ankara İzmir are cities", "de Gaulle and the Free French Forces",
+    "x_Y Z W 3D Models", "Ⓐ Ⓑ Ⓒ D E", "ǅemal ǈubo Ǌ", "", "no names at all, only words",
+])
+def test_acronyms_follow_the_rule_word_by_word(text):
+    assert acronyms(text) == _acronyms_word_by_word(text)
 
 
 def test_one_typo_is_one_edit_but_other_words_are_not():

@@ -1,0 +1,94 @@
+"""Short answers that read the syntactic roles stored at ingest (index/language.py): the phrase
+in the role the question asks for, the whole noun phrase around an adjective entity, and the
+same answers as before for sentences stored without the roles (real spaCy throughout)."""
+
+from __future__ import annotations
+
+import pytest
+
+from citeqa.evaluation.short_answers import without_syntax
+from citeqa.index.language import SYNTAX_PREFIX, shared_analyzer
+from citeqa.index.types import Hit, Mention, Sentence
+from citeqa.qa.answer import short_answer
+from citeqa.qa.short_answer import extract_short_answer
+from citeqa.qa.types import Citation, Passage
+
+SHAPE = ("The tension from the ongoing conflict in Ukraine and its reverberations in regional geopolitics "
+         "continues to shape the dynamics between North Korea and Russia.")
+TROOPS = ("Kim Jong Un’s leadership has reportedly dispatched approximately 11,000 to 12,000 elite troops to "
+          "assist in the conflict, raising concerns in Western nations that North Korean forces could gain "
+          "invaluable battlefield experience as a result.")
+DIPLOMAT = ("Recent statements from a Russian diplomat highlight a notable development in the ties between "
+            "Russia and North Korea.")
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    return shared_analyzer()
+
+
+def answer(analyzer, question: str, sentence: str, syntax: bool = True) -> str | None:
+    found = analyzer.mentions([sentence])[0]
+    span = extract_short_answer(question, sentence, found if syntax else without_syntax(found),
+                                analyzer.question_doc(question))
+    return None if span is None else sentence[span[0]:span[1]]
+
+
+def test_the_subject_of_the_questions_verb_answers_what_does_it(analyzer):
+    # "what is shaping ...?" asks for the subject of "shape", which it borrows from "continues".
+    got = answer(analyzer, "what is shaping relations between north korea and russia", SHAPE)
+    assert got is not None and "tension" in got and "dynamics" not in got
+
+
+def test_the_noun_phrase_an_entity_modifies_answers_who(analyzer):
+    # "Western" (NORP) only modifies "nations": who is concerned is the nations.
+    got = answer(analyzer, "who is concerned about the north korean troops", TROOPS)
+    assert got is not None and got.endswith("nations") and "Western" in got
+    assert answer(analyzer, "who is concerned about the north korean troops", TROOPS, syntax=False) == "Western"
+
+
+def test_a_count_that_modifies_its_noun_still_answers_how_many(analyzer):
+    # "approximately 11,000 to 12,000 elite troops": a number modifier is the count asked for.
+    got = answer(analyzer, "how many troops did north korea send?", TROOPS)
+    assert got is not None and "11,000" in got and "troops" not in got
+
+
+def test_without_the_roles_the_answer_is_what_it_was(analyzer):
+    # Sentences stored before the roles were: the answer comes from entities and noun chunks
+    # alone, as before (the roles are what finds the subject).
+    question = "what is shaping relations between north korea and russia"
+    before = answer(analyzer, question, SHAPE, syntax=False)
+    assert before is not None and "tension" not in before
+
+
+def test_an_adjective_entity_gives_way_to_its_noun_phrase_for_who(analyzer):
+    # "Russian" (NORP) only modifies "diplomat": who made the statements is the diplomat.
+    got = answer(analyzer, "who made the recent statements?", DIPLOMAT)
+    assert got is not None and got.endswith("diplomat") and "Russian" in got
+    assert answer(analyzer, "who made the recent statements?", DIPLOMAT, syntax=False) == "Russian"
+
+
+def test_malformed_role_labels_are_ignored():
+    sentence = "Marie Curie moved to Paris in 1891."
+    odd = [Mention(0, 11, f"{SYNTAX_PREFIX}subj"), Mention(0, 11, f"{SYNTAX_PREFIX}subj:x"),
+           Mention(0, 11, f"{SYNTAX_PREFIX}subj:999"), Mention(0, 11, f"{SYNTAX_PREFIX}subj:3"),
+           Mention(21, 26, f"{SYNTAX_PREFIX}prep:-4"), Mention(0, 11, "PERSON")]
+    span = extract_short_answer("Who moved to Paris?", sentence, odd)
+    assert span is not None and sentence[span[0]:span[1]] == "Marie Curie"
+
+
+def test_short_answers_from_roles_keep_the_citation_contract(analyzer):
+    # Through qa/answer.py: document offsets, and the document's text at them is the answer.
+    prefix = "An earlier sentence of the article. "
+    text = prefix + SHAPE
+    found = tuple(analyzer.mentions([SHAPE])[0])
+    assert any(m.label.startswith(SYNTAX_PREFIX) for m in found)
+    stored = Sentence("doc", "v1", 1, len(prefix), len(text), SHAPE, mentions=found, analysed=True)
+    citation = Citation(1, stored.id, "doc", "v1", stored.start, stored.end, SHAPE, 0, 1, 1.0, 1.0)
+    passages = [Passage(number=1, hit=Hit(stored, 1.0), title="")]
+    for question in ("what is shaping relations between north korea and russia",
+                     "what does the conflict shape?", "who is shaping the dynamics?"):
+        short = short_answer(question, citation, passages, analyzer.question_doc(question))
+        assert short is not None
+        assert text[short.start:short.end] == short.text
+        assert stored.start <= short.start < short.end <= stored.end
