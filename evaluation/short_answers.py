@@ -3,7 +3,7 @@
     python -m citeqa.evaluation.short_answers --split heldout            # questions 1001-2000
     python -m citeqa.evaluation.short_answers --split dev --rules-only   # 1-1000, no spaCy
     python -m citeqa.evaluation.short_answers --data evaluation/sets/seed_questions.jsonl
-    python -m citeqa.evaluation.short_answers --fit                      # refit on 1-1000
+    python -m citeqa.evaluation.short_answers --fit [--write]            # refit on 1-1000
     python -m citeqa.evaluation.short_answers --no-syntax                # as sentences stored before the roles
 
 Each answerable question's first gold evidence sentence goes to ``extract_short_answer`` with
@@ -15,11 +15,11 @@ is CPU time (the machine is shared). "right": the share with token F1 >= 0.5.
 
 ``--fit`` fits the linear weights of qa/short_answer.py on questions 1-1000 only: expected F1
 of the chosen span under a softmax over each question's candidates, with light L2 towards the
-current weights, and prints them to paste into ``_WEIGHTS`` / ``_TYPE_FIT`` (the weights used
-for sentences with syntactic roles; those of sentences stored before the roles, ``_CHUNK_*``,
-stay as they were fitted). Yes/no questions and sentences without roles are left out of the
-fit (yes/no weights are set by hand: SQuAD has none to learn them from). A tool, not runtime
-code.
+current weights, and prints them; ``--write`` also writes them into qa/short_answer_weights.json
+(level "syntax": the weights used for sentences with syntactic roles; the levels of sentences
+stored before the roles, "mentions" and "rules", stay as they were fitted). Yes/no questions
+and sentences without roles are left out of the fit (yes/no weights are set by hand: SQuAD has
+none to learn them from). A tool, not runtime code.
 """
 
 from __future__ import annotations
@@ -173,6 +173,14 @@ def _apply(weights: dict[str, float]) -> None:
             fitted[k] = weights[f"{k}@{qtype}"]
 
 
+def write_weights(path: Path) -> None:
+    """Rewrite the "syntax" level of the weights file with the weights now in use (the other
+    levels and the file's notes unchanged)."""
+    body = json.loads(path.read_text(encoding="utf-8"))
+    body["syntax"] = {"weights": short_answer._WEIGHTS, "by_type": short_answer._TYPE_FIT}
+    path.write_text(json.dumps(body, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -181,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-syntax", action="store_true",
                         help="entities and noun chunks only (as sentences stored before the syntactic roles)")
     parser.add_argument("--fit", action="store_true", help="refit the weights on the dev split and print them")
+    parser.add_argument("--write", action="store_true",
+                        help=f"with --fit: write the refitted weights into {short_answer.WEIGHTS_FILE.name}")
     args = parser.parse_args(argv)
 
     analyzer = shared_analyzer()
@@ -188,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         weights = fit(analysed(load(args.data, "dev"), analyzer))
         print(json.dumps(weights))
         _apply(weights)
+        if args.write:
+            write_weights(short_answer.WEIGHTS_FILE)
         args.split = "dev"
     cases = load(args.data, args.split)
     if not args.rules_only:

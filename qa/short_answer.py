@@ -37,11 +37,12 @@ entities, noun chunks and syntactic roles stored at ingest are read).
    candidates inside those phrases, and for "who" the noun phrase an adjective entity
    modifies ("a *Russian* diplomat") rather than the adjective. The weights were fitted as a linear ranker
    (expected F1 under a softmax over a question's candidates, light L2) on questions 1-1000 of
-   ../shared/eval/squad_dev.jsonl only, then rounded: `python -m
-   citeqa.evaluation.short_answers --fit` refits and prints them (the features that only the
-   question forms above switch on start from hand-set values; SQuAD has few such questions).
-   Sentences stored before the roles were keep the weights fitted without them (_CHUNK_*);
-   without mentions the rules' earlier weights (_RULES_*) are used: they do better there.
+   ../shared/eval/squad_dev.jsonl only, then rounded; they live in short_answer_weights.json
+   beside this module, and `python -m citeqa.evaluation.short_answers --fit --write` refits and
+   rewrites them (the features that only the question forms above switch on start from
+   hand-set values; SQuAD has few such questions). Sentences stored before the roles were keep
+   the weights fitted without them (level "mentions"); without mentions the rules' earlier
+   weights (level "rules") are used: they do better there.
 4. Yes/no questions ("was the treatment free?") get the span that repeats what they ask about,
    with its modifier ("absolutely free"), by hand-set weights (no SQuAD question is one);
    ``yes_no_verdict`` says "yes" or "no" only where the sentence holds every word of the
@@ -69,10 +70,13 @@ natural questions about the seed article, never fitted on; "right": token F1 >= 
 
 from __future__ import annotations
 
+import json
 import re
 from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
+from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
 from citeqa.index.language import SYNTAX_PREFIX
@@ -140,92 +144,30 @@ _SUBORDINATORS = frozenset("because since by to so although while when as throug
 _REASONS = frozenset("because since to so for amid due owing after as given thanks".split())
 _WINDOW = 8  # tokens either side of a candidate where question words count as its context
 
-# Feature weights (see the module docstring for how they were set); then, per answer type, the
-# weights of: is a quantity, is a date, share of capitalised words, follows in/at/from/near/to/on,
-# length (tokens / 12, capped at 1).
-_CHUNK_WEIGHTS = {
-    "overlap": -6.4, "single": -3.6, "tiny": -2.4, "stop_edge": -3.4, "verbish": -4.7, "near": 8.2,
-    "after_match": 1.1, "phrase_end": 2.0, "clause": 4.6, "head_next": 10.8, "direction": 1.2,
-    "same_clause": 4.2, "proximity": 6.2, "typed": 4.8, "typed_inside": 1.9, "untyped": -2.2,
-    "entity": 1.9, "chunk": 0.5, "list": 0.8, "list_plural": 1.4, "no_type": -0.5, "fragment": 1.1,
-    "appos": -1.6, "member_plural": -3.0, "reason": 3.0, "definition": 6.0, "modifier": 6.1,
-    "example": 6.0, "relative": 5.0, "speaker": 6.0, "named_class": 4.0,
-}
-_FIT_KEYS = ("num", "date", "caps", "prep", "long")
-_CHUNK_TYPE_FIT = {
-    "number": (8.0, -1.2, -3.0, -2.0, -1.0),
-    "date": (5.8, 10.3, -0.2, 2.8, -0.5),
-    "person": (-0.1, -0.5, 6.4, -4.0, 0.3),
-    "place": (0.0, -0.7, 4.9, 5.2, -0.2),
-    "thing": (-1.2, -1.3, 2.0, -3.0, 3.5),
-    "phrase": (-0.7, -0.3, -1.6, 2.2, 3.4),
-}
-# With the syntactic roles stored at ingest (sentences stored before they were lack them and
-# keep the weights above): the same features and the roles' own, fitted as above.
-_WEIGHTS = {
-    "overlap": -6.6, "single": -3.6, "tiny": -2.4, "stop_edge": -3.3, "verbish": -4.7, "near": 8.2,
-    "after_match": 1.1, "phrase_end": 1.8, "clause": 4.8, "head_next": 10.8, "direction": 1.3,
-    "same_clause": 4.2, "proximity": 6.4, "typed": 5.3, "typed_inside": 1.9, "untyped": -2.3, "entity": 2.3,
-    "chunk": 0.1, "list": 0.8, "list_plural": 1.4, "no_type": -0.5, "fragment": 1.2, "appos": -1.8,
-    "member_plural": -2.8, "reason": 3.2, "definition": 6.0, "modifier": 6.3, "example": 6.0,
-    "relative": 5.0, "speaker": 6.0, "named_class": 4.0, "role_arg": -0.4, "role_verb": 2.0,
-    "role_asked": 2.0, "role_head": 0.8, "role_sibling": 1.0, "role_appos": 0.2, "modifier_entity": -2.0,
-    "role_any_asked": 0.8, "in_verb_role": 0.5, "in_asked_role": 1.0, "in_other_role": -1.2, "modified_chunk": 1.0,
-}
-# Per answer type, the weights of those features whose worth depends most on what is asked
-# (a lone word is a fine "where" answer and a poor "why" one); they replace _WEIGHTS' own.
-_TYPE_KEYS = _FIT_KEYS + ("single", "near", "same_clause", "head_next", "role_verb", "role_asked",
-                          "role_sibling", "in_asked_role", "modifier_entity", "modified_chunk")
-_TYPE_FIT: dict[str, dict[str, float]] = {
-    "number": {
-        "num": 8.2, "date": -1.3, "caps": -3.1, "prep": -2.1, "long": -1.0, "single": -3.5, "near": 8.3,
-        "same_clause": 4.2, "head_next": 10.9, "role_verb": 2.0, "role_asked": 2.0, "role_sibling": 0.8,
-        "in_asked_role": 0.9, "modifier_entity": -2.0, "modified_chunk": 1.0,
-    },
-    "date": {
-        "num": 6.0, "date": 10.5, "caps": -0.2, "prep": 2.8, "long": -0.5, "single": -3.6, "near": 8.2,
-        "same_clause": 4.2, "head_next": 10.8, "role_verb": 1.8, "role_asked": 1.8, "role_sibling": 0.8,
-        "in_asked_role": 1.0, "modifier_entity": -2.0, "modified_chunk": 1.0,
-    },
-    "person": {
-        "num": -0.1, "date": -0.5, "caps": 6.4, "prep": -4.2, "long": 0.3, "single": -3.6, "near": 8.0,
-        "same_clause": 4.4, "head_next": 10.8, "role_verb": 2.0, "role_asked": 1.8, "role_sibling": 1.2,
-        "in_asked_role": 1.2, "modifier_entity": -6.0, "modified_chunk": 3.0,
-    },
-    "place": {
-        "num": 0.0, "date": -0.7, "caps": 4.9, "prep": 5.4, "long": -0.2, "single": -3.6, "near": 8.2,
-        "same_clause": 4.4, "head_next": 10.8, "role_verb": 1.8, "role_asked": 1.8, "role_sibling": 1.2,
-        "in_asked_role": 1.0, "modifier_entity": -2.0, "modified_chunk": 1.0,
-    },
-    "thing": {
-        "num": -1.4, "date": -1.3, "caps": 2.3, "prep": -3.3, "long": 3.3, "single": -3.6, "near": 8.2,
-        "same_clause": 3.8, "head_next": 10.8, "role_verb": 1.7, "role_asked": 1.7, "role_sibling": 0.8,
-        "in_asked_role": 1.2, "modifier_entity": -2.0, "modified_chunk": 1.0,
-    },
-    "phrase": {
-        "num": -0.7, "date": -0.3, "caps": -1.6, "prep": 2.2, "long": 3.4, "single": -3.6, "near": 8.0,
-        "same_clause": 4.2, "head_next": 10.8, "role_verb": 2.0, "role_asked": 2.0, "role_sibling": 1.0,
-        "in_asked_role": 1.0, "modifier_entity": -2.0, "modified_chunk": 1.0,
-    },
-}
-# Without entities and noun chunks (a sentence stored before the language analysis existed,
-# or a caller without it) the rules' own earlier fit does better than the weights above
-# (held out F1 0.507 against 0.496 for a fit of the weights above), so it stays for that case.
-_RULES_WEIGHTS = {
-    "overlap": -4.4, "single": -3.1, "tiny": -1.9, "stop_edge": -0.9, "verbish": -3.7,
-    "near": 5.2, "after_match": 1.0, "phrase_end": 0.8, "clause": 2.7, "head_next": 7.3,
-    "direction": 0.7, "same_clause": 2.9, "proximity": 3.7,
-    # Read from the question's form and the sentence's words alone, set as in _WEIGHTS.
-    "reason": 3.0, "definition": 6.0, "modifier": 6.0, "example": 6.0, "relative": 5.0, "speaker": 6.0,
-}
-_RULES_TYPE_FIT = {
-    "number": (6.1, -0.6, -1.7, -1.1, -0.9),
-    "date": (3.3, 7.7, 0.1, 1.9, -0.5),
-    "person": (-0.1, -0.3, 5.6, -2.1, -0.3),
-    "place": (-0.1, -0.5, 4.0, 3.0, -0.2),
-    "thing": (-0.6, -0.6, 2.4, -2.0, 1.8),
-    "phrase": (-0.5, -0.3, -0.9, 1.4, 1.7),
-}
+# Feature weights (see the module docstring for how they were set), a text artifact beside this
+# module: for each level of analysis a sentence may have (see ``_weights``), shared weights and,
+# per answer type, the weights of the features whose worth depends most on what is asked (a lone
+# word is a fine "where" answer and a poor "why" one), which replace the shared ones.
+WEIGHTS_FILE = Path(__file__).with_name("short_answer_weights.json")
+LEVELS = ("syntax", "mentions", "rules", "yes_no")
+
+
+@dataclass(frozen=True)
+class LevelWeights:
+    weights: dict[str, float]
+    by_type: dict[str, dict[str, float]]
+
+
+def load_weights(path: Path = WEIGHTS_FILE) -> dict[str, LevelWeights]:
+    body = json.loads(path.read_text(encoding="utf-8"))
+    return {level: LevelWeights(dict(body[level]["weights"]), {t: dict(w) for t, w in body[level]["by_type"].items()})
+            for level in LEVELS}
+
+
+_LEVELS = load_weights()
+# The weights refitted by ``python -m citeqa.evaluation.short_answers --fit`` (sentences with roles).
+_WEIGHTS = _LEVELS["syntax"].weights
+_TYPE_FIT = _LEVELS["syntax"].by_type
 
 
 @lru_cache(maxsize=16384)
@@ -750,14 +692,6 @@ def _confirming(i: int, j: int, tk: _Tokens, said: dict[str, float]) -> dict[str
     return {"yn_match": max(found.values(), default=0.0), "yn_extra": min(extra, 2) / 2 if found else 0.0}
 
 
-# Yes/no questions: no SQuAD question is one, so these weights are set by hand (not fitted): the
-# span that repeats the question's last words, with a modifier, short, a whole noun chunk.
-_YES_NO_WEIGHTS = {
-    "yn_match": 10.0, "yn_extra": 1.0, "long": -3.0, "chunk": 0.5, "entity": 0.5, "stop_edge": -3.0,
-    "verbish": -1.0, "clause": 0.5,
-}
-
-
 _REPORTING = frozenset(map(_stem, "say said says think thinks thought believe believes suggest suggests "
                       "report reported reports reveal revealed claim claimed argue argued state stated "
                       "note noted warn warned allege alleged disclose disclosed announce announced "
@@ -792,11 +726,9 @@ def _weights(qtype: str, level: str = "syntax") -> dict[str, float]:
     "syntax" (entities, noun chunks and syntactic roles), "mentions" (entities and noun chunks
     alone: stored before the roles were) or "rules" (no analysis)."""
     if qtype == "yes_no":
-        return _YES_NO_WEIGHTS
-    if level == "syntax":
-        return {**_WEIGHTS, **_TYPE_FIT[qtype]}
-    weights, type_fit = (_CHUNK_WEIGHTS, _CHUNK_TYPE_FIT) if level == "mentions" else (_RULES_WEIGHTS, _RULES_TYPE_FIT)
-    return {**weights, **dict(zip(_FIT_KEYS, type_fit[qtype], strict=True))}
+        return _LEVELS["yes_no"].weights
+    chosen = _LEVELS[level]
+    return {**chosen.weights, **chosen.by_type[qtype]}
 
 
 def _level(mentions: Sequence[Mention] | None) -> str:

@@ -54,6 +54,11 @@ def test_the_wheel_carries_seeds_prompts_and_the_playground(wheel):
     assert {"citeqa/api/static/index.html", "citeqa/api/static/app.js"} <= names
 
 
+def test_the_wheel_carries_the_fitted_weights(wheel):
+    # Loaded at import: a wheel without them could not even start.
+    assert {"citeqa/qa/short_answer_weights.json", "citeqa/qa/ranking/learned_ranker.json"} <= set(_names(wheel))
+
+
 def test_the_wheel_ships_no_test_infrastructure(wheel):
     assert not [n for n in _names(wheel) if "local_postgres" in n or "/tests/" in n]
 
