@@ -86,7 +86,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     keys = KeyStore(settings.data_dir)
     app.state.keys = keys
     # Starlette runs the middleware added last first: CORS, then keys and limits, then bodies.
-    app.add_middleware(JsonBodyMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(JsonBodyMiddleware, max_body_bytes=settings.max_body_bytes,
+                       max_upload_bytes=settings.max_upload_bytes, upload_paths=documents.UPLOAD_PATHS)
     app.add_middleware(SecurityMiddleware, keys=keys, policy=policy)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"],

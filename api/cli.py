@@ -185,56 +185,46 @@ def _url(host: str, port: int) -> str:
 @app.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(
-        exists=True, help="Text/markdown files, folders, or JSONL of {doc_id,title,text,metadata}.")],
+        exists=True, help="Files or folders: HTML, PDF, Markdown, DOCX, text, or JSONL of "
+                          "{doc_id,title,text,metadata}. Folders are read recursively.")],
     data_dir: DataDir = None,
     url: Url = None,
     batch: Annotated[int, typer.Option(min=1, help="Documents embedded together (bigger batches pad less).")] = 256,
 ) -> None:
-    """Add documents; a changed document gets a new version."""
-    from citeqa.index.ingest import InvalidDocument, read_inputs
+    """Add documents; a changed document gets a new version. A file that cannot be read is
+    named with the reason and stores nothing; the others are stored, and the exit code is 1."""
+    from citeqa.api.ingest_files import Tally, ingest_locally, ingest_remotely
+    from citeqa.index.file_input import input_files
 
-    try:
-        items = read_inputs(paths)
-    except (InvalidDocument, UnicodeDecodeError, ValueError) as exc:
-        console.print(f"[red]cannot read input:[/red] {exc}")
-        raise typer.Exit(2) from None
-    created = unchanged = sentences = 0
+    found = input_files(paths)
+    if found.skipped:
+        names = ", ".join(str(p) for p in found.skipped[:5]) + (" …" if len(found.skipped) > 5 else "")
+        console.print(f"[yellow]skipped {len(found.skipped)} file(s) of other types:[/yellow] {names}")
+
+    def report(path: Path, problem: str) -> None:
+        console.print(f"[red]failed:[/red] {path}: {problem}")
+
+    tally: Tally
     with progress_bar() as progress:
-        task = progress.add_task("ingesting", total=len(items))
         if url:
             import httpx
 
-            from citeqa.api.client import ApiError, document_payload, post_json
-
             with httpx.Client(base_url=url, timeout=120) as client:
-                for item in items:
-                    try:
-                        body = post_json(client, "/v1/documents", document_payload(item))
-                    except ApiError as exc:
-                        console.print(f"[red]{item.doc_id}: {exc.status} {exc.message}[/red]")
-                        raise typer.Exit(1) from None
-                    created += body["created"]
-                    unchanged += not body["created"]
-                    sentences += body["sentence_count"]
-                    progress.advance(task)
+                tally = ingest_remotely(found.files, client, progress, report)
         else:
-            from citeqa.api.services import Services
+            from citeqa.api.services import Services, extraction_limits
 
             services = Services.open(_settings(data_dir))
             try:
-                for start in range(0, len(items), batch):
-                    try:
-                        results = services.ingestor.ingest_many(items[start:start + batch],
-                                                                progress=lambda n: progress.advance(task, n))
-                    except InvalidDocument as exc:
-                        console.print(f"[red]invalid document:[/red] {exc}")
-                        raise typer.Exit(2) from None
-                    created += sum(r.created for r in results)
-                    unchanged += sum(not r.created for r in results)
-                    sentences += sum(r.sentence_count for r in results)
+                tally = ingest_locally(found.files, services.ingestor, progress, report,
+                                       limits=extraction_limits(services.settings), batch=batch)
             finally:
                 services.close()
-    console.print(f"{created} stored, {unchanged} unchanged, {sentences} sentences")
+    if tally.stopped:
+        console.print(f"[red]stopped:[/red] {tally.stopped}")
+    console.print(tally.summary())
+    if tally.failed or tally.stopped:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -305,11 +295,21 @@ def _show_answer(body: dict[str, Any], texts: dict[tuple[str, str], str]) -> Non
         after = text[c["end"]:c["end"] + 160].rstrip()
         line = Text()
         line.append(f"[{c['marker']}] ", style="bold cyan")
-        line.append(f"{c['doc_id']}@{c['doc_version']}  chars {c['start']}–{c['end']}\n", style="cyan")
+        line.append(f"{c['doc_id']}@{c['doc_version']}  chars {c['start']}–{c['end']}{_pages(c)}\n", style="cyan")
+        if c.get("link"):
+            line.append(f"    {c['link']}\n", style="underline blue")
         line.append("    …" + before, style="dim")
         line.append(c["quote"], style="bold black on yellow")
         line.append(after + "…", style="dim")
         console.print(line)
+
+
+def _pages(citation: dict[str, Any]) -> str:
+    """"  page 3" or "  pages 3–4" for a citation into a PDF, else ""."""
+    page, end_page = citation.get("page"), citation.get("end_page")
+    if page is None:
+        return ""
+    return f"  pages {page}–{end_page}" if end_page not in (None, page) else f"  page {page}"
 
 
 def progress_bar() -> Progress:

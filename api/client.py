@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -53,3 +54,17 @@ def document_text(client: httpx.Client, doc_id: str, version: str) -> str | None
     """The text of one version of a document, or None if the server has no such version."""
     response = client.get(document_path(doc_id), params={"version": version})
     return str(response.json()["text"]) if response.status_code == 200 else None
+
+
+def upload_file(client: httpx.Client, data: bytes, filename: str, *, doc_id: str | None = None, title: str = "",
+                metadata: dict[str, Any] | None = None, path: str = "/v1/documents") -> dict[str, Any]:
+    """Upload a file as ``multipart/form-data`` (field ``file``, and ``doc_id``, ``title``,
+    ``metadata`` as JSON); the server finds its type in the bytes (the name's extension
+    decides only whether text is Markdown) and extracts it. ApiError for a 4xx or 5xx."""
+    form = {"doc_id": doc_id, "title": title or None, "metadata": json.dumps(metadata) if metadata else None}
+    response = client.post(path, files={"file": (filename, data, "application/octet-stream")},
+                           data={k: v for k, v in form.items() if v is not None})
+    if response.status_code >= 400:
+        raise ApiError("POST", path, response.status_code, error_message(response))
+    body: dict[str, Any] = response.json()
+    return body

@@ -8,7 +8,13 @@ reads the header its own way (the first of several, comments allowed), so a head
 check could read differently would let a body past it unchecked. Every body that reaches a
 route has passed these checks.
 
-The body is read here once, up to the limit, and handed on unchanged, or refused with a
+One exception: a file upload, ``multipart/form-data`` sent to one of ``upload_paths``
+(``POST /v1/documents``), is not JSON. It has a limit of its own (``max_upload_bytes``),
+checked against ``Content-Length`` and against the bytes as they stream in, and is handed
+on unread (the route's form parser spools the file); multipart/form-data sent anywhere else
+gets the 415 of any other type.
+
+A JSON body is read here once, up to the limit, and handed on unchanged, or refused with a
 422 that says why when it cannot be the JSON text of any request: bytes that are not UTF-8,
 ``\\ud800``-style escapes of unpaired surrogates (Python's json accepts them, but such a
 string is not Unicode and cannot be stored, embedded or sent back), or nesting deeper than
@@ -21,12 +27,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from citeqa.api.errors import send_error
 
 _FORM = b"application/x-www-form-urlencoded"
+_MULTIPART = b"multipart/form-data"
 MAX_JSON_DEPTH = 64
 
 # RFC 9110 media-type: type "/" subtype *( OWS ";" OWS [ name "=" ( token / quoted-string ) ] ).
@@ -53,29 +61,30 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 
 
-def json_body_problem(body: bytes) -> str | None:
-    """Why ``body`` cannot be a JSON request (None when it may be; the parser has the last word)."""
+def json_body_problem(body: bytes, what: str = "request body") -> str | None:
+    """Why ``body`` cannot be a JSON request (None when it may be; the parser has the last word).
+    ``what`` names it in the message (an upload's ``metadata`` field is JSON text too)."""
     encoding = json.detect_encoding(body)  # what the parser will read it as: UTF-8, or UTF-16/32 by its BOM
     try:
         text = body.decode(encoding)
     except UnicodeDecodeError as exc:
         if encoding.startswith("utf-8"):
-            return f"request body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start})"
-        return "request body is not valid UTF-8 (nor the UTF-16/32 its first bytes suggest)"
+            return f"{what} is not valid UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start})"
+        return f"{what} is not valid UTF-8 (nor the UTF-16/32 its first bytes suggest)"
     if not encoding.startswith("utf-8"):
         body = text.encode("utf-8")
     if _MAYBE_SURROGATE.search(body):
         for pattern in _LONE_SURROGATES:
             lone = pattern.search(body)
             if lone:
-                return (f"request body has an unpaired UTF-16 surrogate escape (\\{lone.group(1).decode()} at "
+                return (f"{what} has an unpaired UTF-16 surrogate escape (\\{lone.group(1).decode()} at "
                         f"offset {lone.start(1) - 1}); JSON strings must be valid Unicode")
     if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
         depth = 0
         for byte in _STRING.sub(b"", body).translate(None, _NOT_BRACKET):
             depth += 1 if byte in b"[{" else -1
             if depth > MAX_JSON_DEPTH:
-                return f"request body is nested more than {MAX_JSON_DEPTH} levels deep"
+                return f"{what} is nested more than {MAX_JSON_DEPTH} levels deep"
     return None
 
 
@@ -84,6 +93,15 @@ class Refusal:
     status: int
     code: str
     message: str
+
+
+def is_upload(content_types: list[bytes]) -> bool:
+    """Whether these ``Content-Type`` values declare one well-formed multipart/form-data body
+    (the routes that take a file match on the same test, so both read the header alike)."""
+    if len(content_types) != 1:
+        return False
+    match = _MEDIA_TYPE.fullmatch(content_types[0])
+    return match is not None and match.group(1).lower() == _MULTIPART
 
 
 def read_as_json(content_types: list[bytes]) -> bool | Refusal:
@@ -105,22 +123,35 @@ def read_as_json(content_types: list[bytes]) -> bool | Refusal:
                    f"request bodies are JSON: send Content-Type: application/json, not {media_type.decode()}")
 
 
+class _UploadTooLarge(Exception):
+    """Raised into the route reading an upload once its bytes pass the limit."""
+
+
 class JsonBodyMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int):
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int | None = None,
+                 upload_paths: Collection[str] = ()):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes if max_upload_bytes is not None else max_body_bytes
+        self.upload_paths = frozenset(upload_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS", "DELETE"}:
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+        content_types = [v for k, v in scope["headers"] if k == b"content-type"]
+        to_upload_path = scope["method"] == "POST" and scope["path"] in self.upload_paths
+        if to_upload_path and is_upload(content_types):
+            await self._upload(scope, receive, send)
+            return
+        if self._declared_length(scope) > self.max_body_bytes:
             await self._too_large(send)
             return
-        as_json = read_as_json([v for k, v in scope["headers"] if k == b"content-type"])
+        as_json = read_as_json(content_types)
         if isinstance(as_json, Refusal):
+            if as_json.status == 415 and to_upload_path:
+                as_json = Refusal(415, as_json.code, f"{as_json.message}; send a file as multipart/form-data "
+                                  "(the file in a field named file)")
             await send_error(send, as_json.status, as_json.code, as_json.message)
             return
         body = bytearray()
@@ -154,6 +185,49 @@ class JsonBodyMiddleware:
 
         await self.app(scope, replay, send)
 
+    async def _upload(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand a file upload on as it streams, counting its bytes: past the limit, the
+        route's read fails, whatever it answers to that is dropped, and the client gets the
+        413 (a route reads the whole form before it answers, so nothing has been sent yet)."""
+        limit = self.max_upload_bytes
+        if self._declared_length(scope) > limit:
+            await self._upload_too_large(send)
+            return
+        received = 0
+        over = started = False
+
+        async def counted() -> Message:
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    over = True
+                    raise _UploadTooLarge()
+            return message
+
+        async def unless_over(message: Message) -> None:
+            nonlocal started
+            if over and not started:
+                return
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, unless_over)
+        except _UploadTooLarge:
+            pass
+        if over and not started:
+            await self._upload_too_large(send)
+
+    @staticmethod
+    def _declared_length(scope: Scope) -> int:
+        declared = dict(scope["headers"]).get(b"content-length")
+        return int(declared) if declared is not None and declared.isdigit() else -1
+
     async def _too_large(self, send: Send) -> None:
         await send_error(send, 413, "payload_too_large", f"request body exceeds {self.max_body_bytes} bytes")
 
+    async def _upload_too_large(self, send: Send) -> None:
+        await send_error(send, 413, "payload_too_large",
+                         f"the upload is more than the limit of {self.max_upload_bytes:,} bytes")

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from citeqa.api.settings import Settings
-from citeqa.index.types import Document, Hit
+from citeqa.index.types import Document, Hit, Source
 from citeqa.qa.types import VerifiedAnswer
 
 
@@ -47,16 +47,13 @@ class DocumentIn(_Request):
         "At most CITEQA_MAX_METADATA_BYTES (64 KiB by default) as compact UTF-8 JSON."))
 
     def check_limits(self, settings: Settings) -> None:
-        limit = settings.max_metadata_bytes
-        if self.metadata and (size := json_size(self.metadata)) > limit:
-            raise over_limit("metadata", f"larger than the limit of {limit} bytes as JSON (got {size})")
+        check_metadata_size(self.metadata, settings)
 
 
-class DocumentWritten(BaseModel):
-    doc_id: str
-    doc_version: str
-    sentence_count: int
-    created: bool = Field(description="False when this exact version was already stored.")
+def check_metadata_size(metadata: dict[str, Any], settings: Settings) -> None:
+    limit = settings.max_metadata_bytes
+    if metadata and (size := json_size(metadata)) > limit:
+        raise over_limit("metadata", f"larger than the limit of {limit} bytes as JSON (got {size})")
 
 
 class SentenceOut(BaseModel):
@@ -69,6 +66,34 @@ class SpanOut(BaseModel):
     start: int
     end: int
     text: str
+    page: int | None = Field(None, description="PDF: the 1-based page the span starts on.")
+    end_page: int | None = Field(None, description="PDF: the page it ends on, when that is another page.")
+
+
+class SourceOut(BaseModel):
+    """The file a version was extracted from (absent for text sent as text)."""
+
+    media_type: str
+    filename: str
+    size: int = Field(description="Bytes of the original file.")
+    sha256: str
+    page_count: int = Field(0, description="Pages of a PDF (0 for formats without pages).")
+    original_url: str = Field(description="Where the original bytes are: GET this path.")
+
+    @classmethod
+    def of(cls, source: Source, original_url: str) -> "SourceOut":
+        return cls(media_type=source.media_type, filename=source.filename, size=source.size, sha256=source.sha256,
+                   page_count=len(source.pages), original_url=original_url)
+
+
+class DocumentWritten(BaseModel):
+    doc_id: str
+    doc_version: str
+    sentence_count: int
+    created: bool = Field(description="False when this exact version was already stored.")
+    source: SourceOut | None = Field(None, description=(
+        "A file upload: the file the version was extracted from, its media type as detected from the "
+        "content, its page count and where its bytes are (null for a JSON body)."))
 
 
 class DocumentOut(BaseModel):
@@ -81,6 +106,7 @@ class DocumentOut(BaseModel):
     sentences: list[SentenceOut]
     offset_unit: Literal["codepoint"] = "codepoint"
     span: SpanOut | None = Field(None, description="text[start:end] when ?start=&end= were given.")
+    source: SourceOut | None = Field(None, description="The file this version was extracted from, if any.")
 
 
 class DocumentSummary(BaseModel):
@@ -123,6 +149,10 @@ class HitOut(BaseModel):
         "best one is under the gate's threshold."))
     dense_score: float | None = Field(None, description="Cosine similarity of query and sentence.")
     lexical_score: float | None = Field(None, description="BM25 of the sentence (when it matched a word).")
+    page: int | None = Field(None, description="PDF: the 1-based page the sentence starts on.")
+    end_page: int | None = Field(None, description="PDF: the page it ends on, when that is another page.")
+    link: str | None = Field(None, description=(
+        "The document's URL (metadata url) with a text fragment (#:~:text=) that a browser scrolls to and highlights."))
 
     @classmethod
     def of(cls, hit: Hit) -> "HitOut":
@@ -165,6 +195,10 @@ class CitationOut(BaseModel):
     origin: Literal["generator", "verifier"] = Field(
         "generator", description="Who placed the citation: the generator's own [n] marker, or the verifier "
         "attributing a claim the generator left uncited to the passage that supports it.")
+    page: int | None = Field(None, description="PDF: the 1-based page the quote starts on.")
+    end_page: int | None = Field(None, description="PDF: the page it ends on, when that is another page.")
+    link: str | None = Field(None, description=(
+        "The document's URL (metadata url) with a text fragment (#:~:text=) that a browser scrolls to and highlights."))
 
 
 class ShortAnswerOut(BaseModel):

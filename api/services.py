@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from citeqa.api.settings import Settings
 from citeqa.index.embedded_store import EmbeddedStore
 from citeqa.index.embedder import SentenceTransformerEmbedder
+from citeqa.index.extract import Limits
 from citeqa.index.ingest import Ingestor, read_inputs
 from citeqa.index.language import Analyzer, shared_analyzer
 from citeqa.index.mention_backfill import MentionBackfill, MentionStore
@@ -38,6 +39,13 @@ def answer_settings(settings: Settings) -> AnswerSettings:
                           rerank_candidates=settings.rerank_candidates, min_support=settings.min_support,
                           attribute_uncited=settings.attribute_uncited,
                           require_asked_kind=settings.require_asked_kind)
+
+
+def extraction_limits(settings: Settings) -> Limits:
+    """What one uploaded file may cost (POST /v1/documents and ``citeqa ingest`` alike), from
+    the settings of the same names."""
+    return Limits(max_bytes=settings.max_upload_bytes, max_decompressed_bytes=settings.max_decompressed_bytes,
+                  max_pages=settings.max_pdf_pages, max_text_chars=settings.max_text_chars or settings.max_body_bytes)
 
 
 def open_embedder(settings: Settings) -> Embedder:

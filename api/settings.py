@@ -140,6 +140,15 @@ class Settings(BaseSettings):
         'Origins allowed by CORS, e.g. ["https://app.example"]; none by default.'))
 
     max_body_bytes: int = Field(5_000_000, ge=1024, description="Larger request bodies get 413.")
+    # Files sent to POST /v1/documents as multipart/form-data (index/extract reads them).
+    max_upload_bytes: int = Field(25_000_000, ge=1024, description=(
+        "A file upload (POST /v1/documents as multipart/form-data): a larger request body, or file, gets 413."))
+    max_decompressed_bytes: int = Field(200_000_000, ge=1024, description=(
+        "A DOCX (a zip) may inflate to this many bytes; more is refused as a decompression bomb (422)."))
+    max_pdf_pages: int = Field(2_000, ge=1, description="An uploaded PDF with more pages gets 413.")
+    max_text_chars: int | None = Field(None, ge=1, description=(
+        "Characters of text one uploaded file may yield (413 beyond); default: max_body_bytes, as much as "
+        "a JSON body can carry."))
     # Limits on what one request may ask for, checked before any work (a 422 says the limit).
     max_question_chars: int = Field(2_000, ge=1, description=(
         "/v1/ask's question and a chat's last message: longer ones get 422."))

@@ -53,7 +53,11 @@ _SCHEMA = [
         text TEXT NOT NULL,
         metadata TEXT NOT NULL,
         created_at REAL NOT NULL,
+        source TEXT,
         UNIQUE (doc_id, version))""",
+    # The files versions were extracted from, once per content (versions.source names one
+    # by its sha256): re-ingesting a file, or the same file under another doc_id, adds no copy.
+    "CREATE TABLE IF NOT EXISTS originals (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL)",
     # id is the FAISS id; active marks the sentences of live current versions (the searchable ones).
     """CREATE TABLE IF NOT EXISTS sentences (
         id INTEGER PRIMARY KEY,
@@ -76,19 +80,32 @@ _UNANALYSED_INDEX = "CREATE INDEX IF NOT EXISTS sentences_unanalysed ON sentence
 
 # The columns rows.sentence reads. mentions: JSON text, NULL when not analysed.
 _SENTENCE_COLUMNS = "s.id, v.doc_id, v.version, s.idx, s.start_char, s.end_char, s.text, s.mentions"
+# A document row is these, whether it is current, then v.source (JSON text, NULL for a
+# version without a source file); never the original's bytes (document() is on the ask path).
 _DOCUMENT_COLUMNS = "v.doc_id, v.version, v.title, v.text, v.metadata, v.created_at"
 _CURRENT = "JOIN versions v ON v.doc_id = d.doc_id AND v.version = d.current_version"
 
 _INSERT_VERSION = (
-    "INSERT INTO versions (doc_id, version, title, text, metadata, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id, version) DO NOTHING"
+    "INSERT INTO versions (doc_id, version, title, text, metadata, created_at, source) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (doc_id, version) DO NOTHING"
 )
+_INSERT_ORIGINAL = "INSERT INTO originals (sha256, data) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING"
+# Columns added since the first data directories were written: (table, column, type).
+# Added NULL in every existing row: a sentence not analysed yet, a version without a source.
+_ADDED_COLUMNS = [("sentences", "mentions", "TEXT"), ("versions", "source", "TEXT")]
 
 _READS = ReadStatements(
-    document=f"SELECT {_DOCUMENT_COLUMNS}, 1 FROM documents d {_CURRENT} WHERE d.doc_id = :doc_id AND d.deleted = 0",
+    document=(
+        f"SELECT {_DOCUMENT_COLUMNS}, 1, v.source FROM documents d {_CURRENT} "
+        "WHERE d.doc_id = :doc_id AND d.deleted = 0"
+    ),
     document_version=(
-        f"SELECT {_DOCUMENT_COLUMNS}, v.version = d.current_version AND d.deleted = 0 FROM versions v "
+        f"SELECT {_DOCUMENT_COLUMNS}, v.version = d.current_version AND d.deleted = 0, v.source FROM versions v "
         "JOIN documents d ON d.doc_id = v.doc_id WHERE v.doc_id = :doc_id AND v.version = :version"
+    ),
+    original=(
+        "SELECT o.data FROM versions v JOIN originals o ON o.sha256 = json_extract(v.source, '$.sha256') "
+        "WHERE v.doc_id = :doc_id AND v.version = :version"
     ),
     sentences=(
         f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
@@ -170,7 +187,7 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         try:
             for statement in _SCHEMA:
                 self._writer.execute(statement)
-            self._add_mentions_column()
+            self._add_missing_columns()
             self._writer.execute(_UNANALYSED_INDEX)
             self._check_dimension()
             self._backfill_document_fts()
@@ -203,13 +220,21 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         else:
             check_stored_dimension(row[0], self.dimension, str(self.db_path), "data directory")
 
-    def _add_mentions_column(self) -> None:
-        """Data directories made before mentions were stored get the column, NULL in every
-        row (not analysed): they open at once, and a running service analyses those rows
-        in the background (index/mention_backfill.py) instead of holding up the start."""
-        columns = {row[1] for row in self._writer.execute("PRAGMA table_info(sentences)")}
-        if "mentions" not in columns:
-            self._writer.execute("ALTER TABLE sentences ADD COLUMN mentions TEXT")
+    def _add_missing_columns(self) -> None:
+        """Data directories made before a column existed get it, NULL in every row (adding a
+        nullable column rewrites nothing): they open at once. Sentences without mentions
+        are analysed in the background by a running service (index/mention_backfill.py);
+        versions without a source read back with none. Checked and added in one write
+        transaction, so two processes opening an old directory at once add each column once."""
+        def missing(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+            return [(table, column, kind) for table, column, kind in _ADDED_COLUMNS
+                    if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}]
+
+        if not missing(self._writer):
+            return  # the usual open: no write lock taken
+        with self._transaction() as conn:
+            for table, column, kind in missing(conn):
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def _backfill_document_fts(self) -> None:
         """Data directories made before document_fts existed get it filled once."""
@@ -314,10 +339,12 @@ class EmbeddedStore(CheckedWrites, SqlReads):
     # -- writes (CheckedWrites calls _write) ---------------------------------------------
 
     def _write(self, items: Batch) -> list[bool]:
-        """One transaction (one fsync) for the batch; FAISS follows the commit."""
+        """One transaction (one fsync) for the batch, originals included; FAISS follows the commit."""
+        originals = rows.originals(items)  # checked before anything is written
         changes = _Changes()
         created = []
         with self._transaction(changes) as conn:
+            conn.executemany(_INSERT_ORIGINAL, originals.items())
             for doc, sentences, vectors in items:
                 created.append(self._insert_version(conn, doc, sentences, vectors))
                 changes.switch(*self._switch_current(conn, doc.doc_id, doc.version))

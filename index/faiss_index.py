@@ -300,14 +300,18 @@ def _tombstone(index: faiss.IndexIDMap2, ids: np.ndarray) -> np.ndarray:
 
 def remove_stale_temporaries(path: Path) -> int:
     """Delete half-written saves (``<name>.<pid>.<thread>.tmp``) left by a process killed
-    while saving: each is as large as the index. A save by a live process is left alone."""
+    while saving: each is as large as the index. A save by a live process (or by a live
+    thread of this one) is left alone."""
     removed = 0
+    # This process's own saves: those of its live threads are in progress (two stores of one
+    # process may open the same directory at once); any other is a leftover of a failed save.
+    saving = {thread.ident for thread in threading.enumerate()}
     for tmp in path.parent.glob(f"{path.name}.*.*.tmp"):
         try:
-            pid = int(tmp.name[len(path.name) + 1:].split(".")[0])
+            pid, thread = (int(part) for part in tmp.name[len(path.name) + 1:].split(".")[:2])
         except ValueError:
             continue
-        if pid != os.getpid() and _alive(pid):
+        if (pid != os.getpid() and _alive(pid)) or (pid == os.getpid() and thread in saving):
             continue
         try:
             tmp.unlink()

@@ -21,7 +21,7 @@ import numpy as np
 
 from citeqa.index.language import Analyzer
 from citeqa.index.sentences import split_sentences
-from citeqa.index.types import Document, DocumentStore, Embedder, Sentence
+from citeqa.index.types import Document, DocumentStore, Embedder, Sentence, Source
 
 
 class InvalidDocument(ValueError):
@@ -34,6 +34,10 @@ class DocumentInput:
     doc_id: str | None = None
     title: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Set when the text was extracted from a file (index/file_input.py): the version
+    # records the file and the store keeps its bytes.
+    source: Source | None = None
+    original: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,14 @@ class IngestResult:
     embedded: int = 0  # sentences that needed the model (the rest were reused)
 
 
-def content_version(title: str, text: str, metadata: dict[str, Any]) -> str:
-    canonical = json.dumps({"title": title, "text": text, "metadata": metadata}, sort_keys=True, ensure_ascii=False)
+def content_version(title: str, text: str, metadata: dict[str, Any], source: Source | None = None) -> str:
+    """The version id. A version extracted from a file also hashes the file's SHA-256 and
+    media type (the same text from another file is another version, with its own original
+    and pages); without a source the hash is what it always was."""
+    content: dict[str, Any] = {"title": title, "text": text, "metadata": metadata}
+    if source is not None:
+        content["source"] = {"sha256": source.sha256, "media_type": source.media_type}
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
@@ -183,7 +193,7 @@ class Ingestor:
         return [p.result or self._result(p, next(created)) for p in prepared]
 
     def _prepare(self, item: DocumentInput) -> "_Prepared":
-        version = content_version(item.title, item.text, item.metadata)
+        version = content_version(item.title, item.text, item.metadata, item.source)
         doc_id = item.doc_id or f"doc-{version}"
         existing = self.store.document(doc_id, version)
         if existing is not None:
@@ -191,7 +201,8 @@ class Ingestor:
                 self.store.make_current(doc_id, version)
             count = len(self.store.sentences(doc_id, version))
             return _Prepared(doc=existing, result=IngestResult(doc_id, version, count, created=False))
-        doc = Document(doc_id=doc_id, version=version, text=item.text, title=item.title, metadata=item.metadata)
+        doc = Document(doc_id=doc_id, version=version, text=item.text, title=item.title, metadata=item.metadata,
+                       source=item.source, original=item.original)
         sentences = [
             Sentence(doc_id, version, i, span.start, span.end, item.text[span.start:span.end])
             for i, span in enumerate(split_sentences(item.text))

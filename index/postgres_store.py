@@ -12,6 +12,8 @@ Tables (prefixed ``citeqa_`` so the store can share a database):
   ``active`` flag on the sentences of live current versions, the only searchable ones.
   The HNSW (``vector_cosine_ops``) and GIN (``tsvector``) indexes are *partial*, ``WHERE
   active``: a search walks only searchable sentences, so no hit is lost to filtering.
+* ``citeqa_originals``: the bytes of the files versions were extracted from, once per
+  SHA-256 (a version's ``source`` jsonb names its file by ``sha256``).
 * ``citeqa_flags`` (``get_flag``/``set_flag``) and ``citeqa_meta`` (the vector dimension).
 
 Lexical scores are BM25, computed here because PostgreSQL's own ranking (``ts_rank_cd``)
@@ -69,6 +71,7 @@ def _schema(dimension: int) -> list[str]:
             text text NOT NULL,
             metadata jsonb NOT NULL,
             created_at double precision NOT NULL,
+            source jsonb,
             current boolean NOT NULL DEFAULT false,
             live boolean NOT NULL DEFAULT false,
             tsv tsvector GENERATED ALWAYS AS (
@@ -102,23 +105,32 @@ def _schema(dimension: int) -> list[str]:
         # in every row; a running service fills them in (index/mention_backfill.py).
         "ALTER TABLE citeqa_sentences ADD COLUMN IF NOT EXISTS mentions jsonb",
         "CREATE INDEX IF NOT EXISTS citeqa_sentences_unanalysed ON citeqa_sentences (id) WHERE mentions IS NULL",
+        # Databases made before sources were stored: their versions have none (NULL).
+        "ALTER TABLE citeqa_versions ADD COLUMN IF NOT EXISTS source jsonb",
+        "CREATE TABLE IF NOT EXISTS citeqa_originals (sha256 text PRIMARY KEY, data bytea NOT NULL)",
     ]
 
 
 # The columns rows.sentence reads. mentions: jsonb, NULL when not analysed.
 _SENTENCE_COLUMNS = "s.id, s.doc_id, s.version, s.idx, s.start_char, s.end_char, s.text, s.mentions"
 _SCORE = 8  # the column after them: a search's distance or score
-_DOCUMENT_COLUMNS = "doc_id, version, title, text, metadata, created_at, live"
+# source as text, not jsonb: rows.source keeps the decoded sources of recent reads by their text.
+_DOCUMENT_COLUMNS = "doc_id, version, title, text, metadata, created_at, live, source::text"
 
 _INSERT_VERSION = (
-    "INSERT INTO citeqa_versions (doc_id, version, title, text, metadata, created_at) "
-    "VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (doc_id, version) DO NOTHING"
+    "INSERT INTO citeqa_versions (doc_id, version, title, text, metadata, created_at, source) "
+    "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s::jsonb) ON CONFLICT (doc_id, version) DO NOTHING"
 )
+_INSERT_ORIGINAL = "INSERT INTO citeqa_originals (sha256, data) VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING"
 
 _READS = ReadStatements(
     document=f"SELECT {_DOCUMENT_COLUMNS} FROM citeqa_versions WHERE doc_id = %(doc_id)s AND live",
     document_version=(
         f"SELECT {_DOCUMENT_COLUMNS} FROM citeqa_versions WHERE doc_id = %(doc_id)s AND version = %(version)s"
+    ),
+    original=(
+        "SELECT o.data FROM citeqa_versions v JOIN citeqa_originals o ON o.sha256 = v.source ->> 'sha256' "
+        "WHERE v.doc_id = %(doc_id)s AND v.version = %(version)s"
     ),
     sentences=(
         f"SELECT {_SENTENCE_COLUMNS} FROM citeqa_sentences s WHERE s.doc_id = %(doc_id)s AND s.version = %(version)s "
@@ -266,9 +278,15 @@ class PostgresStore(CheckedWrites, SqlReads):
     # -- writes (CheckedWrites calls _write) ---------------------------------------------
 
     def _write(self, items: Batch) -> list[bool]:
+        originals = rows.originals(items)  # checked before anything is written; in SHA-256 order
         created = []
         with self._transaction() as conn:
             self._lock_documents(conn, [doc.doc_id for doc, _, _ in items])
+            # Inserted in one order by every writer (after its document locks): two batches
+            # bringing the same files wait for each other instead of deadlocking.
+            if originals:
+                with conn.cursor() as cur:
+                    cur.executemany(_INSERT_ORIGINAL, list(originals.items()))
             for doc, sentences, vectors in items:
                 created.append(self._insert_version(conn, doc, sentences, vectors))
                 self._switch_current(conn, doc.doc_id, doc.version)

@@ -1,6 +1,6 @@
 """The reads both SQL backends make alike: one statement each, in their own dialect.
 
-``document``, ``sentences``, ``list_documents``, ``vectors_by_text``, ``sentence_count``,
+``document``, ``original``, ``sentences``, ``list_documents``, ``vectors_by_text``, ``sentence_count``,
 ``get_flag``, ``current_sentences``, ``unanalysed_sentences`` and ``dense_scores`` (from
 the stored vectors) each
 run one parameterised statement and read its rows with :mod:`citeqa.index.rows`. Only
@@ -28,6 +28,7 @@ class ReadStatements:
 
     document: str  # doc_id -> the current version of the live document (a document row)
     document_version: str  # doc_id, version -> that version, current or not (a document row)
+    original: str  # doc_id, version -> (the bytes of its source's original,) if it has a source
     sentences: str  # doc_id, version -> that version's sentence rows, by index
     live_count: str  # -> (number of live documents,)
     listing: str  # limit (NULL: no limit), offset -> listed-document rows of live documents, by doc_id
@@ -72,6 +73,11 @@ class SqlReads(ABC):
         else:
             found = self._fetch(self._reads.document_version, {"doc_id": doc_id, "version": version})
         return rows.document(found[0]) if found else None
+
+    def original(self, doc_id: str, version: str) -> bytes | None:
+        # Its own statement: document() is on the question path and never reads the bytes.
+        found = self._fetch(self._reads.original, {"doc_id": doc_id, "version": version})
+        return bytes(found[0][0]) if found else None
 
     def sentences(self, doc_id: str, version: str) -> list[Sentence]:
         return rows.sentences(self._fetch(self._reads.sentences, {"doc_id": doc_id, "version": version}))

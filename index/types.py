@@ -33,6 +33,23 @@ class Mention(NamedTuple):
     label: str
 
 
+# (start, end) of each page's text in a document's text, in page order (index/extract).
+PageSpans = tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Source:
+    """The file a version's text was extracted from (index/extract): its media type, name
+    as uploaded, size and SHA-256 of its bytes, and, for paged formats (PDF), where each
+    page's text lies in the stored text. A version ingested as plain text has none."""
+
+    media_type: str
+    filename: str
+    size: int
+    sha256: str
+    pages: PageSpans = ()
+
+
 @dataclass(frozen=True)
 class Document:
     """One immutable version of a document. ``version`` is a content hash."""
@@ -45,6 +62,10 @@ class Document:
     created_at: float = 0.0
     # True for the document's newest version while the document is live (not deleted).
     current: bool = True
+    source: Source | None = None
+    # The original file's bytes, on the way in only: ``put`` stores them (once per
+    # SHA-256) and reads leave this None; ``DocumentStore.original`` reads them back.
+    original: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -143,6 +164,11 @@ class DocumentStore(Protocol):
         ...
 
     def sentences(self, doc_id: str, version: str) -> list[Sentence]: ...
+
+    def original(self, doc_id: str, version: str) -> bytes | None:
+        """The bytes of the file this version was extracted from (``Document.source``), or
+        None when it has no source file (or the version is unknown)."""
+        ...
 
     def list_documents(self, limit: int, offset: int) -> DocumentPage:
         """Live documents by doc_id, without their text."""

@@ -33,6 +33,7 @@ import numpy as np
 
 from citeqa.index.text import TOKEN, content_words
 from citeqa.index.types import Embedder, Store
+from citeqa.qa.anchors import Anchor, Anchors
 from citeqa.qa.types import Citation, Draft, Passage, Status
 
 # A passage that supports a claim: (passage, its verified quote, support, who placed the marker).
@@ -221,10 +222,12 @@ def verify(draft: Draft, passages: Sequence[Passage], store: Store, min_support:
             if marker in markers:
                 continue
             markers.append(marker)
+            where = quotes.anchor(passage)
             citations.append(Citation(
                 marker=marker, sentence_id=s.id, doc_id=s.doc_id, doc_version=s.doc_version,
                 start=s.start, end=s.end, quote=quote, answer_start=length - (claim.end - claim.start),
                 answer_end=length, score=passage.hit.score, support=round(score, 4), origin=origin,
+                page=where.page, end_page=where.end_page, link=where.link,
             ))
         supported_claims += bool(markers)
         rendered = _render_markers(markers, text, claim)
@@ -280,23 +283,23 @@ def _render_markers(markers: list[int], text: str, claim: Claim) -> str:
 
 
 class _StoredQuotes:
-    """Quotes cut from the stored document versions (each read once per verification)."""
+    """Quotes cut from the stored document versions, and where they lie in the originals
+    (qa/anchors.py); each version is read once per verification."""
 
     def __init__(self, store: Store):
-        self.store = store
-        self._texts: dict[tuple[str, str], str | None] = {}
+        self.documents = Anchors(store)
 
     def get(self, passage: Passage) -> str | None:
         """The stored text at the passage's offsets, or None when it is not the sentence
         the retriever returned (a forged or stale passage)."""
         s = passage.sentence
-        key = (s.doc_id, s.doc_version)
-        if key not in self._texts:
-            doc = self.store.document(s.doc_id, s.doc_version)
-            self._texts[key] = doc.text if doc else None
-        stored = self._texts[key]
-        quote = stored[s.start:s.end] if stored is not None else None
+        doc = self.documents.document(s.doc_id, s.doc_version)
+        quote = doc.text[s.start:s.end] if doc is not None else None
         return quote if quote == s.text else None
+
+    def anchor(self, passage: Passage) -> Anchor:
+        s = passage.sentence
+        return self.documents.of(s.doc_id, s.doc_version, s.start, s.end)
 
 
 __all__ = ["Claim", "SupportScorer", "Verification", "cut_repetition", "lexical_support", "numbers_agree",

@@ -142,6 +142,12 @@ class Citation:
     # "generator": the model put this marker there; "verifier": the model left the claim
     # uncited (or cited a passage that does not support it) and the verifier found this one.
     origin: Literal["generator", "verifier"] = "generator"
+    # Anchors back into the original (qa/anchors.py): the 1-based PDF page the quote starts
+    # on and, when it crosses pages, the one it ends on; for a document whose metadata has a
+    # URL, that page with a text fragment (#:~:text=) a browser scrolls to and highlights.
+    page: int | None = None
+    end_page: int | None = None
+    link: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from citeqa.api.deps import ServicesDep, SettingsDep, top_k_or_default
 from citeqa.api.schemas import HitOut, SearchIn, SearchOut
+from citeqa.qa.anchors import Anchors
 
 router = APIRouter(tags=["answers"])
 
@@ -15,10 +16,18 @@ router = APIRouter(tags=["answers"])
 @router.post("/v1/search", response_model=SearchOut)
 def search(body: SearchIn, services: ServicesDep, settings: SettingsDep) -> SearchOut:
     """The sentences that best answer a query, ranked as /v1/ask ranks them (dense + BM25
-    candidates, reordered by the reranker); ``score`` is the probability of answering."""
+    candidates, reordered by the reranker); ``score`` is the probability of answering.
+    PDF hits say their page; hits in a document with a URL link to the sentence in it."""
     body.check_limits(settings)
     top_k = top_k_or_default(body.top_k, settings)
     start = time.perf_counter()
     hits = services.answerer.search(body.query, top_k)
+    anchors = Anchors(services.store)  # each hit's document read once per request
+    out = []
+    for h in hits:
+        s = h.sentence
+        where = anchors.of(s.doc_id, s.doc_version, s.start, s.end)
+        out.append(HitOut.of(h).model_copy(update={"page": where.page, "end_page": where.end_page,
+                                                     "link": where.link}))
     took = round((time.perf_counter() - start) * 1000, 2)
-    return SearchOut(hits=[HitOut.of(h) for h in hits], timings_ms={"total": took})
+    return SearchOut(hits=out, timings_ms={"total": took})

@@ -1,6 +1,8 @@
 // citeqa playground: plain JavaScript over the public HTTP API (README, "HTTP API").
 // Answers stream from POST /v1/chat/completions (Server-Sent Events); every [n] marker
-// becomes a button that shows its quote highlighted in the cited document version.
+// becomes a button that shows its quote highlighted in the cited document version, with
+// its PDF page and a link into the original when the API gives them. Files are uploaded
+// as multipart/form-data (file picker or drag and drop).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -11,6 +13,7 @@ const el = {
   quote: $("quote-view"),
   docList: $("doc-list"), docCount: $("doc-count"), docMore: $("doc-more"),
   docForm: $("doc-form"), docAdd: $("doc-add"), docTitle: $("doc-title"), docText: $("doc-text"), docMessage: $("doc-message"),
+  docFile: $("doc-file"), dropZone: $("drop-zone"), uploadMessage: $("upload-message"),
 };
 
 const state = {
@@ -38,12 +41,15 @@ function h(tag, attrs = {}, ...children) {
   return node;
 }
 
-/** fetch JSON; a non-2xx throws the API's {"error": {"message"}} as an Error. */
-async function api(path, { method = "GET", body } = {}) {
+/** fetch JSON (or send a FormData as multipart/form-data: the browser sets its boundary);
+ * a non-2xx throws the API's {"error": {"message"}} as an Error. */
+async function api(path, { method = "GET", body, form } = {}) {
   const init = { method };
   if (body !== undefined) {
     init.headers = { "Content-Type": "application/json" };
     init.body = JSON.stringify(body);
+  } else if (form !== undefined) {
+    init.body = form;
   }
   const response = await fetch(path, init);
   if (response.status === 204) return null;
@@ -80,6 +86,16 @@ async function* readEvents(response) {
 }
 
 const fmt = (x) => (typeof x === "number" ? x.toFixed(2) : "–");
+
+/** "p. 3", "pp. 3–4", or "" for a citation without a page (not from a PDF). */
+function pagesOf(citation) {
+  if (citation.page == null) return "";
+  return citation.end_page != null && citation.end_page !== citation.page
+    ? `pp. ${citation.page}–${citation.end_page}` : `p. ${citation.page}`;
+}
+
+/** The API only links http(s) URLs; checked again so no other scheme becomes a link here. */
+const isWebLink = (link) => typeof link === "string" && /^https?:\/\//i.test(link);
 
 // ---- generators ----------------------------------------------------------------------
 
@@ -124,8 +140,11 @@ function renderAnswer(answerEl, text, citations) {
   for (const group of text.matchAll(MARKER_GROUP)) {
     const numbers = group[0].match(/\d+/g).map(Number);
     if (!numbers.every((n) => byMarker.has(n))) continue;
-    nodes.push(text.slice(last, group.index), ...numbers.map((n) => h("sup", {},
-      h("button", { type: "button", class: "marker", "data-marker": n, "aria-label": `Source ${n}` }, String(n)))));
+    nodes.push(text.slice(last, group.index), ...numbers.map((n) => {
+      const pages = pagesOf(byMarker.get(n));
+      return h("sup", {}, h("button", { type: "button", class: "marker", "data-marker": n,
+        "aria-label": pages ? `Source ${n}, ${pages}` : `Source ${n}`, title: pages || false }, String(n)));
+    }));
     last = group.index + group[0].length;
   }
   nodes.push(text.slice(last));
@@ -220,9 +239,13 @@ async function showQuote(citation) {
     el.quote.dataset.start = start;
     el.quote.dataset.end = end;
     const mark = h("mark", {}, quote);
+    const pages = pagesOf(citation);
     el.quote.replaceChildren(
       h("p", { class: "source" }, h("strong", {}, doc.title || doc.doc_id),
-        h("span", { class: "doc-id" }, ` ${doc.doc_id} @ ${doc.doc_version}`)),
+        ...(pages ? [" ", h("span", { class: "page" }, pages)] : []),
+        h("span", { class: "doc-id" }, ` ${doc.doc_id} @ ${doc.doc_version}`),
+        ...(isWebLink(citation.link) ? [h("a", { class: "open-source", href: citation.link, target: "_blank",
+          rel: "noopener noreferrer" }, "Open in source")] : [])),
       h("blockquote", {}, from > 0 ? "…" : "", chars.slice(from, start).join(""), mark,
         chars.slice(end, to).join(""), to < chars.length ? "…" : ""),
       h("p", { class: "meta" }, `[${citation.marker}] sentence ${citation.sentence_id} · score ${fmt(citation.score)}`
@@ -265,6 +288,35 @@ async function addDocument() {
     el.docMessage.textContent = `Not added: ${err.message}`;
   } finally {
     el.docAdd.disabled = false;
+  }
+}
+
+/** Upload files one by one as multipart/form-data (field "file"); each result or error shows. */
+async function uploadFiles(files) {
+  if (!files.length) return;
+  el.docFile.disabled = true;
+  const results = [];
+  try {
+    for (const file of files) {
+      el.uploadMessage.textContent = `Uploading “${file.name}”…`;
+      const form = new FormData();
+      form.append("file", file, file.name);
+      try {
+        const out = await api("/v1/documents", { method: "POST", form });
+        const count = (n, what) => `${n} ${what}${n === 1 ? "" : "s"}`;
+        const pages = out.source?.page_count ? `, ${count(out.source.page_count, "page")}` : "";
+        results.push(out.created
+          ? `Uploaded “${file.name}” as ${out.doc_id} (${count(out.sentence_count, "sentence")}${pages}).`
+          : `“${file.name}” is already stored as ${out.doc_id}.`);
+      } catch (err) {
+        results.push(`Not uploaded “${file.name}”: ${err.message}`);
+      }
+    }
+    el.uploadMessage.textContent = results.join(" ");
+    await loadDocuments().catch((err) => (el.docMessage.textContent = `Could not list documents: ${err.message}`));
+  } finally {
+    el.docFile.disabled = false;
+    el.docFile.value = "";
   }
 }
 
@@ -311,6 +363,33 @@ el.conversation.addEventListener("click", (event) => {
 el.generator.addEventListener("change", showGeneratorHint);
 el.docForm.addEventListener("submit", (event) => { event.preventDefault(); addDocument(); });
 el.docMore.addEventListener("click", () => loadDocuments(true).catch((err) => (el.docMessage.textContent = err.message)));
+el.docFile.addEventListener("change", () => uploadFiles([...el.docFile.files]));
+// Files dropped anywhere on the page are uploaded; text dragged within the page is not a file.
+const carriesFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes("Files");
+let dragDepth = 0;  // dragenter/dragleave fire for every child crossed
+document.addEventListener("dragenter", (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();
+  dragDepth += 1;
+  el.dropZone.dataset.active = "true";
+});
+document.addEventListener("dragover", (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();  // allows the drop
+  event.dataTransfer.dropEffect = "copy";
+});
+document.addEventListener("dragleave", (event) => {
+  if (!carriesFiles(event)) return;
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (!dragDepth) delete el.dropZone.dataset.active;
+});
+document.addEventListener("drop", (event) => {
+  if (!carriesFiles(event)) return;
+  event.preventDefault();  // the browser would otherwise open the file in place of the page
+  dragDepth = 0;
+  delete el.dropZone.dataset.active;
+  uploadFiles([...event.dataTransfer.files]);
+});
 el.docList.addEventListener("click", (event) => {
   const button = event.target.closest("button.delete");
   if (button) deleteDocument(button.dataset.docId, button.dataset.title);

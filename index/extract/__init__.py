@@ -17,9 +17,8 @@ from citeqa.index.extract.types import (
     Extractor,
     Limits,
     PageSpans,
-    page_at,
-    page_range,
 )
+from citeqa.index.pages import page_at, page_range
 
 __all__ = [
     "MAX_DECOMPRESSED_BYTES", "MAX_PDF_PAGES", "MAX_TEXT_CHARS", "MAX_UPLOAD_BYTES", "SUPPORTED", "Extracted",

@@ -10,6 +10,7 @@ was declared does the name's extension (.md) decide. HTML is recognised by its f
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
 from typing import Mapping
@@ -21,6 +22,8 @@ from citeqa.index.extract.markdown import MarkdownExtractor
 from citeqa.index.extract.pdf import PdfExtractor
 from citeqa.index.extract.plain import PlainTextExtractor
 from citeqa.index.extract.types import Extracted, ExtractionError, Extractor, Limits
+
+log = logging.getLogger(__name__)
 
 PDF, HTML, MARKDOWN, PLAIN = "application/pdf", "text/html", "text/markdown", "text/plain"
 # Declarations that say nothing about the format.
@@ -149,4 +152,11 @@ def extract(
         raise unsupported(media_type, tuple(registry))
     if not data.strip():
         raise ExtractionError(422, "the file is empty")
-    return extractor.extract(data, limits)
+    try:
+        return extractor.extract(data, limits)
+    except ExtractionError:
+        raise
+    except Exception as exc:  # a library failing on odd bytes: the file is at fault (422), not the server
+        log.warning("extracting %s failed", media_type, exc_info=True)
+        raise ExtractionError(422, f"the {media_type} file could not be read ({type(exc).__name__}: {exc})"[:500]) \
+            from exc

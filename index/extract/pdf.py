@@ -135,10 +135,11 @@ def _lines(textpage: pdfium.PdfTextPage) -> list[Line]:
         # Clamped: should PDFium ever count a character differently from its text, a box
         # is a little off, never an error.
         boxes = [textpage.get_charbox(min(start + i, count - 1), loose=True) for i in (first, last)]
-        left, bottom, _, top = boxes[0]
-        right = boxes[1][2]
-        bottom = min(bottom, boxes[1][1])
-        top = max(top, boxes[1][3])
+        # min/max over both ends: a line drawn out of order (a form's running foot) can end
+        # left of where it starts.
+        left, right = min(boxes[0][0], boxes[1][0]), max(boxes[0][2], boxes[1][2])
+        bottom = min(boxes[0][1], boxes[1][1])
+        top = max(boxes[0][3], boxes[1][3])
         text = _SPACES.sub(" ", _CONTROL.sub(" ", body.translate(_LIGATURES))).strip()
         if text:
             lines.append(Line(text, left, right, bottom, top, hyphen))

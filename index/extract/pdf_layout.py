@@ -122,7 +122,8 @@ def _column_right(line: Line, neighbours: list[Line]) -> float:
     """Where a full line of ``line``'s column ends: the widest of its neighbours that
     overlap it. Neighbours, not the whole page: text flowing around a figure is narrower
     there than elsewhere in the column."""
-    return max(other.right for other in neighbours if other.left < line.right and other.right > line.left)
+    return max((other.right for other in neighbours if other.left < line.right and other.right > line.left),
+               default=line.right)
 
 
 def _breaks(a: Line, b: Line, usual_gap: float, right: float) -> bool:

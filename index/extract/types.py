@@ -7,9 +7,11 @@ back to the pages of a PDF.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from citeqa.index.pages import page_at, page_range
+from citeqa.index.types import PageSpans
 
 # Defaults; the settings object passes its own values in (see Limits).
 MAX_UPLOAD_BYTES = 25_000_000
@@ -37,30 +39,6 @@ class ExtractionError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-PageSpans = tuple[tuple[int, int], ...]
-
-
-def page_at(pages: PageSpans, offset: int) -> int | None:
-    """The 1-based page holding ``offset`` given each page's (start, end) in the text; an
-    offset between two pages (the blank line that joins them) belongs to the next page.
-    None: no pages, or past the end. (A stored document keeps its spans: no Extracted needed.)"""
-    numbers = [n for n, (start, end) in enumerate(pages, start=1) if end > start]
-    starts = [pages[n - 1][0] for n in numbers]
-    i = bisect_right(starts, offset) - 1
-    if i >= 0 and offset < pages[numbers[i] - 1][1]:
-        return numbers[i]
-    return numbers[i + 1] if i + 1 < len(numbers) else None
-
-
-def page_range(pages: PageSpans, start: int, end: int) -> tuple[int, int] | None:
-    """(first, last) 1-based pages of the span ``text[start:end]``, or None."""
-    first = page_at(pages, start)
-    if first is None:
-        return None
-    last = page_at(pages, max(start, end - 1))
-    return first, last if last is not None else first
 
 
 @dataclass(frozen=True)

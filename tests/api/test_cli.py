@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from citeqa.api import cli
-from citeqa.api.client import ApiError, document_path, document_payload, error_message, post_json
+from citeqa.api.client import ApiError, document_path, document_payload, error_message, post_json, upload_file
 from citeqa.index.ingest import DocumentInput
 from tests.support.cli import assert_no_traceback, cli_env, flat, run_cli, unboxed
 from tests.support.servers import Server
@@ -128,6 +128,78 @@ def test_post_json_raises_the_status_and_message():
         with pytest.raises(ApiError, match="POST /v1/documents -> 401: needs a key") as failed:
             post_json(client, "/v1/documents", {"text": "t"})
     assert (failed.value.status, failed.value.message) == (401, "needs a key")
+
+
+def test_upload_file_sends_the_file_and_its_fields_as_multipart():
+    seen: dict = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["type"] = request.headers["content-type"]
+        seen["body"] = request.read()
+        if b"bad.pdf" in seen["body"]:
+            return httpx.Response(422, json={"error": {"code": "invalid_document", "message": "the PDF is corrupt"}})
+        return httpx.Response(201, json={"doc_id": "report", "created": True, "sentence_count": 3})
+
+    with httpx.Client(base_url="http://test", transport=httpx.MockTransport(handler)) as client:
+        body = upload_file(client, b"%PDF-1.7 bytes", "report.pdf", doc_id="a/report", metadata={"k": "ü"})
+        assert body["created"] is True
+        assert seen["type"].startswith("multipart/form-data; boundary=")
+        sent = seen["body"]
+        assert b'name="file"; filename="report.pdf"' in sent and b"%PDF-1.7 bytes" in sent
+        assert b'name="doc_id"\r\n\r\na/report\r\n' in sent
+        assert b'name="metadata"\r\n\r\n{"k": "\\u00fc"}\r\n' in sent
+        assert b'name="title"' not in sent  # not given: the server takes the file's own
+        with pytest.raises(ApiError, match="POST /v1/documents -> 422: the PDF is corrupt"):
+            upload_file(client, b"x", "bad.pdf")
+
+
+def _remote_run(tmp_path: Path, answer) -> tuple[object, list[tuple[Path, str]]]:
+    from rich.progress import Progress
+
+    from citeqa.api.ingest_files import ingest_remotely
+    from citeqa.index.file_input import input_files
+
+    (tmp_path / "a.txt").write_text("First file. Two sentences.", encoding="utf-8")
+    (tmp_path / "b.html").write_text("<html><body><p>Not read here.</p></body></html>", encoding="utf-8")
+    (tmp_path / "c.txt").write_text("Third file.", encoding="utf-8")
+    reported: list[tuple[Path, str]] = []
+    with httpx.Client(base_url="http://test", transport=httpx.MockTransport(answer)) as client, \
+            Progress(disable=True) as progress:
+        tally = ingest_remotely(input_files([tmp_path]).files, client, progress,
+                                lambda path, problem: reported.append((path, problem)))
+    return tally, reported
+
+
+def test_ingest_over_url_fails_a_refused_file_and_goes_on(tmp_path):
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.headers["content-type"].startswith("multipart/"):
+            return httpx.Response(415, json={"error": {"code": "unsupported", "message": "unsupported media type"}})
+        return httpx.Response(201, json={"created": True, "sentence_count": 1})
+
+    tally, reported = _remote_run(tmp_path, answer)
+    assert reported == [(tmp_path / "b.html", "415 unsupported media type")]
+    assert tally.summary() == "2 stored, 0 unchanged, 2 sentences, 1 failed" and tally.stopped is None
+
+
+@pytest.mark.parametrize("status", [401, 429, 503])
+def test_ingest_over_url_stops_when_every_file_would_fail(tmp_path, status):
+    calls = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(status, json={"error": {"code": "x", "message": "no entry"}})
+
+    tally, reported = _remote_run(tmp_path, answer)
+    assert len(calls) == 1 and reported == []
+    assert tally.stopped == f"{status} no entry" and tally.summary() == "0 stored, 0 unchanged, 0 sentences, 0 failed"
+
+
+@pytest.mark.parametrize(("citation", "shown"), [
+    ({"page": None, "end_page": None}, ""), ({}, ""), ({"page": 4, "end_page": None}, "  page 4"),
+    ({"page": 4, "end_page": 4}, "  page 4"), ({"page": 4, "end_page": 6}, "  pages 4–6"),
+])
+def test_ask_shows_the_pages_of_a_citation(citation, shown):
+    assert cli._pages(citation) == shown
 
 
 # -- end to end: the console script on a data directory, and against a server ----------------------

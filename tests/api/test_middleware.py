@@ -12,7 +12,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from citeqa.api.app import create_app
-from citeqa.api.middleware import Refusal, json_body_problem, read_as_json
+from citeqa.api.middleware import Refusal, is_upload, json_body_problem, read_as_json
 from tests.support.corpus import TROOPS_QUESTION
 
 
@@ -95,6 +95,16 @@ def test_content_type_rules():
     assert isinstance(refusal, Refusal) and refusal.status == 415 and "multipart/form-data" in refusal.message
 
 
+def test_an_upload_is_one_well_formed_multipart_form_data_type():
+    """Only these reach an upload route unread (tests/api/routes/test_documents_upload.py)."""
+    for upload in (b"multipart/form-data; boundary=x", b"Multipart/Form-Data;boundary=\"a b\"", b"multipart/form-data"):
+        assert is_upload([upload]), upload
+    for other in ([], [b""], [b"multipart/mixed; boundary=x"], [b"application/json"], [b"multipart/form-data (x)"],
+                  [b"multipart/form-data; boundary=x", b"multipart/form-data; boundary=x"],
+                  [b"multipart/form-data; boundary"]):
+        assert not is_upload(other), other
+
+
 def test_json_body_checks_leave_valid_bodies_alone():
     fine = [
         json.dumps({"text": "😀 \u202e e\u0301 \ufeff"}).encode(),  # ensure_ascii: surrogate pairs as escapes
@@ -110,6 +120,8 @@ def test_json_body_checks_leave_valid_bodies_alone():
     assert "UTF-8" in json_body_problem(b'{"q": "\xc0\xaf"}')
     assert "surrogate" in json_body_problem(b'{"q": "\\\\\\ud800"}')  # escaped backslash, then an escape
     assert "nested" in json_body_problem(b"[" * 65 + b"]" * 65)
+    # The same checks for JSON inside a form field, named as the field.
+    assert json_body_problem(b'{"a": "\\ud800"}', what="metadata").startswith("metadata has an unpaired")
 
 
 _ESCAPE_PIECES = ["\\", "\\\\", "\\ud83d", "\\ude00", "\\uD800", "\\uDFFF", "\\udbff", "\\udc00", "\\u0041", "\\n",

@@ -75,7 +75,8 @@ def test_a_generator_gets_its_own_settings_and_secrets_in_clear(monkeypatch):
 
 @pytest.mark.parametrize("field, value", [
     ("max_top_k", 0), ("request_timeout_s", 0), ("fusion", "best"), ("max_query_chars", 0),
-    ("max_chat_messages", 0), ("max_chat_chars", 0), ("max_metadata_bytes", 1)])
+    ("max_chat_messages", 0), ("max_chat_chars", 0), ("max_metadata_bytes", 1), ("max_upload_bytes", 100),
+    ("max_pdf_pages", 0), ("max_text_chars", 0)])
 def test_invalid_values_are_refused_at_start(field, value):
     with pytest.raises(ValueError, match=field):
         Settings(**{field: value})
@@ -86,6 +87,8 @@ def test_every_input_that_costs_work_has_a_limit_by_default():
     assert (settings.max_question_chars, settings.max_query_chars) == (2_000, 2_000)
     assert (settings.max_chat_messages, settings.max_chat_chars) == (50, 20_000)
     assert settings.max_metadata_bytes == 65_536
+    assert (settings.max_upload_bytes, settings.max_decompressed_bytes, settings.max_pdf_pages) == (
+        25_000_000, 200_000_000, 2_000)
 
 
 def test_the_limits_come_from_the_environment(monkeypatch):

@@ -3,12 +3,13 @@
 ``open_store()`` opens a store on the test's own place (a data directory, a database),
 the same place every time it is called within one test, so a test can close a store and
 open it again; every store it opened is closed after the test. The contracts' ``store``
-is the first one opened.
+is the first one opened. ``stored_originals()`` counts the original files the test's
+place holds (each stored once per SHA-256), read behind the store's back.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Callable, Protocol
 
 import pytest
 
@@ -28,3 +29,7 @@ class BackendFixtures:
     @pytest.fixture
     def store(self, open_store: OpenStore) -> Store:
         return open_store()
+
+    @pytest.fixture
+    def stored_originals(self) -> Callable[[], int]:
+        raise NotImplementedError("a backend's test class provides the stored_originals fixture")

@@ -8,6 +8,7 @@ model; both are :data:`DIMENSION`-d, so a store opened for one takes either.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +16,11 @@ import numpy as np
 
 from citeqa.index.ingest import content_version
 from citeqa.index.sentences import split_sentences
-from citeqa.index.types import Document, DocumentStore, Embedder, Scored, Sentence
+from citeqa.index.types import Document, DocumentStore, Embedder, PageSpans, Scored, Sentence, Source
 from tests.support.fake_embedder import DIMENSION, FakeEmbedder
 
-__all__ = ["DIMENSION", "FAKE", "OTHER_TEXT", "STORM", "UNICODE_TEXT", "V1_TEXT", "V2_TEXT", "WHALES", "Stored",
-           "build", "keys", "put", "texts", "vector"]
+__all__ = ["DIMENSION", "FAKE", "ORIGINAL", "OTHER_TEXT", "STORM", "UNICODE_TEXT", "V1_TEXT", "V2_TEXT", "WHALES",
+           "Stored", "build", "keys", "put", "source_of", "texts", "vector"]
 
 FAKE = FakeEmbedder()
 
@@ -35,6 +36,10 @@ V2_TEXT = (
 OTHER_TEXT = "Bakers in Lyon rise before dawn to make bread. Croissants need very cold butter."
 UNICODE_TEXT = "Café crème — 東京の天気は晴れ。 Emoji 😀 stay put!\r\nRTL: שלום עולם. e\u0301nd."
 
+# Bytes of a "file" a version was extracted from: NULs, every byte value, no valid UTF-8,
+# so a store that passes them through text anywhere garbles them.
+ORIGINAL = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n\x00\x00binary\x00" + bytes(range(256)) + b"\xff\xfe\x80\n%%EOF\n"
+
 STORM = "Storms battered the northern coast all winter."
 WHALES = "Migrating whales passed the harbour in spring."
 
@@ -46,12 +51,22 @@ class Stored:
     vectors: np.ndarray
 
 
+def source_of(original: bytes, filename: str = "report.pdf", media_type: str = "application/pdf",
+              pages: PageSpans = ()) -> Source:
+    """The source a file's bytes make (size and SHA-256 computed from them)."""
+    return Source(media_type=media_type, filename=filename, size=len(original),
+                  sha256=hashlib.sha256(original).hexdigest(), pages=pages)
+
+
 def build(doc_id: str, text: str, embedder: Embedder = FAKE, title: str = "",
-          metadata: dict[str, Any] | None = None) -> Stored:
-    """A document version as ingest makes it: content-hash version, split sentences, vectors."""
+          metadata: dict[str, Any] | None = None, source: Source | None = None,
+          original: bytes | None = None) -> Stored:
+    """A document version as ingest makes it: content-hash version, split sentences, vectors
+    (with ``source`` and ``original``: as extracted from that file)."""
     metadata = metadata or {}
-    version = content_version(title, text, metadata)
-    doc = Document(doc_id=doc_id, version=version, text=text, title=title, metadata=metadata)
+    version = content_version(title, text, metadata, source)
+    doc = Document(doc_id=doc_id, version=version, text=text, title=title, metadata=metadata, source=source,
+                   original=original)
     sentences = [
         Sentence(doc_id, version, i, span.start, span.end, text[span.start:span.end])
         for i, span in enumerate(split_sentences(text))

@@ -48,6 +48,14 @@ class TestEmbeddedStore(StoreContract):
         for store in opened:
             store.close()
 
+    @pytest.fixture
+    def stored_originals(self, tmp_path):
+        def count() -> int:
+            with closing(sqlite3.connect(tmp_path / "data" / "citeqa.sqlite3")) as conn:
+                return int(conn.execute("SELECT count(*) FROM originals").fetchone()[0])
+
+        return count
+
 
 ARTICLES = {
     "lighthouse": V1_TEXT,
@@ -389,3 +397,30 @@ def test_half_written_faiss_saves_of_dead_processes_are_removed_on_open(tmp_path
     EmbeddedStore(tmp_path, DIMENSION).close()
     assert not stale.exists() and live.exists()
     assert remove_stale_temporaries(path) == 0
+
+
+def test_a_save_in_progress_in_another_thread_of_this_process_is_left_alone(tmp_path):
+    """Two stores of one process may open one directory at once: the first one's save (named
+    by its thread) must survive the second one's clean-up; a leftover of this process whose
+    thread is gone is removed."""
+    import threading
+
+    from citeqa.index.faiss_index import remove_stale_temporaries
+
+    path = tmp_path / "vectors.faiss"
+    started, release = threading.Event(), threading.Event()
+    saver = threading.Thread(target=lambda: (started.set(), release.wait(10)))
+    saver.start()
+    started.wait(10)
+    try:
+        in_progress = tmp_path / f"vectors.faiss.{os.getpid()}.{saver.ident}.tmp"
+        known = {t.ident for t in threading.enumerate()}
+        gone_thread = next(n for n in range(1, 10**6) if n not in known)
+        leftover = tmp_path / f"vectors.faiss.{os.getpid()}.{gone_thread}.tmp"
+        in_progress.write_bytes(b"saving")
+        leftover.write_bytes(b"x" * 100)
+        assert remove_stale_temporaries(path) == 1
+        assert in_progress.exists() and not leftover.exists()
+    finally:
+        release.set()
+        saver.join()

@@ -38,6 +38,15 @@ class TestPostgresStore(StoreContract):
         for store in opened:
             store.close()
 
+    @pytest.fixture
+    def stored_originals(self, database_url):
+        def count() -> int:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                found = conn.execute("SELECT count(*) FROM citeqa_originals").fetchone()
+                return int(found[0]) if found else -1
+
+        return count
+
     def test_search_still_returns_k_past_many_unsearchable_neighbours(self, store, database_url):
         """The contract's test, then the same search forced through the partial HNSW index:
         on so few rows the planner may prefer a scan, which would prove nothing."""

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import random
 import re
+from contextlib import closing
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from citeqa.index.embedded_store import EmbeddedStore
+from citeqa.index.file_input import document_from_file
 from citeqa.index.ingest import DocumentInput, Ingestor, read_inputs
 from citeqa.index.retriever import HybridRetriever
 from citeqa.index.types import Hit, Sentence
 from citeqa.qa.citations import SupportScorer, lexical_support, numbers_agree, parse_claims, verify
 from citeqa.qa.types import Draft, Generator, Passage
+from tests.index.extract.builders import Page, fpdf_document, news_page, paragraphs
 from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION
 from tests.support.scripted import ScriptedGenerator
 
@@ -353,3 +358,51 @@ def test_property_attribution_and_embeddings_keep_the_contract(data, corpus, ret
     assert {int(n) for n in re.findall(r"\[(\d+)\]", result.answer)} == set(markers)
     assert all(c.support >= 0.5 and c.origin in ("generator", "verifier") for c in result.citations)
     assert (result.status == "unsupported") == (not result.citations)
+
+
+# -- anchors back into the original (qa/anchors.py) --------------------------------------------
+
+CANONICAL = "https://gazette.example.org/news/2024/03/council-approves-bridge"  # news_page's canonical link
+
+
+@pytest.fixture(scope="module")
+def originals(tmp_path_factory, embedder):
+    """A three-page PDF and a news page, ingested from their bytes as uploads are."""
+    rng = random.Random(11)
+    pages = [Page(None, tuple(paragraphs(rng, 2))) for _ in range(3)]
+    with closing(EmbeddedStore(tmp_path_factory.mktemp("originals"), embedder.dimension)) as store:
+        ingestor = Ingestor(store, embedder)
+        ingestor.ingest(document_from_file(fpdf_document(pages), filename="report.pdf", doc_id="report"))
+        ingestor.ingest(document_from_file(news_page().encode(), filename="bridge.html", doc_id="bridge"))
+        yield store, pages
+
+
+def _cite_every_sentence(store, doc_id: str):
+    """A draft that quotes each sentence of the document and cites it."""
+    version = store.document(doc_id).version
+    passages = [Passage(number=i, hit=Hit(s, score=0.9)) for i, s in enumerate(store.sentences(doc_id, version), 1)]
+    text = " ".join(f"{p.sentence.text} [{p.number}]" for p in passages)
+    result = run(text, passages, store)
+    check_contract(result, store)
+    assert len(result.citations) == len(passages)
+    return result
+
+
+def test_pdf_citations_carry_the_page_the_quote_was_written_on(originals):
+    store, pages = originals
+    result = _cite_every_sentence(store, "report")
+    for c in result.citations:
+        written_on = [n for n, page in enumerate(pages, start=1) if any(c.quote in p for p in page.paragraphs)]
+        assert [c.page] == written_on, c
+        assert c.end_page is None and c.link is None  # one page each; the upload has no URL
+
+
+def test_citations_of_a_web_page_link_to_the_quote_with_a_text_fragment(originals):
+    store, _ = originals
+    result = _cite_every_sentence(store, "bridge")
+    for c in result.citations:
+        assert c.page is None and c.end_page is None
+        base, directive = c.link.split("#:~:text=")
+        assert base == CANONICAL  # the page's canonical URL, from the extractor
+        head, *tail = [unquote(part) for part in directive.split(",")]
+        assert c.quote.startswith(head) and c.quote.rstrip(".").endswith(tail[0] if tail else head)

@@ -32,3 +32,34 @@ def test_each_answer_is_counted_by_generator_and_status(client):
     text = client.get("/metrics").text
     assert 'citeqa_answers_total{generator="extractive",status="answered"} 1.0' in text
     assert 'citeqa_answers_total{generator="extractive",status="unsupported"} 1.0' in text
+
+
+def test_citations_carry_the_pdf_page_and_a_link_into_the_original(client):
+    from urllib.parse import unquote
+
+    from tests.support.originals import (
+        BRIDGE_CANONICAL,
+        BRIDGE_QUESTION,
+        BRIDGE_QUOTE,
+        GULLS_FACT,
+        GULLS_PAGE,
+        GULLS_QUESTION,
+        REPORT_URL,
+        upload_originals,
+    )
+
+    upload_originals(client)
+    body = client.post("/v1/ask", json={"question": GULLS_QUESTION}).json()
+    assert body["status"] == "answered" and GULLS_FACT in body["answer"], body
+    assert_citation_contract(client, body)
+    cited = next(c for c in body["citations"] if GULLS_FACT in c["quote"])
+    assert cited["doc_id"] == "report" and cited["page"] == GULLS_PAGE and cited["end_page"] is None
+    assert cited["link"] == f"{REPORT_URL}#page={GULLS_PAGE}"
+
+    body = client.post("/v1/ask", json={"question": BRIDGE_QUESTION}).json()
+    assert_citation_contract(client, body)
+    cited = next(c for c in body["citations"] if c["quote"] == BRIDGE_QUOTE)
+    assert cited["page"] is None
+    base, directive = cited["link"].split("#:~:text=")
+    head, tail = (unquote(part) for part in directive.split(","))
+    assert base == BRIDGE_CANONICAL and BRIDGE_QUOTE.startswith(head) and BRIDGE_QUOTE.endswith(tail + ".")

@@ -391,3 +391,20 @@ def test_llamacpp_chats_whose_clients_leave_stop_at_once_and_free_the_server(tmp
     closed = [r for r in records if r["logger"] == "citeqa.access" and r.get("status") == 499]
     assert len(left) == whole and any(left), left
     assert len(closed) == left.count(True), records[-20:]  # 499: client closed request
+
+
+def test_chat_citations_carry_page_and_link_streamed_or_not(client):
+    from tests.support.originals import GULLS_FACT, GULLS_PAGE, GULLS_QUESTION, REPORT_URL, upload_originals
+
+    upload_originals(client)
+    asked = client.post("/v1/ask", json={"question": GULLS_QUESTION}).json()["citations"]
+    payload = {"model": "citeqa", "messages": [user(GULLS_QUESTION)]}
+    whole = client.post("/v1/chat/completions", json=payload).json()["choices"][0]["message"]
+    with client.stream("POST", "/v1/chat/completions", json={**payload, "stream": True}) as r:
+        events = sse_events(r)
+    streamed = [c for e in events for c in e["choices"][0]["delta"].get("citations", [])]
+    anchors = [[(c["page"], c["end_page"], c["link"]) for c in cs]
+               for cs in (asked, whole["citations"], streamed, events[-1]["citations"])]
+    assert anchors[0] == anchors[1] == anchors[2] == anchors[3]
+    cited = next(c for c in streamed if GULLS_FACT in c["quote"])
+    assert (cited["page"], cited["link"]) == (GULLS_PAGE, f"{REPORT_URL}#page={GULLS_PAGE}")

@@ -4,20 +4,27 @@ real browser: Debian's Chromium driven by Playwright against a real ``citeqa ser
 Asks a question and waits for the streamed answer, opens its citation and checks the
 highlighted quote is exactly the cited text, asks a follow-up (the earlier turns are sent
 again), adds a document whose quote has emoji before it (code points vs UTF-16), and
-deletes that document. Needs ``pip install playwright`` (its driver only: no ``playwright
+deletes that document. Uploads files (picker, drag and drop, an unsupported type) and
+cites a PDF's page; and opens a citation's text-fragment link to a locally served news
+page, where Chromium must scroll to the quoted words. Needs ``pip install playwright`` (its driver only: no ``playwright
 install``, the system Chromium is used) and ``apt-get install chromium``; skipped otherwise.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.index.extract.builders import NEWS_ARTICLE
 from tests.support.corpus import TROOPS_QUESTION
+from tests.support.originals import GULLS_FACT, GULLS_PAGE, GULLS_QUESTION, report_pdf, upload
 from tests.support.servers import Server
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
@@ -239,5 +246,199 @@ def test_the_api_docs_render_offline_in_a_browser(server, page, tmp_path):
         assert elsewhere == [] and page.problems == [], (elsewhere, page.problems)
     except BaseException:
         page.screenshot(path=str(tmp_path / "docs-failure.png"), full_page=True)
+        print(f"screenshots in {tmp_path}\nserver log:\n{server.log()[-3000:]}")
+        raise
+
+
+
+# -- anchors back into the original, and uploads --------------------------------------------
+
+# The news page served locally: each paragraph of the article has a screenful and more of
+# empty space before it, so a browser that scrolls to the quote shows that paragraph alone.
+FARMER_QUESTION = "What did the farmer who sells apples say about the current bridge?"
+FARMER_QUOTE = "A farmer who sells apples there said the current bridge shakes whenever a lorry passes."
+SPACER = '<div class="spacer" style="height: 1800px"></div>'
+
+
+def _spaced_news_page() -> bytes:
+    paragraphs = "\n".join(f'      <p id="p{i}">{p}</p>\n      {SPACER}' for i, p in enumerate(NEWS_ARTICLE))
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Council approves new river bridge | The Valley Gazette</title>
+  <meta name="author" content="Jane Miller">
+  <link rel="icon" href="data:,">
+</head>
+<body>
+  <header><nav><ul><li><a href="/">Home</a></li><li><a href="/news">News</a></li><li><a href="/sport">Sport</a></li>
+  <li><a href="/subscribe">Subscribe now</a></li></ul></nav></header>
+  <div class="ad-banner advertisement"><p>Buy the new Phone X today with 50% off! Limited offer.</p></div>
+  <main>
+    <article>
+      <h1>Council approves new river bridge</h1>
+      <p class="byline">By Jane Miller, 5 March 2024</p>
+      {SPACER}
+{paragraphs}
+    </article>
+  </main>
+  <footer><p>Copyright 2024 The Valley Gazette. All rights reserved.</p></footer>
+</body>
+</html>
+""".encode()
+
+
+@pytest.fixture
+def news_site(tmp_path):
+    """The spaced news page on a local HTTP server (python's http.server in a thread); yields its URL."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "bridge.html").write_bytes(_spaced_news_page())
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 - the base class's name
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/bridge.html"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(10)
+
+
+def _only_visible_paragraph(page) -> str | None:
+    """The id of the one article paragraph inside the viewport (None: none, or several)."""
+    return page.evaluate("""() => {
+        const seen = [...document.querySelectorAll("article p[id]")].filter((p) => {
+            const r = p.getBoundingClientRect();
+            return r.top >= 0 && r.bottom <= window.innerHeight;
+        });
+        return seen.length === 1 ? seen[0].id : null;
+    }""")
+
+
+def _wait_for_scroll(page) -> None:
+    page.wait_for_load_state("load")
+    # Chromium scrolls to a text fragment just after load, and smoothly in some builds.
+    page.wait_for_function("window.scrollY > 0", timeout=10_000)
+    page.wait_for_timeout(300)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+def test_a_citation_link_scrolls_the_original_page_to_the_quote(server, page, news_site, tmp_path):
+    """The page is ingested with metadata url = where it is served; the citation's
+    text-fragment link, opened by navigation and from the playground's "Open in source",
+    shows the quoted paragraph and no other."""
+    from playwright.sync_api import expect
+
+    http = server.client()
+    upload(http, _spaced_news_page(), "bridge.html", "text/html", doc_id="bridge-local", metadata={"url": news_site})
+    body = http.post("/v1/ask", json={"question": FARMER_QUESTION}).json()
+    cited = next(c for c in body["citations"] if c["quote"] == FARMER_QUOTE)
+    link = cited["link"]
+    assert link.startswith(news_site + "#:~:text="), link
+    quoted = f"p{next(i for i, p in enumerate(NEWS_ARTICLE) if FARMER_QUOTE in p)}"
+    try:
+        # Without the fragment the page opens at its top: the scroll below is the fragment's.
+        page.goto(news_site)
+        page.wait_for_timeout(500)
+        assert page.evaluate("window.scrollY") == 0 and _only_visible_paragraph(page) is None
+
+        page.goto(link)
+        _wait_for_scroll(page)
+        assert _only_visible_paragraph(page) == quoted, page.evaluate("window.scrollY")
+
+        # From the playground: the citation shows "Open in source", which opens the link.
+        page.goto(server.url + "/")
+        _ask(page, FARMER_QUESTION)
+        markers = page.locator("#answer sup > button.marker")
+        for i in range(markers.count()):
+            markers.nth(i).click()
+            expect(page.locator("#quote-view mark")).to_be_visible()
+            if page.locator("#quote-view mark").text_content() == FARMER_QUOTE:
+                break
+        opener = page.locator("#quote-view a.open-source")
+        expect(opener).to_have_attribute("href", link)
+        expect(page.locator("#quote-view .page")).to_have_count(0)  # not a PDF
+        assert page.problems == [], page.problems
+        with page.context.expect_page() as opened:
+            opener.click()
+        source = opened.value
+        _wait_for_scroll(source)
+        assert source.url == link
+        assert _only_visible_paragraph(source) == quoted
+    except BaseException:
+        page.screenshot(path=str(tmp_path / "text-fragment-failure.png"))
+        print(f"screenshot in {tmp_path}\nserver log:\n{server.log()[-3000:]}")
+        raise
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+def test_the_playground_uploads_files_and_cites_a_pdf_page(server, page, tmp_path):
+    from playwright.sync_api import expect
+
+    http = server.client()
+    home = page.goto(server.url + "/")
+    assert home.status == 200
+    try:
+        assert page.get_by_label("File", exact=True).get_attribute("id") == "doc-file"
+        # The file picker: a three-page PDF with the answer on page 2.
+        with page.expect_response("**/v1/documents") as posted:
+            page.set_input_files("#doc-file", files=[
+                {"name": "report.pdf", "mimeType": "application/pdf", "buffer": report_pdf()}])
+        request = posted.value.request
+        assert request.headers["content-type"].startswith("multipart/form-data; boundary=")
+        written = posted.value.json()
+        assert posted.value.status == 201 and written["source"]["page_count"] == 3, written
+        message = page.locator("#upload-message")
+        expect(message).to_contain_text(
+            f"Uploaded “report.pdf” as {written['doc_id']} ({written['sentence_count']} sentences, 3 pages).")
+        expect(page.locator(f'#doc-list li[data-doc-id="{written["doc_id"]}"]')).to_be_visible()
+
+        # Answerable at once; the citation says its page, and has no link (no URL given).
+        _ask(page, GULLS_QUESTION)
+        expect(page.locator("#status")).to_have_attribute("data-state", "answered")
+        expect(page.locator("#answer")).to_contain_text(GULLS_FACT)
+        marker = page.locator("#answer sup > button.marker").first
+        expect(marker).to_have_attribute("aria-label", f"Source 1, p. {GULLS_PAGE}")
+        marker.click()
+        expect(page.locator("#quote-view mark")).to_contain_text(GULLS_FACT)
+        expect(page.locator("#quote-view .page")).to_have_text(f"p. {GULLS_PAGE}")
+        expect(page.locator("#quote-view a.open-source")).to_have_count(0)
+        page.screenshot(path=str(tmp_path / "upload.png"), full_page=True)
+
+        # Drag and drop onto the page: a Markdown note.
+        note = "# Harbour notes\n\nThe **harbour master** logged 37 fishing boats on Friday.\n"
+        with page.expect_response("**/v1/documents") as posted:
+            page.evaluate("""(text) => {
+                const data = new DataTransfer();
+                data.items.add(new File([text], "notes.md", { type: "text/markdown" }));
+                const target = document.querySelector("#conversation");
+                for (const type of ["dragenter", "dragover", "drop"]) {
+                    target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+                }
+            }""", note)
+        assert posted.value.status == 201
+        expect(message).to_contain_text("Uploaded “notes.md” as")
+        stored = http.get(f"/v1/documents/{posted.value.json()['doc_id']}").json()
+        assert "The harbour master logged 37 fishing boats on Friday." in stored["text"]
+
+        assert page.problems == [], page.problems
+
+        # A type the API does not read: its own error message is shown (Chromium logs the 415).
+        png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+        refused = http.post("/v1/documents", files={"file": ("chart.png", png, "image/png")})
+        assert refused.status_code == 415
+        page.set_input_files("#doc-file", files=[{"name": "chart.png", "mimeType": "image/png", "buffer": png}])
+        expect(message).to_have_text(f"Not uploaded “chart.png”: {refused.json()['error']['message']}")
+        assert [p for p in page.problems if "status of 415" not in p] == [], page.problems
+    except BaseException:
+        page.screenshot(path=str(tmp_path / "upload-failure.png"), full_page=True)
         print(f"screenshots in {tmp_path}\nserver log:\n{server.log()[-3000:]}")
         raise

@@ -94,3 +94,16 @@ def test_declared_pdf_without_a_pdf_inside_is_reported_as_damaged():
     with pytest.raises(ExtractionError) as err:
         extract(b"this is not a pdf at all", "application/pdf")
     assert err.value.status == 422 and "PDF" in err.value.message
+
+
+def test_an_extractor_that_fails_unexpectedly_is_a_422_naming_the_type_not_a_crash():
+    class Fragile:
+        media_types = ("text/plain",)
+
+        def extract(self, data: bytes, limits):
+            raise ValueError("max() arg is an empty sequence")
+
+    with pytest.raises(ExtractionError) as refused:
+        extract(b"some words", "text/plain", extractors={"text/plain": Fragile()})
+    assert refused.value.status == 422
+    assert "text/plain" in refused.value.message and "max() arg is an empty sequence" in refused.value.message
