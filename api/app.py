@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from citeqa.api import errors, observability
-from citeqa.api.keys import KeyStore
+from citeqa.api.keys import open_key_store
 from citeqa.api.memory import IdleTrim
 from citeqa.api.middleware import JsonBodyMiddleware
 from citeqa.api.observability import Metrics
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.state.services = None
     app.state.metrics = Metrics(index_size)  # per app: tests build many apps in one process
     errors.install(app)
-    keys = KeyStore(settings.data_dir)
+    keys = open_key_store(settings)  # keys.db, or the tables of CITEQA_STORE's PostgreSQL
     app.state.keys = keys
     # Starlette runs the middleware added last first: CORS, then keys and limits, then bodies.
     app.add_middleware(JsonBodyMiddleware, max_body_bytes=settings.max_body_bytes,

@@ -320,7 +320,9 @@ def progress_bar() -> Progress:
                     console=console)
 
 
-keys_app = typer.Typer(no_args_is_help=True, help="API keys (stored hashed in the data directory's keys.db).")
+keys_app = typer.Typer(no_args_is_help=True, help=(
+    "API keys, stored hashed: in the data directory's keys.db, or with CITEQA_STORE=postgresql://... in that "
+    "database, shared by every replica."))
 DEFAULT_SCOPES = ["read"]
 app.add_typer(keys_app, name="keys")
 
@@ -336,9 +338,9 @@ def keys_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a key; it is printed once and only its hash is kept."""
-    from citeqa.api.keys import KeyStore
+    from citeqa.api.keys import open_key_store
 
-    store = KeyStore(_settings(data_dir).data_dir)
+    store = open_key_store(_settings(data_dir))
     try:
         key, secret = store.create(name, scope, rate, burst)
     except ValueError as exc:
@@ -358,9 +360,9 @@ def keys_list(data_dir: DataDir = None) -> None:
 
     from rich.table import Table
 
-    from citeqa.api.keys import KeyStore
+    from citeqa.api.keys import open_key_store
 
-    store = KeyStore(_settings(data_dir).data_dir)
+    store = open_key_store(_settings(data_dir))
     try:
         keys = store.list()
     finally:
@@ -377,9 +379,9 @@ def keys_list(data_dir: DataDir = None) -> None:
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id from `citeqa keys list`.")],
                 data_dir: DataDir = None) -> None:
     """Revoke a key at once (a running server stops accepting it on its next request)."""
-    from citeqa.api.keys import KeyStore
+    from citeqa.api.keys import open_key_store
 
-    store = KeyStore(_settings(data_dir).data_dir)
+    store = open_key_store(_settings(data_dir))
     try:
         if not store.revoke(key_id):
             console.print(f"[red]no live key with id {key_id!r}[/red]")

@@ -12,7 +12,9 @@ One ASGI middleware in front of every route, so a new route cannot forget its ch
   any key exists (creating the first key turns it on; no restart needed). Whether an
   address is loopback is decided from the addresses it stands for: "", 0.0.0.0 and :: bind
   every interface, and a name counts as loopback only if all it resolves to is.
-- A token bucket per key (or per client address without one): 429 with Retry-After.
+- A token bucket per key (or per client address without one): 429 with Retry-After. A key's
+  bucket is kept by its KeyStore (in PostgreSQL, shared by every replica); a client
+  address's bucket stays in this process (a row per anonymous address is not worth it).
 - A request that has not started its response within ``request_timeout_s`` gets 504.
 """
 
@@ -21,7 +23,6 @@ from __future__ import annotations
 import ipaddress
 import math
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -30,7 +31,7 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from citeqa.api.errors import send_error
-from citeqa.api.keys import ApiKey, KeyStore
+from citeqa.api.keys import ApiKey, KeyStore, TokenBuckets
 
 _HOW_TO_SEND_A_KEY = ("send it as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'; "
                       "create one with `citeqa keys create`")
@@ -89,46 +90,23 @@ class SecurityPolicy:
     request_timeout_s: float = 300.0
 
 
-class TokenBuckets:
-    """One bucket per caller: ``rate`` tokens a second, at most ``burst`` saved up."""
-
-    def __init__(self, max_callers: int = 10_000):
-        self._buckets: dict[str, tuple[float, float]] = {}  # caller -> (tokens, at)
-        self._lock = threading.Lock()
-        self.max_callers = max_callers
-
-    def take(self, caller: str, rate: float, burst: int) -> float:
-        """0 if the request may go now, else the seconds until it may."""
-        now = time.monotonic()
-        with self._lock:
-            if len(self._buckets) >= self.max_callers and caller not in self._buckets:
-                self._buckets.clear()  # bounded memory; a full refill only errs towards allowing
-            tokens, at = self._buckets.get(caller, (float(burst), now))
-            tokens = min(float(burst), tokens + (now - at) * rate)
-            if tokens >= 1.0:
-                self._buckets[caller] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[caller] = (tokens, now)
-            return (1.0 - tokens) / rate
-
-
 class SecurityMiddleware:
     def __init__(self, app: ASGIApp, keys: KeyStore, policy: SecurityPolicy):
         self.app = app
         self.keys = keys
         self.policy = policy
-        self.buckets = TokenBuckets()
+        self.buckets = TokenBuckets()  # callers without a key, by address
         self.public = not is_loopback(policy.host)  # once: a name may take a DNS lookup
         self._has_keys = (0.0, False)  # (checked at, result): auto mode looks again each second
 
-    def auth_on(self) -> bool:
+    async def auth_on(self) -> bool:
         if self.policy.auth != "auto":
             return self.policy.auth == "on"
         if self.public:
             return True
         checked, result = self._has_keys
         if time.monotonic() - checked > 1.0:
-            result = self.keys.has_keys()
+            result = await anyio.to_thread.run_sync(self.keys.has_keys)  # a query, maybe over the network
             self._has_keys = (time.monotonic(), result)
         return result
 
@@ -138,7 +116,7 @@ class SecurityMiddleware:
             return
         needed = scope_for(scope["method"], scope["path"])
         key: ApiKey | None = None
-        if needed is not None and self.auth_on():
+        if needed is not None and await self.auth_on():
             required = needed == "write" or self.policy.auth_reads
             credentials = _credentials(scope)
             if len(credentials) > 1:
@@ -159,22 +137,25 @@ class SecurityMiddleware:
                 return await send_error(
                     send, 401, "unauthorized",
                     f"this request needs an API key with the {needed!r} scope: {_HOW_TO_SEND_A_KEY}", [_CHALLENGE])
-        wait = self._rate_limit(scope, key)
+        wait = await self._rate_limit(scope, key)
         if wait > 0:
             return await send_error(send, 429, "rate_limited", f"too many requests; retry in {math.ceil(wait)} s",
                                     [(b"retry-after", str(math.ceil(wait)).encode())])
         await self._with_time_limit(scope, receive, send)
 
-    def _rate_limit(self, scope: Scope, key: ApiKey | None) -> float:
+    async def _rate_limit(self, scope: Scope, key: ApiKey | None) -> float:
         p = self.policy
         if key is not None:
             rate = key.rate_per_s if key.rate_per_s is not None else p.key_rate_per_s
             burst = key.burst if key.burst is not None else p.key_burst
-            caller = f"key:{key.key_id}"
-        else:
-            rate, burst = p.anonymous_rate_per_s, p.anonymous_burst
-            caller = f"ip:{(scope.get('client') or ('?',))[0]}"
-        return self.buckets.take(caller, rate, burst) if rate > 0 else 0.0
+            if rate <= 0:
+                return 0.0
+            # A database round trip with CITEQA_STORE=postgresql://: off the event loop.
+            return await anyio.to_thread.run_sync(self.keys.take, key.key_id, rate, burst)
+        if p.anonymous_rate_per_s <= 0:
+            return 0.0
+        return self.buckets.take(f"ip:{(scope.get('client') or ('?',))[0]}", p.anonymous_rate_per_s,
+                                 p.anonymous_burst)
 
     async def _with_time_limit(self, scope: Scope, receive: Receive, send: Send) -> None:
         """504 when no response has started in time (a stream, once started, runs on).

@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     db_connections: int = Field(8, ge=1, description=(
         "Database connections a store holds open at once, lent to one request at a time (the embedded "
         "store keeps 2 more of its own: writer and change watch)."))
+    key_db_connections: int = Field(4, ge=1, description=(
+        "With CITEQA_STORE=postgresql://...: connections of the API keys' own pool (keys, revocations and "
+        "rate-limit buckets, one short query each per request), beside the store's db_connections."))
 
     @field_validator("seeds_dir", "model_path", "llamacpp_model_path", "cross_encoder_path", mode="before")
     @classmethod

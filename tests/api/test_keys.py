@@ -1,35 +1,75 @@
-"""API keys at rest (api/keys.py): only a hash of each key is stored, scopes are checked,
-revocation is final, and a key's own rate limit travels with it."""
+"""API keys at rest (api/keys.py, api/key_store_postgres.py): the KeyStore contract on both
+backends (tests/api/key_store_contract.py), what keys.db keeps on disk, and which backend
+the settings choose."""
 
 from __future__ import annotations
 
 import pytest
 
-from citeqa.api.keys import KeyStore
+from citeqa.api.keys import SqliteKeyStore, digest, open_key_store
+from citeqa.api.settings import Settings
+from tests.api.key_store_contract import CHECKS, OpenStore
 
 
-def test_keys_are_stored_hashed(tmp_path):
-    store = KeyStore(tmp_path)
-    key, secret = store.create("ci", ["read", "write"])
-    raw = (tmp_path / "keys.db").read_bytes()
-    assert secret.encode() not in raw and secret.split("_", 2)[2].encode() not in raw
-    assert store.verify(secret).key_id == key.key_id
-    assert store.verify(secret + "x") is None and store.verify("nonsense") is None
-    assert store.revoke(key.key_id) and store.verify(secret) is None and not store.revoke(key.key_id)
-    with pytest.raises(ValueError, match="scopes"):
-        store.create("bad", ["admin"])
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_store(request, tmp_path) -> OpenStore:
+    """Opens a store on one backing: a data directory, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return lambda: SqliteKeyStore(tmp_path)
+    from citeqa.api.key_store_postgres import PostgresKeyStore
+
+    url = request.getfixturevalue("database_url")  # skips when PostgreSQL cannot run here
+    return lambda: PostgresKeyStore(url, max_connections=2)
 
 
-def test_keys_are_listed_with_their_limits_and_survive_a_reopen(tmp_path):
-    store = KeyStore(tmp_path)
-    assert not store.has_keys()
-    key, _ = store.create("bot", ["read"], rate_per_s=2.0, burst=10)
+@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__.removeprefix("check_"))
+def test_key_store_contract(open_store, check):
+    check(open_store)
+
+
+def test_keys_db_holds_only_hashes(tmp_path):
+    store = SqliteKeyStore(tmp_path)
+    _, secret = store.create("ci", ["read", "write"])
     store.close()
-    reopened = KeyStore(tmp_path)
-    [listed] = reopened.list()
-    assert (listed.key_id, listed.name, listed.scopes) == (key.key_id, "bot", frozenset({"read"}))
-    assert (listed.rate_per_s, listed.burst, listed.revoked_at) == (2.0, 10, None)
-    assert reopened.has_keys()
-    reopened.revoke(key.key_id)
-    assert reopened.list()[0].revoked_at is not None and reopened.has_keys()  # revoked keys still count
-    reopened.close()
+    raw = b"".join(path.read_bytes() for path in tmp_path.glob("keys.db*"))
+    assert digest(secret).encode() in raw  # what is kept instead
+    assert secret.encode() not in raw and secret.split("_", 2)[2].encode() not in raw
+
+
+def test_postgres_keeps_only_hashes(database_url):
+    import psycopg
+
+    from citeqa.api.key_store_postgres import PostgresKeyStore
+
+    store = PostgresKeyStore(database_url, max_connections=1)
+    key, secret = store.create("ci", ["read"])
+    store.take(key.key_id, 1.0, 5)
+    store.close()
+    with psycopg.connect(database_url) as conn:
+        dumped = " ".join(str(row) for table in ("citeqa_api_keys", "citeqa_rate_buckets")
+                          for row in conn.execute(f"SELECT * FROM {table}").fetchall())
+    assert key.key_id in dumped and digest(secret) in dumped and secret.split("_", 2)[2] not in dumped
+
+
+def test_the_store_setting_chooses_the_backend(tmp_path, database_url):
+    from citeqa.api.key_store_postgres import PostgresKeyStore
+
+    local = open_key_store(Settings(data_dir=tmp_path))
+    assert isinstance(local, SqliteKeyStore) and local.path == tmp_path / "keys.db"
+    local.close()
+    shared = open_key_store(Settings(data_dir=tmp_path, store=database_url, key_db_connections=3))
+    assert isinstance(shared, PostgresKeyStore) and shared.pool.max_size == 3
+    shared.close()
+
+
+def test_two_stores_creating_the_schema_at_once_do_not_collide(database_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from citeqa.api.key_store_postgres import PostgresKeyStore
+
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: PostgresKeyStore(database_url, max_connections=1), range(4)))
+    _, secret = stores[0].create("one", ["read"])
+    assert all(store.verify(secret) is not None for store in stores)
+    for store in stores:
+        store.close()
