@@ -173,11 +173,9 @@ def source_value(found: Source | None) -> str | None:
                       separators=(",", ":"), ensure_ascii=False)
 
 
-def source(stored: str | dict[str, Any] | None) -> Source | None:
-    """A stored source: JSON text (both backends select it as text) or decoded jsonb."""
-    if stored is None:
-        return None
-    return _source(stored) if isinstance(stored, str) else _made_source(stored)
+def source(stored: str | None) -> Source | None:
+    """A stored source: JSON text (both backends select it as text), or None."""
+    return None if stored is None else _source(stored)
 
 
 @lru_cache(maxsize=64)
@@ -185,10 +183,7 @@ def _source(stored: str) -> Source:
     """document() is on the ask path (the verifier reads each cited document), and a PDF's
     page list makes the JSON long: decoding 300 pages took ~100 us, twice the rest of the
     read. A Source is immutable, so the documents a question keeps citing share one."""
-    return _made_source(json.loads(stored))
-
-
-def _made_source(value: dict[str, Any]) -> Source:
+    value = json.loads(stored)
     # map(tuple): a quarter of the time a generator of int pairs takes.
     return Source(media_type=value["media_type"], filename=value["filename"], size=value["size"],
                   sha256=value["sha256"], pages=tuple(map(tuple, value["pages"])))
