@@ -15,6 +15,8 @@ from citeqa.index.ingest import Ingestor, read_inputs
 from citeqa.index.language import Analyzer, shared_analyzer
 from citeqa.index.mention_backfill import MentionBackfill, MentionStore
 from citeqa.index.retriever import HybridRetriever, RetrievalSettings
+from citeqa.index.scope import Scope
+from citeqa.index.scoped_view import ScopedView
 from citeqa.index.types import Embedder, Store
 from citeqa.qa import registry
 from citeqa.qa.answer import AnswerSettings, QuestionAnswerer
@@ -109,6 +111,10 @@ class Services:
         if backfill is not None:
             backfill.start()
         return services
+
+    def answerer_for(self, scope: Scope) -> QuestionAnswerer:
+        """The answerer of one request: it retrieves, cites and quotes only within ``scope``."""
+        return self.answerer.over(ScopedView(self.store, scope))
 
     def seed(self) -> int:
         """Index seeds/ once, on the first start of a data directory; later starts (and

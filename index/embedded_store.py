@@ -25,6 +25,16 @@ import numpy as np
 from citeqa.index import rows
 from citeqa.index.faiss_index import VectorIndex
 from citeqa.index.lexical import DOCUMENT_FTS_TABLE_SQL, FTS_TABLE_SQL, fts_query
+from citeqa.index.scope import (
+    DEFAULT_COLLECTION,
+    DEFAULT_SCOPE,
+    Condition,
+    Scope,
+    check_collection,
+    key_prefix,
+    split_key,
+    storage_key,
+)
 from citeqa.index.sql_reads import ReadStatements, SqlReads
 from citeqa.index.thread_connections import DEFAULT_MAX_OPEN, ConnectionPool
 from citeqa.index.types import Document, Mention, Scored, Sentence
@@ -71,6 +81,9 @@ _SCHEMA = [
         mentions TEXT,
         UNIQUE (version_id, idx))""",
     "CREATE INDEX IF NOT EXISTS sentences_active ON sentences (active) WHERE active = 1",
+    # Collections by name (index/scope.py); documents are filed under storage keys that
+    # name their collection, so this table only records which exist and since when.
+    "CREATE TABLE IF NOT EXISTS collections (name TEXT PRIMARY KEY, created_at REAL NOT NULL)",
     FTS_TABLE_SQL,
     DOCUMENT_FTS_TABLE_SQL,
 ]
@@ -94,6 +107,16 @@ _INSERT_ORIGINAL = "INSERT INTO originals (sha256, data) VALUES (?, ?) ON CONFLI
 # Added NULL in every existing row: a sentence not analysed yet, a version without a source.
 _ADDED_COLUMNS = [("sentences", "mentions", "TEXT"), ("versions", "source", "TEXT")]
 
+# A storage key (index/scope.py) of the collection whose key_prefix is :prefix ("" for
+# default: the keys without a separator).
+_IN_COLLECTION = ("(CASE WHEN :prefix = '' THEN instr({key}, char(31)) = 0 "
+                  "ELSE substr({key}, 1, length(:prefix)) = :prefix END)")
+_INSERT_COLLECTION = "INSERT INTO collections (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"
+# A filtered search first takes this many times k from the unfiltered index and keeps
+# those in scope; only when that leaves fewer than k (a narrow filter) does it search
+# the scope's own sentences: exactly (dense) or through a join (lexical).
+POST_FILTER_FACTOR = 8
+
 _READS = ReadStatements(
     document=(
         f"SELECT {_DOCUMENT_COLUMNS}, 1, v.source FROM documents d {_CURRENT} "
@@ -111,10 +134,11 @@ _READS = ReadStatements(
         f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
         "WHERE v.doc_id = :doc_id AND v.version = :version ORDER BY s.idx"
     ),
-    live_count="SELECT count(*) FROM documents WHERE deleted = 0",
+    live_count=f"SELECT count(*) FROM documents d WHERE d.deleted = 0 AND {_IN_COLLECTION.format(key='d.doc_id')}",
     listing=(
         f"SELECT d.doc_id, d.current_version, v.title, v.metadata, v.created_at FROM documents d {_CURRENT} "
-        "WHERE d.deleted = 0 ORDER BY d.doc_id LIMIT coalesce(:limit, -1) OFFSET :offset"
+        f"WHERE d.deleted = 0 AND {_IN_COLLECTION.format(key='d.doc_id')} "
+        "ORDER BY d.doc_id LIMIT coalesce(:limit, -1) OFFSET :offset"
     ),
     vectors_by_text=(
         "SELECT s.text, s.vector FROM sentences s JOIN versions v ON v.id = s.version_id "
@@ -142,6 +166,9 @@ _READS = ReadStatements(
         f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
         "WHERE s.mentions IS NULL AND s.id > :after ORDER BY s.id LIMIT :limit"
     ),
+    collections="SELECT name, created_at FROM collections ORDER BY name",
+    has_collection="SELECT 1 FROM collections WHERE name = :name",
+    live_keys="SELECT doc_id FROM documents WHERE deleted = 0",
 )
 
 
@@ -157,6 +184,41 @@ class _Changes:
         # The same document twice in one batch: its first version's ids never reach FAISS.
         self.added = (self.added - gone) | set(activated.tolist())
         self.removed |= gone
+
+
+def _scope_sql(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """A WHERE condition on a version ``v`` (its storage key and metadata) that holds for
+    the versions of documents in ``scope``, and its named parameters. Conditions mean what
+    ``Condition.admits`` says: json_type keeps numbers, text, booleans and null apart."""
+    parts = [_IN_COLLECTION.format(key="v.doc_id")]
+    params: dict[str, Any] = {"prefix": key_prefix(scope.collection)}
+    if scope.doc_ids is not None:
+        parts.append("v.doc_id IN (SELECT value FROM json_each(:scope_keys))")
+        params["scope_keys"] = json.dumps(scope.storage_keys)
+    for i, c in enumerate(scope.conditions):
+        parts.append(_condition_sql(c, f"c{i}", params))
+    return " AND ".join(parts), params
+
+
+def _condition_sql(c: Condition, name: str, params: dict[str, Any]) -> str:
+    params[name] = '$."' + c.key + '"'  # keys hold no quote or backslash (index/scope.py)
+    kind, value = f"json_type(v.metadata, :{name})", f"json_extract(v.metadata, :{name})"
+    if c.one_of:
+        tests = []
+        for j, wanted in enumerate(c.one_of):
+            if isinstance(wanted, bool) or wanted is None:
+                tests.append(f"{kind} = '{'null' if wanted is None else str(wanted).lower()}'")
+                continue
+            params[f"{name}_{j}"] = wanted
+            kinds = "('text')" if isinstance(wanted, str) else "('integer', 'real')"
+            tests.append(f"({kind} IN {kinds} AND {value} = :{name}_{j})")
+        return "(" + " OR ".join(tests) + ")"
+    operators = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+    tests = [f"{kind} IN ('integer', 'real')" if c.numeric else f"{kind} = 'text'"]
+    for op, bound in c.bounds.items():
+        params[f"{name}_{op}"] = bound
+        tests.append(f"{value} {operators[op]} :{name}_{op}")
+    return "(" + " AND ".join(tests) + ")"
 
 
 class EmbeddedStore(CheckedWrites, SqlReads):
@@ -180,6 +242,8 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         self.pool = ConnectionPool(self._connect, max_open=max_connections)
         self._write_lock = threading.Lock()
         self._sync_lock = threading.Lock()
+        # collection -> (data_version, whether it holds every live document): see _whole.
+        self._alone: dict[str, tuple[int, bool]] = {}
         self._writer = self._connect()
         # Another process (say `citeqa ingest` beside a running server) may write to the same
         # database; data_version tells us, and the next search reconciles FAISS with it.
@@ -188,6 +252,7 @@ class EmbeddedStore(CheckedWrites, SqlReads):
             for statement in _SCHEMA:
                 self._writer.execute(statement)
             self._add_missing_columns()
+            self._add_default_collection()
             self._writer.execute(_UNANALYSED_INDEX)
             self._check_dimension()
             self._backfill_document_fts()
@@ -235,6 +300,12 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         with self._transaction() as conn:
             for table, column, kind in missing(conn):
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    def _add_default_collection(self) -> None:
+        """``default`` always exists; data directories from before collections get it here."""
+        if self._writer.execute(self._reads.has_collection, {"name": DEFAULT_COLLECTION}).fetchone() is None:
+            with self._transaction() as conn:
+                conn.execute(_INSERT_COLLECTION, (DEFAULT_COLLECTION, time.time()))
 
     def _backfill_document_fts(self) -> None:
         """Data directories made before document_fts existed get it filled once."""
@@ -345,9 +416,10 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         created = []
         with self._transaction(changes) as conn:
             conn.executemany(_INSERT_ORIGINAL, originals.items())
+            conn.executemany(_INSERT_COLLECTION, [(name, time.time()) for name in {d.collection for d, _, _ in items}])
             for doc, sentences, vectors in items:
                 created.append(self._insert_version(conn, doc, sentences, vectors))
-                changes.switch(*self._switch_current(conn, doc.doc_id, doc.version))
+                changes.switch(*self._switch_current(conn, storage_key(doc.collection, doc.doc_id), doc.version))
         return created
 
     def _insert_version(self, conn: sqlite3.Connection, doc: Document, sentences: Sequence[Sentence],
@@ -367,13 +439,14 @@ class EmbeddedStore(CheckedWrites, SqlReads):
             )
         return bool(cur.rowcount)
 
-    def make_current(self, doc_id: str, version: str) -> None:
+    def make_current(self, doc_id: str, version: str, collection: str = DEFAULT_COLLECTION) -> None:
         changes = _Changes()
         with self._transaction(changes) as conn:
-            changes.switch(*self._switch_current(conn, doc_id, version))
+            changes.switch(*self._switch_current(conn, storage_key(collection, doc_id), version))
 
     def _switch_current(self, conn: sqlite3.Connection, doc_id: str, version: str) -> tuple[np.ndarray, np.ndarray]:
-        """Inside a transaction: make ``version`` the live one; returns (activated, deactivated) ids."""
+        """Inside a transaction: make ``version`` of the document filed under ``doc_id`` (a
+        storage key) the live one; returns (activated, deactivated) ids."""
         removed = self._deactivate(conn, doc_id)
         row = conn.execute("SELECT id FROM versions WHERE doc_id = ? AND version = ?", (doc_id, version)).fetchone()
         if row is None:
@@ -412,16 +485,39 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         conn.execute("DELETE FROM document_fts WHERE rowid IN (SELECT id FROM versions WHERE doc_id = ?)", (doc_id,))
         return np.array(ids, dtype=np.int64)
 
-    def delete(self, doc_id: str) -> bool:
+    def delete(self, doc_id: str, collection: str = DEFAULT_COLLECTION) -> bool:
         changes = _Changes()
         with self._transaction(changes) as conn:
-            cur = conn.execute(
-                "UPDATE documents SET deleted = 1, updated_at = ? WHERE doc_id = ? AND deleted = 0",
-                (time.time(), doc_id),
-            )
-            if cur.rowcount:
-                changes.switch(np.zeros(0, dtype=np.int64), self._deactivate(conn, doc_id))
+            deleted = self._delete(conn, storage_key(collection, doc_id), changes)
+        return deleted
+
+    def _delete(self, conn: sqlite3.Connection, key: str, changes: _Changes) -> bool:
+        cur = conn.execute("UPDATE documents SET deleted = 1, updated_at = ? WHERE doc_id = ? AND deleted = 0",
+                           (time.time(), key))
+        if cur.rowcount:
+            changes.switch(np.zeros(0, dtype=np.int64), self._deactivate(conn, key))
         return bool(cur.rowcount)
+
+    # -- collections ---------------------------------------------------------------------
+
+    def create_collection(self, name: str) -> bool:
+        check_collection(name)
+        with self._transaction() as conn:
+            return bool(conn.execute(_INSERT_COLLECTION, (name, time.time())).rowcount)
+
+    def delete_collection(self, name: str) -> int:
+        changes = _Changes()
+        with self._transaction(changes) as conn:
+            if conn.execute(self._reads.has_collection, {"name": name}).fetchone() is None:
+                raise KeyError(name)
+            keys = [r[0] for r in conn.execute(
+                f"SELECT doc_id FROM documents d WHERE deleted = 0 AND {_IN_COLLECTION.format(key='d.doc_id')}",
+                {"prefix": key_prefix(name)})]
+            for key in keys:
+                self._delete(conn, key, changes)
+            if name != DEFAULT_COLLECTION:
+                conn.execute("DELETE FROM collections WHERE name = ?", (name,))
+        return len(keys)
 
     def store_mentions(self, found: Sequence[tuple[Sentence, Sequence[Mention]]]) -> None:
         """Record the mentions of sentences stored without them (by their keys), one
@@ -463,14 +559,66 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         )
         return {r[0]: rows.sentence(r) for r in found}
 
+    # -- scopes: what a search may return ------------------------------------------------
+
+    def _whole(self, scope: Scope) -> bool:
+        """True when ``scope`` is every searchable sentence: no filter, and no live document
+        in another collection (a store with one collection in use). Searches then run with
+        no filtering at all, as before collections. Asked again once the database changed."""
+        if scope.filtered:
+            return False
+        version = self._data_version()
+        cached = self._alone.get(scope.collection)
+        if cached is None or cached[0] != version:
+            others = self._fetch(
+                f"SELECT 1 FROM documents d WHERE d.deleted = 0 AND NOT {_IN_COLLECTION.format(key='d.doc_id')} "
+                "LIMIT 1", {"prefix": key_prefix(scope.collection)})
+            cached = self._alone[scope.collection] = (version, not others)
+        return cached[1]
+
+    def _sentences_in_scope(self, ids: Iterable[int], scope: Scope) -> dict[int, Sentence]:
+        """The searchable sentences among ``ids`` that are in ``scope``, by key."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        where, params = _scope_sql(scope)
+        found = self._fetch(
+            f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
+            f"WHERE s.id IN (SELECT value FROM json_each(:ids)) AND s.active = 1 AND {where}",
+            {**params, "ids": json.dumps(ids)})
+        return {r[0]: rows.sentence(r) for r in found}
+
+    def _ids_in_scope(self, scope: Scope) -> np.ndarray:
+        """Keys of every searchable sentence in ``scope`` (versions first, then their
+        sentences through the unique index; "+" keeps the planner off the partial index)."""
+        where, params = _scope_sql(scope)
+        found = self._fetch(f"SELECT s.id FROM versions v JOIN sentences s ON s.version_id = v.id "
+                            f"WHERE {where} AND +s.active = 1", params)
+        return np.array([r[0] for r in found], dtype=np.int64)
+
+    def _kept(self, found: list[tuple[int, float]], scope: Scope) -> list[Scored]:
+        by_id = self._sentences_in_scope((i for i, _ in found), scope)
+        return [Scored(by_id[i], score) for i, score in found if i in by_id]
+
     # -- DenseIndex ----------------------------------------------------------------------
 
-    def dense_search(self, vector: np.ndarray, k: int) -> list[Scored]:
+    def dense_search(self, vector: np.ndarray, k: int, scope: Scope = DEFAULT_SCOPE) -> list[Scored]:
         self._sync_if_changed_elsewhere()
-        found = self.vectors.search(vector, k)
-        # A sentence deactivated between the FAISS search and this read is skipped.
-        by_id = self._active_sentences(i for i, _ in found)
-        return [Scored(by_id[i], score) for i, score in found if i in by_id]
+        if k <= 0:
+            return []
+        if self._whole(scope):
+            found = self.vectors.search(vector, k)
+            # A sentence deactivated between the FAISS search and this read is skipped.
+            by_id = self._active_sentences(i for i, _ in found)
+            return [Scored(by_id[i], score) for i, score in found if i in by_id]
+        # A wide filter: the nearest vectors overall hold k in scope. A narrow one: an
+        # exact search among the scope's own vectors (k whenever the scope holds k).
+        n = k * POST_FILTER_FACTOR
+        found = self.vectors.search(vector, n)
+        kept = self._kept(found, scope)
+        if len(kept) >= k or len(found) < n:
+            return kept[:k]
+        return self._kept(self.vectors.search_among(vector, k, self._ids_in_scope(scope)), scope)
 
     def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]:
         if not sentences:
@@ -484,24 +632,40 @@ class EmbeddedStore(CheckedWrites, SqlReads):
 
     # -- LexicalIndex --------------------------------------------------------------------
 
-    def lexical_search(self, query: str, k: int) -> list[Scored]:
+    def lexical_search(self, query: str, k: int, scope: Scope = DEFAULT_SCOPE) -> list[Scored]:
+        sql = ("SELECT rowid, bm25(sentence_fts) AS rank FROM sentence_fts WHERE sentence_fts MATCH :match "
+               "ORDER BY rank LIMIT :k")
+        if self._whole(scope):
+            found = self._bm25(sql, query, k)
+            by_id = self._active_sentences(r[0] for r in found)
+            return [Scored(by_id[i], score) for i, score in found if i in by_id]
+        n = k * POST_FILTER_FACTOR
+        found = self._bm25(sql, query, n)
+        kept = self._kept(found, scope)
+        if len(kept) >= k or len(found) < n:
+            return kept[:k]
+        # Narrow: rank only the matches in scope (a join per match, so not the first try).
+        where, params = _scope_sql(scope)
+        return self._kept(self._bm25(
+            "SELECT sentence_fts.rowid, bm25(sentence_fts) AS rank FROM sentence_fts "
+            "JOIN sentences s ON s.id = sentence_fts.rowid JOIN versions v ON v.id = s.version_id "
+            f"WHERE sentence_fts MATCH :match AND {where} ORDER BY rank LIMIT :k", query, k, params), scope)
+
+    def lexical_document_search(self, query: str, k: int, scope: Scope = DEFAULT_SCOPE) -> list[tuple[str, float]]:
+        # Documents are few next to sentences: the scope joins in at once.
+        where, params = _scope_sql(scope)
         found = self._bm25(
-            "SELECT rowid, bm25(sentence_fts) AS rank FROM sentence_fts WHERE sentence_fts MATCH ? "
-            "ORDER BY rank LIMIT ?", query, k)
-        by_id = self._active_sentences(r[0] for r in found)
-        return [Scored(by_id[i], score) for i, score in found if i in by_id]
-
-    def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]:
-        return self._bm25(
             "SELECT v.doc_id, bm25(document_fts) AS rank FROM document_fts "
-            "JOIN versions v ON v.id = document_fts.rowid WHERE document_fts MATCH ? ORDER BY rank LIMIT ?", query, k)
+            f"JOIN versions v ON v.id = document_fts.rowid WHERE document_fts MATCH :match AND {where} "
+            "ORDER BY rank LIMIT :k", query, k, params)
+        return [(split_key(key)[1], score) for key, score in found]
 
-    def _bm25(self, sql: str, query: str, k: int) -> list[tuple[Any, float]]:
+    def _bm25(self, sql: str, query: str, k: int, params: Mapping[str, Any] | None = None) -> list[tuple[Any, float]]:
         """(key, BM25) rows of ``sql`` (a MATCH of its FTS table, best first) for free text."""
         match = fts_query(query)
         if match is None or k <= 0:
             return []
-        found = self._fetch(sql, (match, k))
+        found = self._fetch(sql, {**(params or {}), "match": match, "k": k})
         # FTS5's bm25() is lower-is-better; flip it so every score is higher-is-better.
         return [(key, -rank) for key, rank in found]
 

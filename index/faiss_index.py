@@ -79,6 +79,10 @@ class VectorIndex:
         self._live = faiss.IDSelectorNot(self._tombstone)
         # FAISS is not safe for a search during an add or remove; all access goes through this.
         self._lock = threading.Lock()
+        # (labels as of this index object and size, their argsort, the sorted labels): where
+        # each id sits in the flat storage, for search_among; rebuilt after any change.
+        self._positions: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
+        self._changes = 0  # bumped by every add and remove: labels may have moved
 
     @property
     def kind(self) -> str:
@@ -155,6 +159,7 @@ class VectorIndex:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with self._lock:
+            self._changes += 1
             self._index.add_with_ids(vectors, ids)
             if self._removed:
                 self._removed.difference_update(ids.tolist())
@@ -168,6 +173,7 @@ class VectorIndex:
             return
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         with self._lock:
+            self._changes += 1
             if self._rebuild is not None:
                 self._rebuild.changes.append(("remove", ids, np.zeros((0, self.dimension), np.float32)))
             if not self._hnsw:
@@ -206,6 +212,38 @@ class VectorIndex:
                 np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32), k, params=params,
             )
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def search_among(self, vector: np.ndarray, k: int, ids: np.ndarray) -> list[tuple[int, float]]:
+        """Exact top ``k`` among ``ids`` (those the index holds), by brute force over their
+        stored vectors: what a filtered search needs when the filter keeps few vectors,
+        where a graph search would stop before meeting ``k`` of them. Costs O(len(ids))."""
+        with self._lock:
+            if k <= 0 or len(ids) == 0 or self._index.ntotal == 0:
+                return []
+            order, ordered = self._id_positions()
+            wanted = np.unique(np.asarray(ids, dtype=np.int64))
+            at = np.minimum(np.searchsorted(ordered, wanted), len(ordered) - 1)
+            held = ordered[at] == wanted
+            positions, wanted = order[at[held]], wanted[held]
+            if not len(positions):
+                return []
+            flat = faiss.downcast_index(self._index.index)
+            storage = faiss.downcast_index(flat.storage) if self._hnsw else flat  # type: ignore[attr-defined]
+            n = int(storage.ntotal)
+            # A view on FAISS's own vectors (valid while the lock is held: an add may move them).
+            stored = faiss.rev_swig_ptr(storage.get_xb(), n * self.dimension).reshape(n, self.dimension)  # type: ignore[attr-defined]
+            scores = stored[positions] @ np.asarray(vector, dtype=np.float32).reshape(-1)
+        top = np.argsort(-scores, kind="stable")[:k] if len(scores) <= 4 * k else _top(scores, k)
+        return [(int(wanted[i]), float(scores[i])) for i in top]
+
+    def _id_positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """(argsort of the labels, the sorted labels); tombstones sort first, never match."""
+        labels = faiss.rev_swig_ptr(self._index.id_map.data(), self._index.ntotal)
+        stamp = (id(self._index), self._changes)
+        if self._positions is None or self._positions[0] != stamp:
+            order = np.argsort(labels, kind="stable")
+            self._positions = (stamp, order, np.asarray(labels)[order])
+        return self._positions[1], self._positions[2]
 
     # -- type switching (callers hold self._lock) -------------------------------------------
 
@@ -267,6 +305,7 @@ class VectorIndex:
     def _replace(self, kind: str, index: faiss.IndexIDMap2, built_from: int, removed: set[int] | None = None,
                  seconds: float | None = None) -> None:
         self._index = index
+        self._changes += 1
         self._hnsw = kind == "hnsw"
         self._removed = removed or set()
         labels = faiss.vector_to_array(index.id_map) if self._hnsw else np.zeros(0, np.int64)
@@ -286,6 +325,12 @@ class VectorIndex:
             index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
                                np.ascontiguousarray(ids, dtype=np.int64))
         return index
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indexes of the ``k`` highest scores, best first."""
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
 
 
 def _tombstone(index: faiss.IndexIDMap2, ids: np.ndarray) -> np.ndarray:

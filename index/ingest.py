@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkabl
 import numpy as np
 
 from citeqa.index.language import Analyzer
+from citeqa.index.scope import DEFAULT_COLLECTION, InvalidScope, check_collection
 from citeqa.index.sentences import split_sentences
 from citeqa.index.types import Document, DocumentStore, Embedder, Sentence, Source
 
@@ -38,6 +39,7 @@ class DocumentInput:
     # records the file and the store keeps its bytes.
     source: Source | None = None
     original: bytes | None = field(default=None, repr=False)
+    collection: str = DEFAULT_COLLECTION  # created on first use (index/scope.py)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class IngestResult:
     # embedded) or by a concurrent one that stored it first.
     created: bool
     embedded: int = 0  # sentences that needed the model (the rest were reused)
+    collection: str = DEFAULT_COLLECTION
 
 
 def content_version(title: str, text: str, metadata: dict[str, Any], source: Source | None = None) -> str:
@@ -133,6 +136,10 @@ def validate(item: DocumentInput) -> DocumentInput:
             raise InvalidDocument("doc_id must not contain control characters or line breaks")
         if _has_surrogates(doc_id):
             raise InvalidDocument("doc_id contains unpaired UTF-16 surrogates (not valid Unicode)")
+    try:
+        check_collection(item.collection)
+    except InvalidScope as e:
+        raise InvalidDocument(str(e)) from None
     return item
 
 
@@ -195,19 +202,22 @@ class Ingestor:
     def _prepare(self, item: DocumentInput) -> "_Prepared":
         version = content_version(item.title, item.text, item.metadata, item.source)
         doc_id = item.doc_id or f"doc-{version}"
-        existing = self.store.document(doc_id, version)
+        collection = item.collection
+        existing = self.store.document(doc_id, version, collection)
         if existing is not None:
             if not existing.current:
-                self.store.make_current(doc_id, version)
-            count = len(self.store.sentences(doc_id, version))
-            return _Prepared(doc=existing, result=IngestResult(doc_id, version, count, created=False))
+                self.store.make_current(doc_id, version, collection)
+            count = len(self.store.sentences(doc_id, version, collection))
+            return _Prepared(doc=existing, result=IngestResult(doc_id, version, count, created=False,
+                                                                collection=collection))
         doc = Document(doc_id=doc_id, version=version, text=item.text, title=item.title, metadata=item.metadata,
-                       source=item.source, original=item.original)
+                       source=item.source, original=item.original, collection=collection)
         sentences = [
-            Sentence(doc_id, version, i, span.start, span.end, item.text[span.start:span.end])
+            Sentence(doc_id, version, i, span.start, span.end, item.text[span.start:span.end], collection=collection)
             for i, span in enumerate(split_sentences(item.text))
         ]
-        return _Prepared(doc=doc, sentences=sentences, known=self.store.vectors_by_text(doc_id, item.title))
+        return _Prepared(doc=doc, sentences=sentences,
+                         known=self.store.vectors_by_text(doc_id, item.title, collection))
 
     def _encode(self, texts: list[str], analysed: Future[None] | None) -> np.ndarray:
         if analysed is not None and self.share_cores and isinstance(self.embedder, SharesCores):
@@ -231,7 +241,8 @@ class Ingestor:
 
     def _result(self, p: "_Prepared", created: bool) -> IngestResult:
         embedded = sum(1 for s in p.sentences if s.text not in p.known)
-        return IngestResult(p.doc.doc_id, p.doc.version, len(p.sentences), created=created, embedded=embedded)
+        return IngestResult(p.doc.doc_id, p.doc.version, len(p.sentences), created=created, embedded=embedded,
+                            collection=p.doc.collection)
 
 
 @dataclass

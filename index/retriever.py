@@ -26,7 +26,7 @@ from typing import AbstractSet, Literal
 
 import numpy as np
 
-from citeqa.index.types import Embedder, Hit, HybridIndex, Scored, Sentence
+from citeqa.index.types import Corpus, Embedder, Hit, Scored, Sentence
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class CandidatePool:
 
 
 class HybridRetriever:
-    def __init__(self, store: HybridIndex, embedder: Embedder, settings: RetrievalSettings | None = None):
+    def __init__(self, store: Corpus, embedder: Embedder, settings: RetrievalSettings | None = None):
         self.store = store
         self.embedder = embedder
         self.settings = settings or RetrievalSettings()

@@ -18,20 +18,23 @@ from typing import AbstractSet, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from citeqa.index.scope import split_key, storage_key
 from citeqa.index.types import Document, DocumentPage, Mention, Sentence, Source
 
 
 def sentence(row: Sequence[Any]) -> Sentence:
-    """A ``(key, doc_id, version, idx, start_char, end_char, text, mentions)`` row."""
+    """A ``(key, doc_id, version, idx, start_char, end_char, text, mentions)`` row; its
+    doc_id column holds the storage key (index/scope.py)."""
+    collection, doc_id = split_key(row[1])
     if not _PLAIN_SENTENCE:
-        return Sentence(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6],
-                        key=row[0], mentions=mentions(row[7]), analysed=row[7] is not None)
+        return Sentence(doc_id=doc_id, doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6],
+                        key=row[0], mentions=mentions(row[7]), analysed=row[7] is not None, collection=collection)
     # A question reads a few hundred sentences back (candidates, their documents for the
     # neighbours): filling the frozen dataclass's fields directly takes half the time of
     # its __init__ (one object.__setattr__ per field), and gives an equal object.
     made = _new(Sentence)
-    made.__dict__.update(doc_id=row[1], doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6],
-                         key=row[0], mentions=mentions(row[7]), analysed=row[7] is not None)
+    made.__dict__.update(doc_id=doc_id, doc_version=row[2], index=row[3], start=row[4], end=row[5], text=row[6],
+                         key=row[0], mentions=mentions(row[7]), analysed=row[7] is not None, collection=collection)
     return made
 
 
@@ -39,7 +42,7 @@ _new = object.__new__
 # Sentence's __init__ only sets these fields (no __post_init__, no __slots__): then it may
 # be skipped. A change to Sentence turns this off rather than making incomplete objects.
 _PLAIN_SENTENCE = (set(getattr(Sentence, "__dataclass_fields__", ())) == {
-    "doc_id", "doc_version", "index", "start", "end", "text", "key", "mentions", "analysed"}
+    "doc_id", "doc_version", "index", "start", "end", "text", "key", "mentions", "analysed", "collection"}
     and not hasattr(Sentence, "__post_init__") and not hasattr(Sentence, "__slots__"))
 
 
@@ -137,9 +140,10 @@ def sentences(found: Iterable[Sequence[Any]]) -> list[Sentence]:
 
 
 def document(row: Sequence[Any]) -> Document:
-    """A ``(doc_id, version, title, text, metadata, created_at, current, source)`` row."""
-    return Document(doc_id=row[0], version=row[1], title=row[2], text=row[3], metadata=metadata(row[4]),
-                    created_at=row[5], current=bool(row[6]), source=source(row[7]))
+    """A ``(doc_id, version, title, text, metadata, created_at, current, source)`` row (doc_id: the storage key)."""
+    collection, doc_id = split_key(row[0])
+    return Document(doc_id=doc_id, version=row[1], title=row[2], text=row[3], metadata=metadata(row[4]),
+                    created_at=row[5], current=bool(row[6]), source=source(row[7]), collection=collection)
 
 
 def metadata(value: str | dict[str, Any]) -> dict[str, Any]:
@@ -151,16 +155,17 @@ def document_page(rows: Iterable[Sequence[Any]], total: int) -> DocumentPage:
     """A page of ``(doc_id, version, title, metadata, created_at)`` rows of live documents.
     Listings carry no text (it can be large); fetch a document for it."""
     documents = [
-        Document(doc_id=r[0], version=r[1], text="", title=r[2], metadata=metadata(r[3]), created_at=r[4])
+        Document(doc_id=split_key(r[0])[1], version=r[1], text="", title=r[2], metadata=metadata(r[3]),
+                 created_at=r[4], collection=split_key(r[0])[0])
         for r in rows
     ]
     return DocumentPage(documents=documents, total=int(total))
 
 
 def version_row(doc: Document) -> tuple[str, str, str, str, str, float, str | None]:
-    """The values of a new version row; its ``created_at`` is now."""
-    return (doc.doc_id, doc.version, doc.title, doc.text, json.dumps(doc.metadata), time.time(),
-            source_value(doc.source))
+    """The values of a new version row (doc_id: the storage key); its ``created_at`` is now."""
+    return (storage_key(doc.collection, doc.doc_id), doc.version, doc.title, doc.text, json.dumps(doc.metadata),
+            time.time(), source_value(doc.source))
 
 
 def source_value(found: Source | None) -> str | None:
@@ -215,9 +220,8 @@ def originals(items: Iterable[tuple[Document, Any, Any]]) -> dict[str, bytes]:
 
 def cosines(query: np.ndarray, sentences: Sequence[Sentence],
             stored: Mapping[tuple[str, int], np.ndarray]) -> list[float]:
-    """Cosine of ``query`` with each sentence's vector in ``stored`` (keyed by (doc_id,
+    """Cosine of ``query`` with each sentence's vector in ``stored`` (keyed by (storage key,
     index) among the searchable sentences), in order; 0.0 for one not there."""
     query = np.asarray(query, dtype=np.float32)
-    return [
-        float(stored[(s.doc_id, s.index)] @ query) if (s.doc_id, s.index) in stored else 0.0 for s in sentences
-    ]
+    keys = [(storage_key(s.collection, s.doc_id), s.index) for s in sentences]
+    return [float(stored[key] @ query) if key in stored else 0.0 for key in keys]

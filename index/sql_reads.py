@@ -19,7 +19,8 @@ from typing import Any, ClassVar, Iterator, Mapping, Sequence
 import numpy as np
 
 from citeqa.index import rows
-from citeqa.index.types import Document, DocumentPage, Sentence
+from citeqa.index.scope import DEFAULT_COLLECTION, key_prefix, split_key, storage_key
+from citeqa.index.types import Collection, Document, DocumentPage, Sentence
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,11 @@ class ReadStatements:
     document_version: str  # doc_id, version -> that version, current or not (a document row)
     original: str  # doc_id, version -> (the bytes of its source's original,) if it has a source
     sentences: str  # doc_id, version -> that version's sentence rows, by index
-    live_count: str  # -> (number of live documents,)
-    listing: str  # limit (NULL: no limit), offset -> listed-document rows of live documents, by doc_id
+    # Every doc_id parameter and column is a storage key (index/scope.py). ``prefix``: the
+    # key_prefix of a collection ("" for default: keys without a separator).
+    live_count: str  # prefix -> (number of live documents in the collection,)
+    # prefix, limit (NULL: no limit), offset -> listed-document rows of the collection's live documents, by doc_id
+    listing: str
     vectors_by_text: str  # doc_id, title -> (sentence text, stored vector) of every such version
     sentence_count: str  # -> (number of searchable sentences,)
     flag: str  # key -> (value,)
@@ -41,6 +45,11 @@ class ReadStatements:
     searchable_vectors: str
     # after (a row key), limit -> sentence rows stored without mentions (NULL), by key
     unanalysed: str
+    collections: str  # -> (name, created_at) of every collection, by name
+    has_collection: str  # name -> a row if the collection exists
+    # -> (storage key,) of every live document: counted per collection in Python (a few
+    # thousand rows: listing collections is rare and this needs no per-dialect parsing)
+    live_keys: str
 
 
 class SqlReads(ABC):
@@ -67,31 +76,48 @@ class SqlReads(ABC):
         """Reads inside see one state of the database (where the backend can promise it)."""
         yield
 
-    def document(self, doc_id: str, version: str | None = None) -> Document | None:
+    def document(self, doc_id: str, version: str | None = None,
+                 collection: str = DEFAULT_COLLECTION) -> Document | None:
+        key = storage_key(collection, doc_id)
         if version is None:
-            found = self._fetch(self._reads.document, {"doc_id": doc_id})
+            found = self._fetch(self._reads.document, {"doc_id": key})
         else:
-            found = self._fetch(self._reads.document_version, {"doc_id": doc_id, "version": version})
+            found = self._fetch(self._reads.document_version, {"doc_id": key, "version": version})
         return rows.document(found[0]) if found else None
 
-    def original(self, doc_id: str, version: str) -> bytes | None:
+    def original(self, doc_id: str, version: str, collection: str = DEFAULT_COLLECTION) -> bytes | None:
         # Its own statement: document() is on the question path and never reads the bytes.
-        found = self._fetch(self._reads.original, {"doc_id": doc_id, "version": version})
+        found = self._fetch(self._reads.original, {"doc_id": storage_key(collection, doc_id), "version": version})
         return bytes(found[0][0]) if found else None
 
-    def sentences(self, doc_id: str, version: str) -> list[Sentence]:
-        return rows.sentences(self._fetch(self._reads.sentences, {"doc_id": doc_id, "version": version}))
+    def sentences(self, doc_id: str, version: str, collection: str = DEFAULT_COLLECTION) -> list[Sentence]:
+        return rows.sentences(self._fetch(self._reads.sentences,
+                                          {"doc_id": storage_key(collection, doc_id), "version": version}))
 
-    def list_documents(self, limit: int, offset: int) -> DocumentPage:
+    def list_documents(self, limit: int, offset: int, collection: str = DEFAULT_COLLECTION) -> DocumentPage:
         # A negative limit means no limit (SQLite's rule); a negative offset means none.
-        page = {"limit": limit if limit >= 0 else None, "offset": max(0, offset)}
+        prefix = key_prefix(collection)
+        page = {"prefix": prefix, "limit": limit if limit >= 0 else None, "offset": max(0, offset)}
         with self._snapshot():  # the total and the page agree
-            total = self._fetch(self._reads.live_count, {})[0][0]
+            total = self._fetch(self._reads.live_count, {"prefix": prefix})[0][0]
             return rows.document_page(self._fetch(self._reads.listing, page), total)
 
-    def vectors_by_text(self, doc_id: str, title: str) -> dict[str, np.ndarray]:
-        found = self._fetch(self._reads.vectors_by_text, {"doc_id": doc_id, "title": title})
+    def vectors_by_text(self, doc_id: str, title: str, collection: str = DEFAULT_COLLECTION) -> dict[str, np.ndarray]:
+        found = self._fetch(self._reads.vectors_by_text, {"doc_id": storage_key(collection, doc_id), "title": title})
         return {text: self._vector(stored) for text, stored in found}
+
+    def collections(self) -> list[Collection]:
+        with self._snapshot():
+            named = self._fetch(self._reads.collections, {})
+            keys = self._fetch(self._reads.live_keys, {})
+        counts: dict[str, int] = {}
+        for (key,) in keys:
+            name = split_key(key)[0]
+            counts[name] = counts.get(name, 0) + 1
+        return [Collection(name, counts.get(name, 0), float(created)) for name, created in named]
+
+    def has_collection(self, name: str) -> bool:
+        return bool(self._fetch(self._reads.has_collection, {"name": name}))
 
     def sentence_count(self) -> int:
         return int(self._fetch(self._reads.sentence_count, {})[0][0])
@@ -100,10 +126,11 @@ class SqlReads(ABC):
         found = self._fetch(self._reads.flag, {"key": key})
         return found[0][0] if found else None
 
-    def current_sentences(self, doc_ids: Sequence[str]) -> list[Sentence]:
+    def current_sentences(self, doc_ids: Sequence[str], collection: str = DEFAULT_COLLECTION) -> list[Sentence]:
         if not doc_ids:
             return []
-        return rows.sentences(self._fetch(self._reads.current_sentences, {"doc_ids": self._list(list(doc_ids))}))
+        keys = [storage_key(collection, d) for d in doc_ids]
+        return rows.sentences(self._fetch(self._reads.current_sentences, {"doc_ids": self._list(keys)}))
 
     def unanalysed_sentences(self, limit: int, after: int = -1) -> list[Sentence]:
         """Up to ``limit`` sentences stored without language analysis, with row keys above
@@ -111,11 +138,11 @@ class SqlReads(ABC):
         return rows.sentences(self._fetch(self._reads.unanalysed, {"after": after, "limit": limit}))
 
     def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]:
-        """Cosines with the stored vectors, each found by (doc_id, index) among the
-        searchable sentences; 0.0 for a sentence that is not searchable."""
+        """Cosines with the stored vectors, each found by (collection, doc_id, index) among
+        the searchable sentences; 0.0 for a sentence that is not searchable."""
         if not sentences:
             return []
-        wanted = {"doc_ids": self._list([s.doc_id for s in sentences]),
+        wanted = {"doc_ids": self._list([storage_key(s.collection, s.doc_id) for s in sentences]),
                   "indexes": self._list([s.index for s in sentences])}
         found = self._fetch(self._reads.searchable_vectors, wanted)
         return rows.cosines(vector, sentences, {(d, i): self._vector(stored) for d, i, stored in found})

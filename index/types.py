@@ -11,6 +11,8 @@ from typing import Any, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
+from citeqa.index.scope import DEFAULT_COLLECTION, DEFAULT_SCOPE, Scope
+
 
 @dataclass(frozen=True)
 class Span:
@@ -63,6 +65,9 @@ class Document:
     # True for the document's newest version while the document is live (not deleted).
     current: bool = True
     source: Source | None = None
+    # The collection the document lives in (index/scope.py): the same doc_id in two
+    # collections is two documents.
+    collection: str = DEFAULT_COLLECTION
     # The original file's bytes, on the way in only: ``put`` stores them (once per
     # SHA-256) and reads leave this None; ``DocumentStore.original`` reads them back.
     original: bytes | None = field(default=None, compare=False, repr=False)
@@ -87,6 +92,7 @@ class Sentence:
     # False: never analysed (ingested without an analyzer, or before mentions were stored),
     # so () says nothing; a running service fills those in (index/mention_backfill.py).
     analysed: bool = field(default=False, compare=False, repr=False)
+    collection: str = DEFAULT_COLLECTION
 
     @property
     def id(self) -> str:
@@ -112,6 +118,15 @@ class Hit:
     score: float
     dense_score: float | None = None
     lexical_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A named set of documents (index/scope.py): ``documents`` counts its live ones."""
+
+    name: str
+    documents: int
+    created_at: float
 
 
 @dataclass(frozen=True)
@@ -150,31 +165,33 @@ class DocumentStore(Protocol):
         Says, item by item, whether this call stored the version."""
         ...
 
-    def make_current(self, doc_id: str, version: str) -> None:
+    def make_current(self, doc_id: str, version: str, collection: str = DEFAULT_COLLECTION) -> None:
         """Make a stored version the live one (reviving a deleted document); KeyError if unknown."""
         ...
 
-    def delete(self, doc_id: str) -> bool:
+    def delete(self, doc_id: str, collection: str = DEFAULT_COLLECTION) -> bool:
         """Take a document out of search and listings (its versions stay readable); False if
         it was not live."""
         ...
 
-    def document(self, doc_id: str, version: str | None = None) -> Document | None:
+    def document(self, doc_id: str, version: str | None = None,
+                 collection: str = DEFAULT_COLLECTION) -> Document | None:
         """A version (any, by ``version``), or the live current one; None if there is none."""
         ...
 
-    def sentences(self, doc_id: str, version: str) -> list[Sentence]: ...
+    def sentences(self, doc_id: str, version: str, collection: str = DEFAULT_COLLECTION) -> list[Sentence]: ...
 
-    def original(self, doc_id: str, version: str) -> bytes | None:
+    def original(self, doc_id: str, version: str, collection: str = DEFAULT_COLLECTION) -> bytes | None:
         """The bytes of the file this version was extracted from (``Document.source``), or
         None when it has no source file (or the version is unknown)."""
         ...
 
-    def list_documents(self, limit: int, offset: int) -> DocumentPage:
-        """Live documents by doc_id, without their text."""
+    def list_documents(self, limit: int, offset: int, collection: str = DEFAULT_COLLECTION) -> DocumentPage:
+        """Live documents of a collection by doc_id, without their text."""
         ...
 
-    def vectors_by_text(self, doc_id: str, title: str) -> dict[str, np.ndarray]:
+    def vectors_by_text(self, doc_id: str, title: str,
+                        collection: str = DEFAULT_COLLECTION) -> dict[str, np.ndarray]:
         """Stored vectors of this document's sentences in versions with this title (the
         title is part of what was embedded), keyed by sentence text: reused on update."""
         ...
@@ -182,6 +199,23 @@ class DocumentStore(Protocol):
     def sentence_count(self) -> int:
         """How many sentences are searchable (one real query: readiness checks run it)."""
         ...
+
+    def collections(self) -> list[Collection]:
+        """Every collection by name, ``default`` always among them."""
+        ...
+
+    def create_collection(self, name: str) -> bool:
+        """False if it exists already. ``put`` creates a document's collection too."""
+        ...
+
+    def delete_collection(self, name: str) -> int:
+        """Delete a collection and take its live documents out of search and listings
+        (as ``delete`` does; their versions stay readable), in one transaction; returns how
+        many were live. KeyError if there is no such collection. ``default`` is emptied but
+        stays."""
+        ...
+
+    def has_collection(self, name: str) -> bool: ...
 
     def get_flag(self, key: str) -> str | None: ...
 
@@ -196,13 +230,14 @@ class DocumentStore(Protocol):
 class DenseIndex(Protocol):
     """Cosine search over the vectors of the searchable sentences."""
 
-    def dense_search(self, vector: np.ndarray, k: int) -> list[Scored]:
-        """The ``k`` sentences nearest ``vector``, best first (score: cosine)."""
+    def dense_search(self, vector: np.ndarray, k: int, scope: Scope = DEFAULT_SCOPE) -> list[Scored]:
+        """The ``k`` sentences in ``scope`` nearest ``vector``, best first (score: cosine);
+        ``k`` of them whenever the scope holds ``k`` (a filter never starves the result)."""
         ...
 
     def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]:
         """Cosine of ``vector`` with each sentence, in order: the searchable sentence its
-        (doc_id, index) names (the current version's), or 0.0 if there is none."""
+        (collection, doc_id, index) names (the current version's), or 0.0 if there is none."""
         ...
 
 
@@ -210,15 +245,15 @@ class LexicalIndex(Protocol):
     """BM25 over the searchable sentences and over whole live documents (title + text).
     A query is an OR of its content words (:func:`citeqa.index.text.query_words`)."""
 
-    def lexical_search(self, query: str, k: int) -> list[Scored]:
-        """The ``k`` best-matching sentences, best first (score: BM25, higher is better)."""
+    def lexical_search(self, query: str, k: int, scope: Scope = DEFAULT_SCOPE) -> list[Scored]:
+        """The ``k`` best-matching sentences in ``scope``, best first (score: BM25, higher is better)."""
         ...
 
-    def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """(doc_id, BM25 over title and text) of the best-matching live documents."""
+    def lexical_document_search(self, query: str, k: int, scope: Scope = DEFAULT_SCOPE) -> list[tuple[str, float]]:
+        """(doc_id, BM25 over title and text) of the best-matching live documents in ``scope``."""
         ...
 
-    def current_sentences(self, doc_ids: Sequence[str]) -> list[Sentence]:
+    def current_sentences(self, doc_ids: Sequence[str], collection: str = DEFAULT_COLLECTION) -> list[Sentence]:
         """The searchable sentences of these documents' current versions, by doc_id then
         index: what a document found by ``lexical_document_search`` contributes."""
         ...
@@ -231,3 +266,26 @@ class HybridIndex(DenseIndex, LexicalIndex, Protocol):
 class Store(DocumentStore, DenseIndex, LexicalIndex, Protocol):
     """Every role at once, as a backend implements them: one class, so that a write (a
     document, its sentences, their vectors and lexical entries) stays one transaction."""
+
+
+class Corpus(Protocol):
+    """What answering reads (the retriever, the ranker's neighbours, citation checks): the
+    searches and document reads of one scope, with no collection to name.
+    index/scoped_view.py binds a request's scope to a store; a Store itself reads as its
+    ``default`` collection, unfiltered."""
+
+    def dense_search(self, vector: np.ndarray, k: int) -> list[Scored]: ...
+
+    def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]: ...
+
+    def lexical_search(self, query: str, k: int) -> list[Scored]: ...
+
+    def lexical_document_search(self, query: str, k: int) -> list[tuple[str, float]]: ...
+
+    def current_sentences(self, doc_ids: Sequence[str]) -> list[Sentence]: ...
+
+    def document(self, doc_id: str, version: str | None = None) -> Document | None: ...
+
+    def sentences(self, doc_id: str, version: str) -> list[Sentence]: ...
+
+    def original(self, doc_id: str, version: str) -> bytes | None: ...

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from citeqa.index.pages import page_range
-from citeqa.index.types import Document, DocumentStore
+from citeqa.index.types import Corpus, Document
 
 # A quote of at most this many words (on one line) is the whole directive.
 SHORT_QUOTE_WORDS = 10
@@ -167,7 +167,7 @@ class Anchors:
     """Anchors of spans in stored versions, each version read from the store once: make
     one per request (or per verification)."""
 
-    def __init__(self, store: DocumentStore):
+    def __init__(self, store: Corpus):
         self.store = store
         self._documents: dict[tuple[str, str], Document | None] = {}
 

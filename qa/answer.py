@@ -9,13 +9,14 @@ under ``min_probability``; otherwise the ``top_k`` best are the passages, each h
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from citeqa.index.language import Analyzer
 from citeqa.index.retriever import CandidatePool, HybridRetriever
-from citeqa.index.types import Embedder, Hit, Mention, Store
+from citeqa.index.types import Corpus, Embedder, Hit, Mention
 from citeqa.qa.citations import SupportScorer, verify
 from citeqa.qa.ranking.features import (
     answer_type_of,
@@ -86,7 +87,7 @@ def unrelated(question: str, hits: Sequence[Hit], min_similarity: float) -> bool
 
 
 class QuestionAnswerer:
-    def __init__(self, retriever: HybridRetriever, store: Store, generators: GeneratorPool, settings: AnswerSettings,
+    def __init__(self, retriever: HybridRetriever, store: Corpus, generators: GeneratorPool, settings: AnswerSettings,
                  embedder: Embedder | None = None, reranker: Reranker | None = None,
                  analyzer: Analyzer | None = None):
         self.retriever = retriever
@@ -96,6 +97,14 @@ class QuestionAnswerer:
         self.embedder = embedder  # for the embedding half of support; lexical only without it
         self.reranker = reranker if reranker is not None else LearnedRanker()
         self.analyzer = analyzer  # parses the question for its expected answer type; rules alone without it
+
+    def over(self, corpus: Corpus) -> "QuestionAnswerer":
+        """This answerer reading ``corpus`` instead (a request's scope: index/scoped_view.py);
+        models, generators and settings are shared, so this costs two small objects."""
+        scoped = copy.copy(self)
+        scoped.retriever = HybridRetriever(corpus, self.retriever.embedder, self.retriever.settings)
+        scoped.store = corpus
+        return scoped
 
     @property
     def min_probability(self) -> float:

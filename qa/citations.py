@@ -32,7 +32,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from citeqa.index.text import TOKEN, content_words
-from citeqa.index.types import Embedder, Store
+from citeqa.index.types import Corpus, Embedder
 from citeqa.qa.anchors import Anchor, Anchors
 from citeqa.qa.types import Citation, Draft, Passage, Status
 
@@ -182,7 +182,7 @@ class Verification:
     status: Status
 
 
-def verify(draft: Draft, passages: Sequence[Passage], store: Store, min_support: float = 0.5,
+def verify(draft: Draft, passages: Sequence[Passage], store: Corpus, min_support: float = 0.5,
            scorer: SupportScorer | None = None, attribute: bool = False) -> Verification:
     text = cut_repetition(draft.text)
     if draft.declined or not text.strip() or says_no_answer(text):
@@ -286,7 +286,7 @@ class _StoredQuotes:
     """Quotes cut from the stored document versions, and where they lie in the originals
     (qa/anchors.py); each version is read once per verification."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Corpus):
         self.documents = Anchors(store)
 
     def get(self, passage: Passage) -> str | None:

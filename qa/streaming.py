@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Generator, Iterator, Protocol, Sequence, runtime_checkable
 
-from citeqa.index.types import Store
+from citeqa.index.types import Corpus
 from citeqa.qa.citations import MARKER_GROUP, SupportScorer, Verification, verify
 from citeqa.qa.types import Citation, Draft, DraftStream, Passage, VerifiedAnswer
 
@@ -193,7 +193,7 @@ class AnswerStream:
                 self._drafting.draft.close()
 
 
-def verifier_for(passages: Sequence[Passage], store: Store, min_support: float, attribute: bool,
+def verifier_for(passages: Sequence[Passage], store: Corpus, min_support: float, attribute: bool,
                  shown: int | None, scorer: SupportScorer) -> Callable[[str], Verification]:
     """The check the stream runs on each complete prefix: the same ``verify`` as the end."""
 
