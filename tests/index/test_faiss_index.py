@@ -209,3 +209,31 @@ def test_background_compaction_swaps_in_a_graph_without_tombstones(data, monkeyp
     assert index._index.ntotal == 2005 and len(index) == 1995 and index._dead == 10
     assert sorted(index.ids().tolist()) == sorted(ids[:5].tolist() + ids[1010:].tolist())
     assert index.search(vectors[3], 1)[0][0] == ids[3]
+
+
+@pytest.mark.parametrize("size", [300, 3000], ids=["flat", "hnsw"])
+def test_search_among_is_exact_over_the_given_ids_on_both_types(data, size):
+    ids, vectors = data
+    index = VectorIndex(DIM, hnsw_threshold=THRESHOLD)
+    index.add(ids[:size], vectors[:size])
+    rng = np.random.default_rng(3)
+    chosen = rng.choice(size, size // 50, replace=False)  # a 2% filter
+    query = unit(1, 9)[0]
+    found = index.search_among(query, 10, ids[chosen])
+    assert [i for i, _ in found] == [i for i, _ in exact_top(vectors[chosen], ids[chosen], query, 10)]
+    assert all(s == pytest.approx(e, abs=1e-5) for (_, s), (_, e) in
+               zip(found, exact_top(vectors[chosen], ids[chosen], query, 10), strict=True))
+
+
+def test_search_among_skips_ids_it_does_not_hold_and_follows_changes(data):
+    ids, vectors = data
+    index = VectorIndex(DIM, hnsw_threshold=THRESHOLD)
+    index.add(ids[:1000], vectors[:1000])  # HNSW: tombstones on removal
+    query = vectors[5]
+    assert index.search_among(query, 1, ids[:20])[0][0] == ids[5]
+    index.remove(ids[5:6])
+    after = index.search_among(query, 3, np.concatenate([ids[:20], [10**9]]))
+    assert ids[5] not in [i for i, _ in after] and len(after) == 3
+    index.add(ids[1000:1001], vectors[5:6])  # the same vector under a new id
+    assert index.search_among(query, 1, ids[995:1001])[0][0] == ids[1000]
+    assert index.search_among(query, 5, np.zeros(0, np.int64)) == []
