@@ -15,14 +15,13 @@ them, everything else through ``document_from_file``).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from typing import Any, Iterable, Mapping
 
 from citeqa.index.extract import Extractor, Limits, extract
-from citeqa.index.ingest import DocumentInput, InvalidDocument, read_inputs, validate
+from citeqa.index.ingest import DocumentInput, InvalidDocument, read_inputs, sidecar, validate
 from citeqa.index.types import Source
 
 
@@ -143,23 +142,6 @@ def _input_file(path: Path, derived_id: str) -> InputFile:
         return InputFile(path, extracted, doc_id=derived_id, problem=str(exc))
     return InputFile(path, extracted, doc_id=info.get("doc_id") or derived_id, title=info.get("title") or "",
                      metadata={"source_file": path.name, **(info.get("metadata") or {})})
-
-
-def sidecar(path: Path) -> dict[str, Any]:
-    """What ``NAME.json`` beside ``path`` says ({} without one)."""
-    side = path.with_suffix(".json")
-    if side == path or not side.exists():
-        return {}
-    try:
-        info = json.loads(side.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidDocument(f"{side.name} is not JSON ({exc})") from exc
-    if not isinstance(info, dict):
-        raise InvalidDocument(f"{side.name} must be a JSON object")
-    for key, kinds in (("doc_id", str), ("title", str), ("metadata", dict)):
-        if info.get(key) is not None and not isinstance(info[key], kinds):
-            raise InvalidDocument(f"{side.name}: {key} must be a {'string' if kinds is str else 'JSON object'}")
-    return info
 
 
 def read_input_file(entry: InputFile, limits: Limits | None = None) -> list[DocumentInput]:

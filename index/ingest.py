@@ -304,11 +304,27 @@ def _check_row_types(row: Any) -> None:
 def _read_text(path: Path) -> DocumentInput:
     # Bytes as they are (no newline translation): offsets must match the file on disk.
     text = path.read_bytes().decode("utf-8")
-    sidecar = path.with_suffix(".json")
-    info: dict[str, Any] = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.exists() else {}
+    info = sidecar(path)
     title = info.get("title") or _title_from_text(text, path)
     metadata = {"source_file": path.name, **info.get("metadata", {})}
     return DocumentInput(text=text, doc_id=info.get("doc_id") or path.stem, title=title, metadata=metadata)
+
+
+def sidecar(path: Path) -> dict[str, Any]:
+    """What ``NAME.json`` beside ``path`` says ({} without one)."""
+    side = path.with_suffix(".json")
+    if side == path or not side.exists():
+        return {}
+    try:
+        info = json.loads(side.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidDocument(f"{side.name} is not JSON ({exc})") from exc
+    if not isinstance(info, dict):
+        raise InvalidDocument(f"{side.name} must be a JSON object")
+    for key, kinds in (("doc_id", str), ("title", str), ("metadata", dict)):
+        if info.get(key) is not None and not isinstance(info[key], kinds):
+            raise InvalidDocument(f"{side.name}: {key} must be a {'string' if kinds is str else 'JSON object'}")
+    return info
 
 
 def _title_from_text(text: str, path: Path) -> str:
