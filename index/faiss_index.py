@@ -34,6 +34,7 @@ HNSW_EF_SEARCH = 64
 # it through an IDSelector. Past this fraction of tombstones the graph is rebuilt.
 COMPACT_FRACTION = 0.25
 _TOMBSTONE = -1
+_GATHER = 32_768  # vectors copied at a time by search_among (48 MB at 384 dimensions)
 
 
 @dataclass
@@ -232,7 +233,10 @@ class VectorIndex:
             n = int(storage.ntotal)
             # A view on FAISS's own vectors (valid while the lock is held: an add may move them).
             stored = faiss.rev_swig_ptr(storage.get_xb(), n * self.dimension).reshape(n, self.dimension)  # type: ignore[attr-defined]
-            scores = stored[positions] @ np.asarray(vector, dtype=np.float32).reshape(-1)
+            query = np.asarray(vector, dtype=np.float32).reshape(-1)
+            # In chunks: gathering a wide scope's vectors at once would copy them all.
+            scores = np.concatenate([stored[positions[at:at + _GATHER]] @ query
+                                     for at in range(0, len(positions), _GATHER)])
         top = np.argsort(-scores, kind="stable")[:k] if len(scores) <= 4 * k else _top(scores, k)
         return [(int(wanted[i]), float(scores[i])) for i in top]
 
