@@ -4,7 +4,9 @@ points ``CITEQA_STORE`` at the same database.
 Tables (their own names, beside the document store's ``citeqa_*`` tables):
 
 * ``citeqa_api_keys``: one row per key, the key itself only as its SHA-256 (``digest``,
-  uniquely indexed: a verification is one index lookup), ``revoked_at`` set on revocation.
+  uniquely indexed: a verification is one index lookup), ``revoked_at`` set on revocation,
+  ``collections`` the collections the key is limited to (NULL: every one; databases from
+  before it get the column on open, NULL in every row).
 * ``citeqa_rate_buckets``: each key's token bucket (tokens left, when last updated, and
   whether the last take was granted). A take is one ``INSERT ... ON CONFLICT DO UPDATE
   ... RETURNING``: the refill is computed from the stored time and the database's clock
@@ -39,14 +41,19 @@ _SCHEMA = [
         rate_per_s double precision,
         burst integer,
         created_at double precision NOT NULL,
-        revoked_at double precision)""",
+        revoked_at double precision,
+        collections text[])""",
     """CREATE TABLE IF NOT EXISTS citeqa_rate_buckets (
         key_id text PRIMARY KEY REFERENCES citeqa_api_keys (key_id) ON DELETE CASCADE,
         tokens double precision NOT NULL,
         updated_at double precision NOT NULL,
         granted boolean NOT NULL)""",
 ]
-_COLUMNS = "key_id, name, scopes, rate_per_s, burst, created_at, revoked_at"
+# Columns added after the tables first shipped: added on open when missing (nullable, no
+# default: no rewrite). Looked up first, because even ``ADD COLUMN IF NOT EXISTS`` takes
+# the table's exclusive lock, which would stall every replica's key checks at each start.
+_ADDED_COLUMNS = [("citeqa_api_keys", "collections", "text[]")]
+_COLUMNS = "key_id, name, scopes, rate_per_s, burst, created_at, revoked_at, collections"
 
 # The token bucket, atomically: a first take inserts a full bucket less one token; later
 # ones refill by the seconds since the stored time (never negative: a concurrent take
@@ -74,6 +81,12 @@ class PostgresKeyStore:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 for statement in _SCHEMA:
                     conn.execute(statement)
+                for table, column, kind in _ADDED_COLUMNS:
+                    present = conn.execute(
+                        "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                        "AND table_name = %s AND column_name = %s", (table, column)).fetchone()
+                    if present is None:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         self.pool = ConnectionPool(url, min_size=1, max_size=max_connections, kwargs={"autocommit": True},
                                    timeout=POOL_TIMEOUT_S, name="citeqa-keys", open=True)
 
@@ -90,12 +103,14 @@ class PostgresKeyStore:
                 return work(conn)
 
     def create(self, name: str, scopes: list[str], rate_per_s: float | None = None,
-               burst: int | None = None) -> tuple[ApiKey, str]:
-        key, secret = new_key(name, scopes, rate_per_s, burst)
+               burst: int | None = None, collections: list[str] | None = None) -> tuple[ApiKey, str]:
+        key, secret = new_key(name, scopes, rate_per_s, burst, collections)
+        limited = None if key.collections is None else sorted(key.collections)
         self._run(lambda conn: conn.execute(
-            "INSERT INTO citeqa_api_keys (key_id, name, digest, scopes, rate_per_s, burst, created_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (key.key_id, name, key_digest(secret), sorted(scopes), rate_per_s, burst, key.created_at)), retry=False)
+            "INSERT INTO citeqa_api_keys (key_id, name, digest, scopes, rate_per_s, burst, created_at, collections) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (key.key_id, name, key_digest(secret), sorted(scopes), rate_per_s, burst, key.created_at, limited)),
+            retry=False)
         return key, secret
 
     def list(self) -> list[ApiKey]:
@@ -132,5 +147,6 @@ class PostgresKeyStore:
 
 
 def _key(row: tuple) -> ApiKey:
-    key_id, name, scopes, rate, burst, created, revoked = row
-    return ApiKey(key_id, name, frozenset(scopes), rate, burst, created, revoked)
+    key_id, name, scopes, rate, burst, created, revoked, collections = row
+    return ApiKey(key_id, name, frozenset(scopes), rate, burst, created, revoked,
+                  None if collections is None else frozenset(collections))

@@ -3,7 +3,10 @@
 A key is ``cq_<key id>_<secret>``; only SHA-256 of the whole key is stored (a random
 256-bit secret needs no slow hash: there is nothing to guess). The key id, printed in
 lists and logs, identifies a key without revealing it. Scopes: ``read`` (ask, search,
-chat, get) and ``write`` (ingest, delete); each key also has its own rate limit.
+chat, get), ``write`` (ingest, delete) and ``admin`` (manage keys and collections); they
+are checked literally, so an admin key that should also read and write holds all three.
+Each key has its own rate limit, and may be limited to some collections (``collections``;
+None: every collection): outside them it sees nothing (api/security.py ``may_see``).
 
 Two backends fill the :class:`KeyStore` role, chosen like the document store
 (api/services.py ``open_store``): ``keys.db`` (SQLite) in the data directory, or, with
@@ -20,12 +23,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Iterable, Protocol
+
+from citeqa.index.scope import InvalidScope, check_collection
 
 if TYPE_CHECKING:
     from citeqa.api.settings import Settings
 
-SCOPES = ("read", "write")
+SCOPES = ("read", "write", "admin")
 PREFIX = "cq_"
 MAX_KEY_CHARS = 200  # longer "keys" are refused before hashing or asking the database
 
@@ -39,6 +44,7 @@ class ApiKey:
     burst: int | None
     created_at: float
     revoked_at: float | None = None
+    collections: frozenset[str] | None = None  # None: every collection
 
 
 class KeyStore(Protocol):
@@ -48,8 +54,10 @@ class KeyStore(Protocol):
     holds from the next request on, wherever it was made."""
 
     def create(self, name: str, scopes: list[str], rate_per_s: float | None = None,
-               burst: int | None = None) -> tuple[ApiKey, str]:
-        """A new key and its secret, which is shown once and never stored."""
+               burst: int | None = None, collections: list[str] | None = None) -> tuple[ApiKey, str]:
+        """A new key and its secret, which is shown once and never stored. ``collections``
+        limits the key to those collections (None: every one); ValueError for unknown
+        scopes or invalid collection names, before anything is stored."""
         ...
 
     def list(self) -> list[ApiKey]: ...
@@ -94,14 +102,34 @@ def plausible(secret: str) -> bool:
     return secret.startswith(PREFIX) and len(secret) <= MAX_KEY_CHARS
 
 
-def new_key(name: str, scopes: list[str], rate_per_s: float | None, burst: int | None) -> tuple[ApiKey, str]:
-    """A fresh key and its secret; ValueError for scopes that do not exist (or none)."""
+def new_key(name: str, scopes: list[str], rate_per_s: float | None, burst: int | None,
+            collections: Iterable[str] | None = None) -> tuple[ApiKey, str]:
+    """A fresh key and its secret; ValueError for scopes that do not exist (or none) and
+    for collection names that are not valid (or an empty list: a key for nothing)."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise ValueError(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(scopes) or 'none'}")
+    limited = None if collections is None else checked_collections(collections)
     key_id = secrets.token_hex(4)
     secret = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    return ApiKey(key_id, name, frozenset(scopes), rate_per_s, burst, time.time()), secret
+    return ApiKey(key_id, name, frozenset(scopes), rate_per_s, burst, time.time(), collections=limited), secret
+
+
+def checked_collections(collections: Iterable[str]) -> frozenset[str]:
+    """The collections a key is limited to; ValueError unless each is a valid name and
+    there is at least one (a key for every collection says so with None, not [])."""
+    if isinstance(collections, str):  # a bare name would otherwise be read letter by letter
+        raise ValueError(f"collections must be a list of collection names, not the string {collections!r}")
+    names = list(collections)
+    if not names:
+        raise ValueError("collections must name at least one collection (leave it out for a key that sees every "
+                         "collection)")
+    for name in names:
+        try:
+            check_collection(name)
+        except InvalidScope as exc:
+            raise ValueError(f"collections: {exc}") from None
+    return frozenset(names)
 
 
 class TokenBuckets:
@@ -138,10 +166,13 @@ CREATE TABLE IF NOT EXISTS api_keys (
     rate_per_s REAL,
     burst INTEGER,
     created_at REAL NOT NULL,
-    revoked_at REAL
+    revoked_at REAL,
+    collections TEXT
 )
 """
-_COLUMNS = "key_id, name, scopes, rate_per_s, burst, created_at, revoked_at"
+# ``collections``: comma-separated names (a name holds no comma), NULL for every collection.
+# keys.db files from before it get the column on open, NULL in every row: all unlimited.
+_COLUMNS = "key_id, name, scopes, rate_per_s, burst, created_at, revoked_at, collections"
 
 
 class SqliteKeyStore:
@@ -155,17 +186,37 @@ class SqliteKeyStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(_SCHEMA)
+        self._add_collections_column()
         self._lock = threading.Lock()
         self._buckets = TokenBuckets()
 
+    def _add_collections_column(self) -> None:
+        """A keys.db from before collections gets the column (NULL: every key unlimited).
+        Checked again under the write lock, so two processes opening it at once add it once."""
+        def missing() -> bool:
+            return "collections" not in {row[1] for row in self._db.execute("PRAGMA table_info(api_keys)")}
+
+        if not missing():
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if missing():
+                self._db.execute("ALTER TABLE api_keys ADD COLUMN collections TEXT")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
     def create(self, name: str, scopes: list[str], rate_per_s: float | None = None,
-               burst: int | None = None) -> tuple[ApiKey, str]:
-        key, secret = new_key(name, scopes, rate_per_s, burst)
+               burst: int | None = None, collections: list[str] | None = None) -> tuple[ApiKey, str]:
+        key, secret = new_key(name, scopes, rate_per_s, burst, collections)
+        limited = None if key.collections is None else ",".join(sorted(key.collections))
         with self._lock:
             self._db.execute(
-                "INSERT INTO api_keys (key_id, name, digest, scopes, rate_per_s, burst, created_at) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (key.key_id, name, digest(secret), ",".join(sorted(scopes)), rate_per_s, burst, key.created_at))
+                "INSERT INTO api_keys (key_id, name, digest, scopes, rate_per_s, burst, created_at, collections) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (key.key_id, name, digest(secret), ",".join(sorted(scopes)), rate_per_s, burst, key.created_at,
+                 limited))
         return key, secret
 
     def list(self) -> list[ApiKey]:
@@ -199,7 +250,10 @@ class SqliteKeyStore:
 
 
 def _key(row: tuple) -> ApiKey:
-    key_id, name, scopes, rate, burst, created, revoked = row
+    key_id, name, scopes, rate, burst, created, revoked, collections = row
     if isinstance(scopes, str):
         scopes = scopes.split(",")
-    return ApiKey(key_id, name, frozenset(scopes), rate, burst, created, revoked)
+    if isinstance(collections, str):
+        collections = collections.split(",")
+    return ApiKey(key_id, name, frozenset(scopes), rate, burst, created, revoked,
+                  None if collections is None else frozenset(collections))

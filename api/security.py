@@ -2,8 +2,19 @@
 
 One ASGI middleware in front of every route, so a new route cannot forget its check:
 - Writes (POST/PUT/PATCH/DELETE under /v1/documents) need a key with the ``write`` scope;
-  everything else under /v1 needs ``read`` when ``auth_reads`` is set. Health checks, the
+  creating and deleting collections (POST/PUT/PATCH/DELETE under /v1/collections) and
+  everything under /v1/keys need ``admin``; everything else under /v1 (listing
+  collections too) needs ``read`` when ``auth_reads`` is set. Health checks, the
   playground page and the API docs are public.
+- Scopes are checked literally: ``admin`` does not imply ``read`` or ``write`` (an admin
+  who also reads and writes holds all three; ``citeqa keys create --scope admin`` may
+  give them). Key management (/v1/keys) needs an admin key whatever ``auth`` says: keys
+  are credentials, and the first one switches ``auto`` auth on, so an anonymous caller
+  could otherwise mint one and lock everybody else out. The first admin key comes from
+  ``citeqa keys create``.
+- A key may be limited to collections. The middleware leaves the verified key in the
+  request's state (``request_key``); routes ask ``may_see`` before touching a collection
+  and answer 404 for one the key may not see, as for a collection that does not exist.
 - 401 when no key or an unknown/revoked key is presented, 403 when the key lacks the
   scope. Keys come as ``Authorization: Bearer`` (what OpenAI clients send) or ``X-API-Key``;
   a request that carries several credentials (two Authorization headers, Bearer and
@@ -28,6 +39,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import anyio
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from citeqa.api.errors import send_error
@@ -39,6 +51,9 @@ _HOW_TO_SEND_A_KEY = ("send it as 'Authorization: Bearer <key>' or 'X-API-Key: <
 _CHALLENGE = (b"www-authenticate", b'Bearer realm="citeqa"')
 PUBLIC_PATHS = {"/", "/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+KEYS_PATH = "/v1/keys"
+COLLECTIONS_PATH = "/v1/collections"
+Needed = Literal["read", "write", "admin"]
 
 
 def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -69,13 +84,39 @@ def is_loopback(host: str) -> bool:
     return bool(ips) and all(ip is not None and ip.is_loopback for ip in ips)
 
 
-def scope_for(method: str, path: str) -> Literal["read", "write"] | None:
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def scope_for(method: str, path: str) -> Needed | None:
     """The scope a request needs, or None for public paths."""
     if path in PUBLIC_PATHS or path.startswith("/static/"):
         return None
+    if _under(path, KEYS_PATH):
+        return "admin"
+    if _under(path, COLLECTIONS_PATH) and method in WRITE_METHODS:
+        return "admin"
     if path.startswith("/v1/documents") and method in WRITE_METHODS:
         return "write"
     return "read"
+
+
+def key_always_needed(path: str) -> bool:
+    """Paths that need a key even when auth is off (see the module docstring)."""
+    return _under(path, KEYS_PATH)
+
+
+def request_key(request: Request) -> ApiKey | None:
+    """The key the request was verified with; None when none was presented, auth is off
+    or the path is public."""
+    key: ApiKey | None = getattr(request.state, "api_key", None)
+    return key
+
+
+def may_see(key: ApiKey | None, collection: str) -> bool:
+    """Whether a request made with ``key`` may see ``collection``: a request without a key
+    (auth off, or anonymous reads allowed) and an unlimited key see every collection."""
+    return key is None or key.collections is None or collection in key.collections
 
 
 @dataclass(frozen=True)
@@ -116,8 +157,11 @@ class SecurityMiddleware:
             return
         needed = scope_for(scope["method"], scope["path"])
         key: ApiKey | None = None
-        if needed is not None and await self.auth_on():
-            required = needed == "write" or self.policy.auth_reads
+        # Always set, to None too: routes read it (request_key), and nothing else may put it there.
+        scope.setdefault("state", {})["api_key"] = None
+        always = key_always_needed(scope["path"])
+        if needed is not None and (always or await self.auth_on()):
+            required = needed != "read" or self.policy.auth_reads
             credentials = _credentials(scope)
             if len(credentials) > 1:
                 names = ", ".join(name for name, _ in credentials)
@@ -133,6 +177,7 @@ class SecurityMiddleware:
                 if needed not in key.scopes:
                     return await send_error(send, 403, "forbidden",
                                             f"this key (id {key.key_id}) lacks the {needed!r} scope")
+                scope["state"]["api_key"] = key
             elif required:
                 return await send_error(
                     send, 401, "unauthorized",

@@ -33,14 +33,38 @@ def check_create_verify_revoke(open_store: OpenStore) -> None:
 
 def check_scopes_are_checked_and_kept(open_store: OpenStore) -> None:
     store = open_store()
-    for bad in (["admin"], [], ["read", "root"]):
+    for bad in (["root"], [], ["read", "Admin"]):
         with pytest.raises(ValueError, match="scopes"):
             store.create("bad", bad)
     assert not store.has_keys()  # nothing half-created
     _, reader = store.create("reader", ["read"])
     found = store.verify(reader)
     assert found is not None and found.scopes == frozenset({"read"})
+    _, admin = store.create("admin", ["admin", "read", "write"])
+    found = store.verify(admin)
+    assert found is not None and found.scopes == frozenset({"admin", "read", "write"})
     store.close()
+
+
+def check_collections_are_checked_and_kept(open_store: OpenStore) -> None:
+    store = open_store()
+    for bad, words in (([], "at least one"), (["news", "bad name"], "'bad name'"), (["-x"], "'-x'"),
+                       ("news", "list"), (["a,b"], "'a,b'"), (["x" * 65], "1-64")):
+        with pytest.raises(ValueError, match=words):
+            store.create("bad", ["read"], collections=bad)  # type: ignore[arg-type]
+    assert not store.has_keys()  # nothing half-created
+    limited, secret = store.create("news-reader", ["read"], collections=["news", "sports.v2", "news"])
+    assert limited.collections == frozenset({"news", "sports.v2"})
+    unlimited, other = store.create("everything", ["read"])
+    assert unlimited.collections is None
+    second = open_store()  # what is stored, not what create returned
+    found, found_other = second.verify(secret), second.verify(other)
+    assert found is not None and found.collections == frozenset({"news", "sports.v2"})
+    assert found_other is not None and found_other.collections is None
+    listed = {k.key_id: k.collections for k in second.list()}
+    assert listed == {limited.key_id: frozenset({"news", "sports.v2"}), unlimited.key_id: None}
+    store.close()
+    second.close()
 
 
 def check_listed_with_limits_and_seen_by_another_store(open_store: OpenStore) -> None:
@@ -90,6 +114,6 @@ def check_bucket_never_holds_more_than_its_burst(open_store: OpenStore) -> None:
     store.close()
 
 
-CHECKS = [check_create_verify_revoke, check_scopes_are_checked_and_kept,
+CHECKS = [check_create_verify_revoke, check_scopes_are_checked_and_kept, check_collections_are_checked_and_kept,
           check_listed_with_limits_and_seen_by_another_store, check_bucket_burst_then_refusal_then_refill,
           check_bucket_never_holds_more_than_its_burst]

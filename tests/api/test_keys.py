@@ -73,3 +73,54 @@ def test_two_stores_creating_the_schema_at_once_do_not_collide(database_url):
     assert all(store.verify(secret) is not None for store in stores)
     for store in stores:
         store.close()
+
+
+_OLD_SQLITE_SCHEMA = """CREATE TABLE api_keys (key_id TEXT PRIMARY KEY, name TEXT NOT NULL, digest TEXT NOT NULL UNIQUE,
+    scopes TEXT NOT NULL, rate_per_s REAL, burst INTEGER, created_at REAL NOT NULL, revoked_at REAL)"""
+
+
+def test_a_keys_db_from_before_collections_opens_with_every_key_unlimited(tmp_path):
+    import sqlite3
+    import time
+
+    secret = "cq_0ld0ld00_" + "s" * 43
+    with sqlite3.connect(tmp_path / "keys.db") as db:  # the table as it was before collections
+        db.execute(_OLD_SQLITE_SCHEMA)
+        db.execute("INSERT INTO api_keys VALUES (?,?,?,?,?,?,?,?)",
+                   ("0ld0ld00", "old", digest(secret), "read,write", 2.0, 5, time.time(), None))
+    db.close()
+    store = SqliteKeyStore(tmp_path)
+    old = store.verify(secret)
+    assert old is not None and old.collections is None and old.scopes == frozenset({"read", "write"})
+    assert (old.rate_per_s, old.burst) == (2.0, 5)
+    new, new_secret = store.create("new", ["read"], collections=["news"])
+    store.close()
+    reopened = SqliteKeyStore(tmp_path)  # the column is there now: opening again changes nothing
+    assert {k.key_id: k.collections for k in reopened.list()} == {"0ld0ld00": None, new.key_id: frozenset({"news"})}
+    assert reopened.verify(new_secret) is not None
+    reopened.close()
+
+
+def test_a_postgres_key_table_from_before_collections_opens_with_every_key_unlimited(database_url):
+    import time
+
+    import psycopg
+
+    from citeqa.api.key_store_postgres import PostgresKeyStore
+
+    secret = "cq_0ld0ld00_" + "s" * 43
+    with psycopg.connect(database_url, autocommit=True) as conn:  # the tables as they were before collections
+        conn.execute("""CREATE TABLE citeqa_api_keys (key_id text PRIMARY KEY, name text NOT NULL,
+            digest text NOT NULL UNIQUE, scopes text[] NOT NULL, rate_per_s double precision, burst integer,
+            created_at double precision NOT NULL, revoked_at double precision)""")
+        conn.execute("INSERT INTO citeqa_api_keys VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                     ("0ld0ld00", "old", digest(secret), ["read"], None, None, time.time(), None))
+    store = PostgresKeyStore(database_url, max_connections=1)
+    old = store.verify(secret)
+    assert old is not None and old.collections is None and old.scopes == frozenset({"read"})
+    new, _ = store.create("new", ["read"], collections=["news", "sports"])
+    store.close()
+    again = PostgresKeyStore(database_url, max_connections=1)
+    assert {k.key_id: k.collections for k in again.list()} == {"0ld0ld00": None,
+                                                               new.key_id: frozenset({"news", "sports"})}
+    again.close()

@@ -89,3 +89,21 @@ def test_a_keys_rate_limit_holds_across_replicas(tmp_path, database_url, embedde
         assert burst <= both.count(200) <= burst + 1, both
         r = a.get("/v1/documents", headers=bearer(concurrent))
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+
+
+def test_keys_managed_over_http_hold_across_replicas(tmp_path, database_url, embedder):
+    with replica(tmp_path, "a", database_url, embedder, auth="on", auth_reads=True) as a, \
+            replica(tmp_path, "b", database_url, embedder, auth="on", auth_reads=True) as b:
+        _, admin = a.app.state.keys.create("root", ["admin"])
+        made = a.post("/v1/keys", headers=bearer(admin),
+                      json={"name": "news", "scopes": ["admin"], "collections": ["news"]})
+        assert made.status_code == 201, made.text
+        secret, key_id = made.json()["secret"], made.json()["key_id"]
+        seen = b.app.state.keys.verify(secret)  # minted through A, with its collections, on B
+        assert seen is not None and seen.collections == frozenset({"news"})
+        own = b.get("/v1/keys", headers=bearer(secret))  # a limited admin: only keys within its collections
+        assert own.status_code == 200 and [k["key_id"] for k in own.json()["keys"]] == [key_id]
+        listed = {k["key_id"]: k for k in b.get("/v1/keys", headers=bearer(admin)).json()["keys"]}
+        assert listed[key_id]["collections"] == ["news"]
+        assert b.delete(f"/v1/keys/{key_id}", headers=bearer(admin)).status_code == 204
+        assert a.get("/v1/keys", headers=bearer(secret)).status_code == 401  # revoked through B

@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 
 from citeqa.api.app import create_app
-from citeqa.api.security import is_loopback
+from citeqa.api.keys import ApiKey
+from citeqa.api.security import is_loopback, may_see, request_key, scope_for
 from citeqa.api.settings import Settings
 from tests.support.citations import assert_citation_contract
 from tests.support.corpus import SEEDS_DIR, TROOPS_QUESTION
@@ -77,6 +79,57 @@ def test_a_public_address_needs_keys_unless_auth_is_off(tmp_path, embedder):
         assert c.post("/v1/documents", json=DOC).status_code == 401
     with app_client(tmp_path / "b", embedder, host="0.0.0.0", auth="off") as c:
         assert c.post("/v1/documents", json=DOC).status_code == 201
+
+
+@pytest.mark.parametrize("method, path, needed", [
+    ("GET", "/healthz", None), ("GET", "/", None), ("GET", "/static/app.js", None),
+    ("POST", "/v1/ask", "read"), ("GET", "/v1/documents", "read"), ("POST", "/v1/documents", "write"),
+    ("DELETE", "/v1/documents/a", "write"),
+    ("GET", "/v1/collections", "read"), ("GET", "/v1/collections/news", "read"),
+    ("POST", "/v1/collections", "admin"), ("DELETE", "/v1/collections/news", "admin"),
+    ("PUT", "/v1/collections/news", "admin"),
+    ("GET", "/v1/keys", "admin"), ("POST", "/v1/keys", "admin"), ("DELETE", "/v1/keys/abc", "admin"),
+    ("GET", "/v1/keysmith", "read"), ("POST", "/v1/collectionsx", "read"),  # a prefix is not a path
+])
+def test_the_scope_each_request_needs(method, path, needed):
+    assert scope_for(method, path) == needed
+
+
+def test_may_see_a_collection():
+    def key(collections):
+        return ApiKey("k", "k", frozenset({"read"}), None, None, 0.0, collections=collections)
+
+    assert may_see(None, "news") and may_see(key(None), "news")  # no key (auth off) or an unlimited key
+    assert may_see(key(frozenset({"news", "sports"})), "news")
+    assert not may_see(key(frozenset({"news"})), "finance") and not may_see(key(frozenset({"news"})), "default")
+
+
+def test_routes_see_the_verified_key_and_only_for_their_request(tmp_path, embedder):
+    c = app_client(tmp_path, embedder, auth="on")
+    seen: list[ApiKey | None] = []
+
+    @c.app.get("/v1/whoami")
+    def whoami(request: Request) -> dict:
+        key = request_key(request)
+        seen.append(key)
+        return {"key_id": key and key.key_id, "news": may_see(key, "news"), "finance": may_see(key, "finance")}
+
+    with c:
+        limited, secret = c.app.state.keys.create("news", ["read"], collections=["news"])
+        unlimited, other = c.app.state.keys.create("all", ["read"])
+        assert c.get("/v1/whoami", headers=bearer(secret)).json() == {
+            "key_id": limited.key_id, "news": True, "finance": False}
+        assert c.get("/v1/whoami").json() == {"key_id": None, "news": True, "finance": True}  # anonymous read
+        assert c.get("/v1/whoami", headers={"X-API-Key": other}).json() == {
+            "key_id": unlimited.key_id, "news": True, "finance": True}
+        assert seen[0] is not None and seen[0].collections == frozenset({"news"})
+    with app_client(tmp_path / "off", embedder, auth="off") as off:
+        @off.app.get("/v1/whoami")
+        def whoami_off(request: Request) -> dict:
+            return {"key": request_key(request) is not None}
+
+        _, secret = off.app.state.keys.create("news", ["read"], collections=["news"])
+        assert off.get("/v1/whoami", headers=bearer(secret)).json() == {"key": False}  # auth off: no key checked
 
 
 @pytest.mark.parametrize("host, loopback", [
