@@ -101,6 +101,45 @@ GeneratorName = Annotated[Optional[str], typer.Option(
     "--generator", "-g", help="extractive (default), llamacpp, openai, or a plugin.")]
 GeneratorOption = Annotated[Optional[list[str]], typer.Option(
     "--option", "-o", help="A generator option as KEY=VALUE (JSON values), repeatable.")]
+CollectionName = Annotated[Optional[str], typer.Option(
+    "--collection", "-c", help="The collection to work in (default: default).")]
+
+
+def checked_collection(name: str | None) -> str:
+    """``name`` (``default`` when None) if it is a valid collection name; else say what is
+    wrong and exit with the usage error's code."""
+    from citeqa.index.scope import DEFAULT_COLLECTION, InvalidScope, check_collection
+
+    if name is None:
+        return DEFAULT_COLLECTION
+    try:
+        return check_collection(name)
+    except InvalidScope as exc:
+        console.print(f"[red]--collection: {exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def parse_filter(text: str | None) -> dict[str, Any] | None:
+    """``--filter``'s JSON: ``{"doc_ids": [...], "metadata": {...}}`` (either part may be
+    left out), checked as the server checks a request's ``filter``; exit 2 if it is wrong."""
+    from citeqa.index.scope import InvalidScope, scope_from_request
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            raise InvalidScope('must be an object: {"doc_ids": [...], "metadata": {...}}')
+        if unknown := sorted(set(value) - {"doc_ids", "metadata"}):
+            raise InvalidScope(f"holds doc_ids and/or metadata; unknown: {', '.join(unknown)}")
+        scope_from_request(None, value.get("doc_ids"), value.get("metadata"))
+    except json.JSONDecodeError as exc:
+        console.print(f"[red]--filter is not JSON: {exc}[/red]")
+        raise typer.Exit(2) from None
+    except InvalidScope as exc:
+        console.print(f"[red]--filter: {exc}[/red]")
+        raise typer.Exit(2) from None
+    return value
 
 
 def parse_generator_options(pairs: list[str] | None) -> dict[str, Any] | None:
@@ -190,12 +229,15 @@ def ingest(
     data_dir: DataDir = None,
     url: Url = None,
     batch: Annotated[int, typer.Option(min=1, help="Documents embedded together (bigger batches pad less).")] = 256,
+    collection: Annotated[Optional[str], typer.Option(
+        "--collection", "-c", help="Store into this collection (created on first use; default: default).")] = None,
 ) -> None:
     """Add documents; a changed document gets a new version. A file that cannot be read is
     named with the reason and stores nothing; the others are stored, and the exit code is 1."""
     from citeqa.api.ingest_files import Tally, ingest_locally, ingest_remotely
     from citeqa.index.file_input import input_files
 
+    into = checked_collection(collection)  # in process; over HTTP only a name given is sent
     found = input_files(paths)
     if found.skipped:
         names = ", ".join(str(p) for p in found.skipped[:5]) + (" …" if len(found.skipped) > 5 else "")
@@ -210,14 +252,15 @@ def ingest(
             import httpx
 
             with httpx.Client(base_url=url, timeout=120) as client:
-                tally = ingest_remotely(found.files, client, progress, report)
+                tally = ingest_remotely(found.files, client, progress, report,
+                                        collection=collection and into)
         else:
             from citeqa.api.services import Services, extraction_limits
 
             services = Services.open(_settings(data_dir))
             try:
                 tally = ingest_locally(found.files, services.ingestor, progress, report,
-                                       limits=extraction_limits(services.settings), batch=batch)
+                                       limits=extraction_limits(services.settings), batch=batch, collection=into)
             finally:
                 services.close()
     if tally.stopped:
@@ -236,12 +279,22 @@ def ask(
     option: GeneratorOption = None,
     data_dir: DataDir = None,
     url: Url = None,
+    collection: Annotated[Optional[str], typer.Option(
+        "--collection", "-c", help="Answer from this collection only (default: default).")] = None,
+    filter_json: Annotated[Optional[str], typer.Option("--filter", help=(
+        'Answer from these documents only: {"doc_ids": [...], "metadata": {"year": 2024, '
+        '"section": ["a", "b"], "published": {"gte": "2024-01-01"}}} (see the README).'))] = None,
 ) -> None:
     """Answer a question and show each citation in its context."""
+    from citeqa.api.client import collection_field
+
     options = parse_generator_options(option)
+    within = checked_collection(collection)
+    where = parse_filter(filter_json)
     payload: dict[str, Any] = {"question": question, **({"top_k": top_k} if top_k else {}),
                                **({"generator": generator} if generator else {}),
-                               **({"generator_options": options} if options else {})}
+                               **({"generator_options": options} if options else {}),
+                               **collection_field(collection), **({"filter": where} if where is not None else {})}
     texts: dict[tuple[str, str], str] = {}
     if url:
         import httpx
@@ -257,24 +310,31 @@ def ask(
             for c in body["citations"]:
                 key = (c["doc_id"], c["doc_version"])
                 if key not in texts:
-                    texts[key] = document_text(client, *key) or ""
+                    # The collection the server answered from (it may choose: a key's only collection).
+                    texts[key] = document_text(client, *key, collection=c.get("collection", collection)) or ""
     else:
         from citeqa.api.schemas import AskOut
         from citeqa.api.services import Services
+        from citeqa.index.scope import scope_from_request
         from citeqa.qa.registry import GENERATOR_PROBLEMS
 
+        where = where or {}
+        scope = scope_from_request(within, where.get("doc_ids"), where.get("metadata"))
         services = Services.open(_settings(data_dir))
         try:
             if services.store.sentence_count() == 0:
                 services.seed()
+            if not services.store.has_collection(within):
+                console.print(f"[red]no collection named {within!r} (`citeqa collections list` shows them)[/red]")
+                raise typer.Exit(1)
             k = top_k or services.settings.default_top_k
             try:
-                result = services.answerer.ask(question, k, generator=generator, options=options)
+                result = services.answerer_for(scope).ask(question, k, generator=generator, options=options)
             except GENERATOR_PROBLEMS as exc:
                 exit_on_generator_problem(exc)
-            body = AskOut.of(result).model_dump()
+            body = AskOut.of(result, within).model_dump()
             for c in body["citations"]:
-                doc = services.store.document(c["doc_id"], c["doc_version"])
+                doc = services.store.document(c["doc_id"], c["doc_version"], collection=within)
                 texts[(c["doc_id"], c["doc_version"])] = doc.text if doc else ""
         finally:
             services.close()
@@ -330,32 +390,42 @@ app.add_typer(keys_app, name="keys")
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option("--name", help="Who or what the key is for.")],
-    scope: Annotated[list[str], typer.Option(
-        "--scope", help="read (ask, search, chat, get) and/or write (ingest, delete).")] = DEFAULT_SCOPES,
+    scope: Annotated[list[str], typer.Option("--scope", help=(
+        "read (ask, search, chat, get), write (ingest, delete) and/or admin (keys and collections); "
+        "repeatable."))] = DEFAULT_SCOPES,
     rate: Annotated[Optional[float], typer.Option(
         "--rate", min=0, help="Requests/s for this key (default: CITEQA_KEY_RATE_PER_S).")] = None,
     burst: Annotated[Optional[int], typer.Option("--burst", min=1)] = None,
+    collection: Annotated[Optional[list[str]], typer.Option("--collection", "-c", help=(
+        "Limit the key to this collection (repeatable); outside its collections the key sees nothing. "
+        "Default: every collection."))] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create a key; it is printed once and only its hash is kept."""
     from citeqa.api.keys import open_key_store
 
+    limited = [checked_collection(c) for c in collection] if collection else None
     store = open_key_store(_settings(data_dir))
     try:
-        key, secret = store.create(name, scope, rate, burst)
+        key, secret = store.create(name, scope, rate, burst, collections=limited)
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     finally:
         store.close()
-    console.print(f"key id {key.key_id} ({', '.join(sorted(key.scopes))}) for {name!r}; "
-                  "save it now, it is not shown again:")
+    console.print(f"key id {key.key_id} ({', '.join(sorted(key.scopes))}; {_collections_of(key.collections)}) "
+                  f"for {name!r}; save it now, it is not shown again:")
     print(secret)
+
+
+def _collections_of(collections: frozenset[str] | None) -> str:
+    """How a key's collection limit reads in `keys create` and `keys list`."""
+    return "every collection" if collections is None else "collections " + ",".join(sorted(collections))
 
 
 @keys_app.command("list")
 def keys_list(data_dir: DataDir = None) -> None:
-    """Keys by id: name, scopes, rate, created, revoked (never the key itself)."""
+    """Keys by id: name, scopes, collections, rate, created, revoked (never the key itself)."""
     import datetime
 
     from rich.table import Table
@@ -367,11 +437,17 @@ def keys_list(data_dir: DataDir = None) -> None:
         keys = store.list()
     finally:
         store.close()
-    table = Table("key id", "name", "scopes", "rate/s", "created", "revoked")
+    table = Table()
+    # A narrow terminal wraps or folds a cell, never cuts it short; dates wrap between day and time.
+    for header, least in (("key id", 8), ("name", 4), ("scopes", 6), ("collections", 11), ("rate/s", 7),
+                          ("created", 10), ("revoked", 10)):
+        table.add_column(header, overflow="fold", min_width=least)
     when = lambda t: datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "–"  # noqa: E731
     for k in keys:
         rate = "default" if k.rate_per_s is None else f"{k.rate_per_s:g}"
-        table.add_row(k.key_id, k.name, ",".join(sorted(k.scopes)), rate, when(k.created_at), when(k.revoked_at))
+        seen = "all" if k.collections is None else ", ".join(sorted(k.collections))  # wraps at ", "
+        table.add_row(k.key_id, k.name, ", ".join(sorted(k.scopes)), seen, rate, when(k.created_at),
+                      when(k.revoked_at))
     console.print(table)
 
 
@@ -389,6 +465,81 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id from `cit
     finally:
         store.close()
     console.print(f"revoked {key_id}")
+
+
+collections_app = typer.Typer(no_args_is_help=True, help=(
+    "Collections of the data directory (or of CITEQA_STORE): named sets of documents; the same doc_id in "
+    "two collections is two documents. `ingest --collection` creates one on first use."))
+app.add_typer(collections_app, name="collections")
+
+
+def _open_store(data_dir: Path | None) -> Any:
+    """The document store of the settings (the embedding model is loaded only to learn the
+    vectors' dimension: spaCy, the generators and the answerer are not)."""
+    from citeqa.api.services import open_embedder, open_store
+
+    settings = _settings(data_dir)
+    return open_store(settings, open_embedder(settings).dimension)
+
+
+@collections_app.command("list")
+def collections_list(data_dir: DataDir = None) -> None:
+    """Collections by name, with how many live documents each holds."""
+    import datetime
+
+    from rich.table import Table
+
+    store = _open_store(data_dir)
+    try:
+        found = store.collections()
+    finally:
+        store.close()
+    table = Table("collection", "documents", "created")
+    for c in found:
+        made = datetime.datetime.fromtimestamp(c.created_at).strftime("%Y-%m-%d %H:%M") if c.created_at else "–"
+        table.add_row(c.name, str(c.documents), made)
+    console.print(table)
+
+
+@collections_app.command("create")
+def collections_create(name: Annotated[str, typer.Argument(help="Letters, digits, '.', '_', '-'.")],
+                       data_dir: DataDir = None) -> None:
+    """Create an empty collection (exit code 1 if it exists already)."""
+    name = checked_collection(name)
+    store = _open_store(data_dir)
+    try:
+        created = store.create_collection(name)
+    finally:
+        store.close()
+    if not created:
+        console.print(f"[yellow]collection {name!r} exists already[/yellow]")
+        raise typer.Exit(1)
+    console.print(f"created collection {name}")
+
+
+@collections_app.command("delete")
+def collections_delete(
+    name: Annotated[str, typer.Argument(help="The collection.")],
+    force: Annotated[bool, typer.Option("--force", help="Delete it even if it holds documents.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Delete a collection; its documents leave search and listings (their versions stay
+    readable). One that holds documents needs --force; `default` is emptied but stays."""
+    name = checked_collection(name)
+    store = _open_store(data_dir)
+    try:
+        known = {c.name: c for c in store.collections()}
+        if name not in known:
+            console.print(f"[red]no collection named {name!r}[/red]")
+            raise typer.Exit(1)
+        if known[name].documents and not force:
+            console.print(f"[red]collection {name!r} holds {known[name].documents} document(s); "
+                          "--force deletes them with it[/red]")
+            raise typer.Exit(1)
+        removed = store.delete_collection(name)
+    finally:
+        store.close()
+    console.print(f"{'emptied' if name == 'default' else 'deleted'} collection {name} ({removed} document(s))")
 
 
 def main() -> None:

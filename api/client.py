@@ -7,6 +7,8 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from citeqa.index.scope import DEFAULT_COLLECTION
+
 if TYPE_CHECKING:  # the CLI's --help must not pay for these
     import httpx
 
@@ -23,8 +25,17 @@ class ApiError(RuntimeError):
 
 
 def document_payload(item: DocumentInput) -> dict[str, Any]:
-    """The JSON body of ``POST /v1/documents`` for one document."""
-    return {"doc_id": item.doc_id, "title": item.title, "text": item.text, "metadata": item.metadata}
+    """The JSON body of ``POST /v1/documents`` for one document; ``collection`` only when it
+    is not ``default`` (so the body a server from before collections knows is unchanged)."""
+    payload = {"doc_id": item.doc_id, "title": item.title, "text": item.text, "metadata": item.metadata}
+    return {**payload, **({} if item.collection == DEFAULT_COLLECTION else collection_field(item.collection))}
+
+
+def collection_field(collection: str | None) -> dict[str, str]:
+    """``{"collection": name}`` for a request body, form or query; {} for None, which lets
+    the server choose (``default``, or the API key's only collection) and is what a server
+    from before collections expects."""
+    return {} if collection is None else {"collection": collection}
 
 
 def document_path(doc_id: str) -> str:
@@ -50,18 +61,22 @@ def post_json(client: httpx.Client, path: str, payload: dict[str, Any]) -> dict[
     return body
 
 
-def document_text(client: httpx.Client, doc_id: str, version: str) -> str | None:
-    """The text of one version of a document, or None if the server has no such version."""
-    response = client.get(document_path(doc_id), params={"version": version})
+def document_text(client: httpx.Client, doc_id: str, version: str, collection: str | None = None) -> str | None:
+    """The text of one version of a document (of ``collection``), or None if the server has
+    no such version."""
+    response = client.get(document_path(doc_id), params={"version": version, **collection_field(collection)})
     return str(response.json()["text"]) if response.status_code == 200 else None
 
 
 def upload_file(client: httpx.Client, data: bytes, filename: str, *, doc_id: str | None = None, title: str = "",
-                metadata: dict[str, Any] | None = None, path: str = "/v1/documents") -> dict[str, Any]:
+                metadata: dict[str, Any] | None = None, collection: str | None = None,
+                path: str = "/v1/documents") -> dict[str, Any]:
     """Upload a file as ``multipart/form-data`` (field ``file``, and ``doc_id``, ``title``,
-    ``metadata`` as JSON); the server finds its type in the bytes (the name's extension
-    decides only whether text is Markdown) and extracts it. ApiError for a 4xx or 5xx."""
-    form = {"doc_id": doc_id, "title": title or None, "metadata": json.dumps(metadata) if metadata else None}
+    ``metadata`` as JSON, ``collection``); the server finds its type in the bytes (the
+    name's extension decides only whether text is Markdown) and extracts it. ApiError for a
+    4xx or 5xx."""
+    form = {"doc_id": doc_id, "title": title or None, "metadata": json.dumps(metadata) if metadata else None,
+            **collection_field(collection)}
     response = client.post(path, files={"file": (filename, data, "application/octet-stream")},
                            data={k: v for k, v in form.items() if v is not None})
     if response.status_code >= 400:

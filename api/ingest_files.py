@@ -10,13 +10,14 @@ any other file is uploaded as it is (multipart), so the server extracts and keep
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from citeqa.index.extract import ExtractionError, Limits
 from citeqa.index.file_input import InputFile, read_input_file
 from citeqa.index.ingest import DocumentInput, InvalidDocument
+from citeqa.index.scope import DEFAULT_COLLECTION
 
 if TYPE_CHECKING:
     import httpx
@@ -68,8 +69,9 @@ Report = Callable[[Path, str], None]
 
 
 def ingest_locally(files: list[InputFile], ingestor: Ingestor, progress: Progress, report: Report, *,
-                   limits: Limits | None = None, batch: int = 256) -> Tally:
-    """Read and extract each file, then store its documents, ``batch`` at a time."""
+                   limits: Limits | None = None, batch: int = 256, collection: str = DEFAULT_COLLECTION) -> Tally:
+    """Read and extract each file, then store its documents into ``collection`` (created on
+    first use), ``batch`` at a time."""
     tally = Tally()
     reading = progress.add_task("reading", total=len(files))
     storing = progress.add_task("storing", total=0)
@@ -83,7 +85,7 @@ def ingest_locally(files: list[InputFile], ingestor: Ingestor, progress: Progres
 
     for entry in files:
         try:
-            items = read_input_file(entry, limits)
+            items = [replace(item, collection=collection) for item in read_input_file(entry, limits)]
         except FILE_PROBLEMS as exc:
             tally.failed.append((entry.path, describe(exc)))
             report(entry.path, describe(exc))
@@ -105,10 +107,13 @@ def ingest_locally(files: list[InputFile], ingestor: Ingestor, progress: Progres
     return tally
 
 
-def ingest_remotely(files: list[InputFile], client: httpx.Client, progress: Progress, report: Report) -> Tally:
-    """Send each file to the server at ``client``'s base URL. A JSONL file is checked whole
-    before its first document is sent; the server may still refuse one of its documents, and
-    then the ones before it are stored."""
+def ingest_remotely(files: list[InputFile], client: httpx.Client, progress: Progress, report: Report, *,
+                    collection: str | None = None) -> Tally:
+    """Send each file to the server at ``client``'s base URL, into ``collection`` (the
+    ``collection`` field of the JSON body or the upload's form; None: the server's choice,
+    ``default`` or the API key's only collection). A JSONL file is checked whole before its
+    first document is sent; the server may still refuse one of its documents, and then the
+    ones before it are stored."""
     import httpx
 
     from citeqa.api.client import ApiError
@@ -117,7 +122,7 @@ def ingest_remotely(files: list[InputFile], client: httpx.Client, progress: Prog
     task = progress.add_task("sending", total=len(files))
     for entry in files:
         try:
-            _send(client, entry, tally)
+            _send(client, entry, tally, collection)
         except ApiError as exc:
             if exc.status not in FILE_STATUSES:
                 tally.stopped = f"{exc.status} {exc.message}"
@@ -134,14 +139,14 @@ def ingest_remotely(files: list[InputFile], client: httpx.Client, progress: Prog
     return tally
 
 
-def _send(client: httpx.Client, entry: InputFile, tally: Tally) -> None:
-    from citeqa.api.client import document_payload, post_json, upload_file
+def _send(client: httpx.Client, entry: InputFile, tally: Tally, collection: str | None) -> None:
+    from citeqa.api.client import collection_field, document_payload, post_json, upload_file
 
     if entry.extracted and entry.problem is None:
         body = upload_file(client, entry.path.read_bytes(), entry.path.name, doc_id=entry.doc_id,
-                           title=entry.title, metadata=entry.metadata)
+                           title=entry.title, metadata=entry.metadata, collection=collection)
         tally.add(body["created"], body["sentence_count"])
         return
     for item in read_input_file(entry):
-        body = post_json(client, "/v1/documents", document_payload(item))
+        body = post_json(client, "/v1/documents", {**document_payload(item), **collection_field(collection)})
         tally.add(body["created"], body["sentence_count"])

@@ -12,9 +12,11 @@ import typer
 from rich.table import Table
 
 from citeqa.api.cli import (
+    CollectionName,
     GeneratorName,
     GeneratorOption,
     Url,
+    checked_collection,
     console,
     exit_on_generator_problem,
     parse_generator_options,
@@ -67,8 +69,12 @@ def eval_command(
     seed: Annotated[int, typer.Option(help="Seed for choosing negatives.")] = 0,
     generator: GeneratorName = None,
     option: GeneratorOption = None,
+    collection: CollectionName = None,
 ) -> None:
-    """Score citation accuracy, retrieval, answers, abstention and latency."""
+    """Score citation accuracy, retrieval, answers, abstention and latency. The corpus is
+    stored into ``--collection`` and questions are answered within it only, so runs against
+    one server in separate collections do not leak into each other."""
+    within = checked_collection(collection)
     try:
         qs = load_questions(questions, offset + limit if limit else None)[offset:]
         docs = load_corpus(corpus) if corpus else None
@@ -80,14 +86,14 @@ def eval_command(
         options = parse_generator_options(option)
         target: EvalTarget
         if url:
-            target = HttpTarget(url, generator=generator, options=options)
+            target = HttpTarget(url, generator=generator, options=options, collection=collection and within)
         else:
             from citeqa.api.services import Services
             from citeqa.api.settings import Settings
             from citeqa.qa.registry import GENERATOR_PROBLEMS
 
             services = Services.open(Settings(data_dir=Path(tmp) / "data", seeds_dir=None))
-            target = InProcessTarget(services, generator=generator, options=options)
+            target = InProcessTarget(services, generator=generator, options=options, collection=within)
             try:  # a wrong name or option fails now, not after indexing the corpus
                 services.generators.get(generator, options)
             except GENERATOR_PROBLEMS as exc:

@@ -2,12 +2,16 @@
 // Answers stream from POST /v1/chat/completions (Server-Sent Events); every [n] marker
 // becomes a button that shows its quote highlighted in the cited document version, with
 // its PDF page and a link into the original when the API gives them. Files are uploaded
-// as multipart/form-data (file picker or drag and drop).
+// as multipart/form-data (file picker or drag and drop). Everything happens in the
+// collection picked at the top (GET /v1/collections): asked, listed, added and uploaded
+// there, through the API's `collection` field or `?collection=` parameter.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const DEFAULT_COLLECTION = "default";
 const el = {
   generator: $("generator"), generatorHint: $("generator-hint"),
+  collection: $("collection"), collectionNew: $("collection-new"), collectionHint: $("collection-hint"),
   conversation: $("conversation"), askForm: $("ask-form"), question: $("question"),
   ask: $("ask"), stop: $("stop"), clear: $("clear"), status: $("status"),
   quote: $("quote-view"),
@@ -22,10 +26,12 @@ const state = {
   generators: new Map(),  // name -> {description, available, reason, ...}
   documents: new Map(),   // "doc_id@version" -> Promise of the document (versions never change)
   nextOffset: null,       // of the document list, null when it is all shown
+  collection: DEFAULT_COLLECTION,  // where questions, listings and new documents go
 };
 const citationsOf = new WeakMap();  // answer element -> Map(marker number -> citation)
 const MARKER_GROUP = /\[\s*\d+(?:\s*,\s*\d+)*\s*\]/g;  // "[1]", "[1, 2]" as in qa/citations.py
 const CONTEXT = 300;  // code points of document text shown on each side of a quote
+const COLLECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;  // index/scope.py
 
 // ---- helpers -------------------------------------------------------------------------
 
@@ -85,6 +91,16 @@ async function* readEvents(response) {
   }
 }
 
+/** The request field naming the picked collection: none for `default`, so a server that
+ * knows no collections gets the requests it always got. */
+const inCollection = () => (state.collection === DEFAULT_COLLECTION ? {} : { collection: state.collection });
+
+/** `path` with `?collection=` (or `&collection=`) added for a collection other than default. */
+function withCollection(path) {
+  if (state.collection === DEFAULT_COLLECTION) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}collection=${encodeURIComponent(state.collection)}`;
+}
+
 const fmt = (x) => (typeof x === "number" ? x.toFixed(2) : "–");
 
 /** "p. 3", "pp. 3–4", or "" for a citation without a page (not from a PDF). */
@@ -114,6 +130,54 @@ function showGeneratorHint() {
   const missing = [...state.generators.values()].filter((g) => !g.available);
   el.generatorHint.replaceChildren(chosen ? chosen.description : "",
     ...missing.map((g) => h("span", { class: "unavailable" }, `${g.name} is unavailable: ${g.reason}`)));
+}
+
+// ---- collections ---------------------------------------------------------------------
+
+/** Fill the picker from GET /v1/collections, keeping the current choice. A server without
+ * the route (or one that refuses it) leaves `default` alone in the picker. */
+async function loadCollections() {
+  let collections;
+  try {
+    ({ collections } = await api("/v1/collections"));
+  } catch (err) {
+    collections = [{ name: DEFAULT_COLLECTION, documents: null }];
+  }
+  if (!collections.some((c) => c.name === state.collection)) collections.push({ name: state.collection, documents: 0 });
+  el.collection.replaceChildren(...collections.map((c) => h("option", {
+    value: c.name, selected: c.name === state.collection,
+  }, c.documents == null ? c.name : `${c.name} (${c.documents})`)));
+}
+
+function chooseCollection(name) {
+  if (name === state.collection) return;
+  state.collection = name;
+  el.collection.value = name;
+  clearConversation(`Now asking in “${name}”.`);
+  el.quote.replaceChildren(h("p", { class: "empty" }, "Pick a citation marker in an answer to see its quote in the document."));
+  el.collectionHint.textContent = "";
+  loadDocuments().catch((err) => (el.docMessage.textContent = `Could not list documents: ${err.message}`));
+}
+
+/** Ask for a name and create the collection (POST /v1/collections); if the server cannot,
+ * it is still picked: the first document added to it creates it. */
+async function newCollection() {
+  const name = (prompt("Name of the new collection (letters, digits, '.', '_' or '-'):") ?? "").trim();
+  if (!name) return;
+  if (!COLLECTION_NAME.test(name)) {
+    el.collectionHint.textContent = `“${name}” is not a collection name: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.`;
+    return;
+  }
+  let note = `Created “${name}”: add documents to it below.`;
+  try {
+    await api("/v1/collections", { method: "POST", body: { name } });
+  } catch (err) {
+    note = /already exists/.test(err.message) ? `“${name}” exists already.`
+      : `“${name}” will be created with its first document (${err.message}).`;
+  }
+  chooseCollection(name);
+  await loadCollections();
+  el.collectionHint.textContent = note;
 }
 
 // ---- asking --------------------------------------------------------------------------
@@ -175,7 +239,7 @@ async function ask(question) {
   try {
     const response = await fetch("/v1/chat/completions", {
       method: "POST", signal: controller.signal, headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ model: el.generator.value || "citeqa", messages, stream: true }),
+      body: JSON.stringify({ model: el.generator.value || "citeqa", messages, stream: true, ...inCollection() }),
     });
     if (!response.ok) {
       const data = await response.json().catch(() => null);
@@ -212,10 +276,11 @@ async function ask(question) {
 
 // ---- the quote in its document ---------------------------------------------------------
 
-function getDocument(docId, version) {
-  const key = `${docId}@${version}`;
+function getDocument(docId, version, collection) {
+  const key = `${collection}\u001f${docId}@${version}`;  // the same doc_id may be in two collections
   if (!state.documents.has(key)) {
-    const request = api(`/v1/documents/${encodeURIComponent(docId)}?version=${encodeURIComponent(version)}`);
+    const where = collection === DEFAULT_COLLECTION ? "" : `&collection=${encodeURIComponent(collection)}`;
+    const request = api(`/v1/documents/${encodeURIComponent(docId)}?version=${encodeURIComponent(version)}${where}`);
     request.catch(() => state.documents.delete(key));  // let a failed fetch be retried
     state.documents.set(key, request);
   }
@@ -225,7 +290,7 @@ function getDocument(docId, version) {
 async function showQuote(citation) {
   el.quote.replaceChildren(h("p", { class: "empty" }, "Loading the source…"));
   try {
-    const doc = await getDocument(citation.doc_id, citation.doc_version);
+    const doc = await getDocument(citation.doc_id, citation.doc_version, citation.collection ?? state.collection);
     // The API counts offsets in code points; JS strings index UTF-16 units, so an emoji
     // before the quote would shift a plain slice(). Array.from splits into code points.
     const chars = Array.from(doc.text);
@@ -261,7 +326,9 @@ async function showQuote(citation) {
 // ---- documents -----------------------------------------------------------------------
 
 async function loadDocuments(more = false) {
-  const page = await api(`/v1/documents?limit=50&offset=${more ? state.nextOffset : 0}`);
+  const asked = state.collection;
+  const page = await api(withCollection(`/v1/documents?limit=50&offset=${more ? state.nextOffset : 0}`));
+  if (asked !== state.collection) return;  // another collection was picked meanwhile
   const items = page.documents.map((d) => h("li", { "data-doc-id": d.doc_id },
     h("span", { class: "doc-title" }, d.title || d.doc_id),
     h("span", { class: "doc-id" }, d.doc_id),
@@ -278,12 +345,13 @@ async function addDocument() {
   const title = el.docTitle.value.trim(), text = el.docText.value;
   el.docAdd.disabled = true;
   try {
-    const out = await api("/v1/documents", { method: "POST", body: { text, ...(title ? { title } : {}) } });
+    const out = await api("/v1/documents", { method: "POST",
+                                             body: { text, ...(title ? { title } : {}), ...inCollection() } });
     el.docMessage.textContent = out.created
       ? `Added “${title || out.doc_id}” (${out.sentence_count} sentences).`
       : `“${title || out.doc_id}” is already stored with this text.`;
     el.docForm.reset();
-    await loadDocuments();
+    await Promise.all([loadDocuments(), loadCollections()]);
   } catch (err) {
     el.docMessage.textContent = `Not added: ${err.message}`;
   } finally {
@@ -301,6 +369,7 @@ async function uploadFiles(files) {
       el.uploadMessage.textContent = `Uploading “${file.name}”…`;
       const form = new FormData();
       form.append("file", file, file.name);
+      if (state.collection !== DEFAULT_COLLECTION) form.append("collection", state.collection);
       try {
         const out = await api("/v1/documents", { method: "POST", form });
         const count = (n, what) => `${n} ${what}${n === 1 ? "" : "s"}`;
@@ -314,6 +383,7 @@ async function uploadFiles(files) {
     }
     el.uploadMessage.textContent = results.join(" ");
     await loadDocuments().catch((err) => (el.docMessage.textContent = `Could not list documents: ${err.message}`));
+    await loadCollections();
   } finally {
     el.docFile.disabled = false;
     el.docFile.value = "";
@@ -323,9 +393,9 @@ async function uploadFiles(files) {
 async function deleteDocument(docId, title) {
   if (!confirm(`Delete “${title}”? Its sentences will no longer be cited.`)) return;
   try {
-    await api(`/v1/documents/${encodeURIComponent(docId)}`, { method: "DELETE" });
+    await api(withCollection(`/v1/documents/${encodeURIComponent(docId)}`), { method: "DELETE" });
     el.docMessage.textContent = `Deleted “${title}”.`;
-    await loadDocuments();
+    await Promise.all([loadDocuments(), loadCollections()]);
   } catch (err) {
     el.docMessage.textContent = `Not deleted: ${err.message}`;
   }
@@ -347,13 +417,20 @@ el.question.addEventListener("keydown", (event) => {  // Enter sends, Shift+Ente
   }
 });
 el.stop.addEventListener("click", () => state.controller?.abort());
-el.clear.addEventListener("click", () => {
+/** Forget the conversation (a follow-up never mixes two collections' answers). */
+function clearConversation(note) {
   state.controller?.abort();
   state.messages = [];
-  el.conversation.replaceChildren(h("p", { class: "empty" }, "New conversation. Ask a question."));
+  el.conversation.replaceChildren(h("p", { class: "empty" }, note));
   setStatus("idle", "");
+}
+
+el.clear.addEventListener("click", () => {
+  clearConversation("New conversation. Ask a question.");
   el.question.focus();
 });
+el.collection.addEventListener("change", () => chooseCollection(el.collection.value));
+el.collectionNew.addEventListener("click", () => newCollection());
 el.conversation.addEventListener("click", (event) => {
   const button = event.target.closest("button.marker");
   if (!button) return;
@@ -399,4 +476,5 @@ loadGenerators().catch((err) => {
   el.generator.replaceChildren(h("option", { value: "citeqa" }, "default"));
   el.generatorHint.textContent = `Could not list generators: ${err.message}`;
 });
+loadCollections();
 loadDocuments().catch((err) => (el.docMessage.textContent = `Could not list documents: ${err.message}`));

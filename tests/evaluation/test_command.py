@@ -46,3 +46,9 @@ def test_the_table_shows_every_figure_and_a_dash_for_the_missing(capsys):
     shown = unboxed(capsys.readouterr().out)
     assert "questions" in shown and "12.35" in shown and "–" in shown
     assert len(REPORT_ROWS) == len({key for key, _ in REPORT_ROWS})
+
+
+def test_a_bad_collection_name_is_refused_before_anything_runs(tmp_path, questions_file):
+    result = CliRunner().invoke(app, ["eval", str(questions_file), "--collection", "no spaces"])
+    assert result.exit_code == 2, result.output
+    assert "--collection: a collection name is 1-64 characters" in flat(result.output)

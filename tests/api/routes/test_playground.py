@@ -442,3 +442,83 @@ def test_the_playground_uploads_files_and_cites_a_pdf_page(server, page, tmp_pat
         page.screenshot(path=str(tmp_path / "upload-failure.png"), full_page=True)
         print(f"screenshots in {tmp_path}\nserver log:\n{server.log()[-3000:]}")
         raise
+
+
+# -- collections: the picker ------------------------------------------------------------------------
+
+HARBOUR_TEXT = ("Harbour notes for the season. The Kestrel ferry leaves Port Ellen at seven o'clock every morning. "
+                "A single fare costs four pounds.")
+HARBOUR_QUESTION = "When does the Kestrel ferry leave Port Ellen?"
+HARBOUR_QUOTE = "The Kestrel ferry leaves Port Ellen at seven o'clock every morning."
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+def test_the_playground_asks_lists_and_adds_in_the_picked_collection(server, page, tmp_path):
+    """The picker lists GET /v1/collections; once one is picked, questions are answered from
+    it alone, the list shows its documents, and added, uploaded and new collections go there."""
+    from playwright.sync_api import expect
+
+    http = server.client()
+    assert http.post("/v1/collections", json={"name": "harbour"}).status_code == 201
+    assert http.post("/v1/documents", json={"collection": "harbour", "doc_id": "ferry", "title": "Ferry notes",
+                                            "text": HARBOUR_TEXT}).status_code == 201
+    page.goto(server.url + "/")
+    try:
+        picker = page.locator("#collection")
+        assert page.get_by_label("Collection", exact=True).get_attribute("id") == "collection"
+        expect(picker).to_have_value("default")
+        expect(picker.locator('option[value="harbour"]')).to_have_text("harbour (1)")
+        expect(page.locator(f'#doc-list li[data-doc-id="{SEED_DOC}"]')).to_be_visible()
+
+        picker.select_option("harbour")
+        expect(page.locator('#doc-list li[data-doc-id="ferry"]')).to_be_visible()
+        expect(page.locator(f'#doc-list li[data-doc-id="{SEED_DOC}"]')).to_have_count(0)
+        expect(page.locator("#doc-count")).to_have_text("(1)")
+
+        sent = _ask(page, HARBOUR_QUESTION)
+        assert sent["collection"] == "harbour"
+        expect(page.locator("#status")).to_have_attribute("data-state", "answered")
+        page.locator("#answer sup > button.marker").first.click()
+        expect(page.locator("#quote-view mark")).to_have_text(HARBOUR_QUOTE)  # read from the collection
+        expect(page.locator("#quote-view")).to_have_attribute("data-doc-id", "ferry")
+        # The seed article is in default: asked here, it is not cited.
+        _ask(page, TROOPS_QUESTION)
+        expect(page.locator("#status")).to_have_attribute("data-state", "unsupported")
+
+        # A document added with the form, and a file uploaded, land in the picked collection.
+        page.fill("#doc-title", EMOJI_TITLE)
+        page.fill("#doc-text", EMOJI_TEXT)
+        page.click("#doc-add")
+        expect(page.locator("#doc-list li", has_text=EMOJI_TITLE)).to_be_visible()
+        with page.expect_response("**/v1/documents") as posted:
+            page.set_input_files("#doc-file", files=[
+                {"name": "tides.md", "mimeType": "text/markdown", "buffer": b"# Tides\n\nHigh water is at noon.\n"}])
+        assert posted.value.status == 201, posted.value.text()
+        expect(page.locator("#doc-count")).to_have_text("(3)")
+        expect(picker.locator('option[value="harbour"]')).to_have_text("harbour (3)")
+        in_harbour = http.get("/v1/documents", params={"collection": "harbour"}).json()["documents"]
+        assert len(in_harbour) == 3 and {"ferry", posted.value.json()["doc_id"]} <= {d["doc_id"] for d in in_harbour}
+        assert EMOJI_TITLE in {d["title"] for d in in_harbour}
+        in_default = {d["doc_id"] for d in http.get("/v1/documents").json()["documents"]}
+        assert in_default == {SEED_DOC}
+
+        # "New…" creates a collection and picks it: empty, nothing to cite.
+        page.once("dialog", lambda dialog: dialog.accept("scratch-1"))
+        page.click("#collection-new")
+        expect(picker).to_have_value("scratch-1")
+        expect(page.locator("#collection-hint")).to_contain_text("Created “scratch-1”")
+        expect(page.locator("#doc-list li.empty")).to_be_visible()
+        assert "scratch-1" in {c["name"] for c in http.get("/v1/collections").json()["collections"]}
+
+        # Back to default: the seed again, and questions carry no collection field.
+        picker.select_option("default")
+        expect(page.locator(f'#doc-list li[data-doc-id="{SEED_DOC}"]')).to_be_visible()
+        sent = _ask(page, TROOPS_QUESTION)
+        assert "collection" not in sent
+        expect(page.locator("#status")).to_have_attribute("data-state", "answered")
+        assert page.problems == [], page.problems
+    except BaseException:
+        page.screenshot(path=str(tmp_path / "collections-failure.png"), full_page=True)
+        print(f"screenshot in {tmp_path}\nserver log:\n{server.log()[-3000:]}")
+        raise
