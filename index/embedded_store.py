@@ -443,6 +443,9 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         changes = _Changes()
         with self._transaction(changes) as conn:
             changes.switch(*self._switch_current(conn, storage_key(collection, doc_id), version))
+            # Reviving a document of a deleted collection brings the collection back: a live
+            # document never sits in a collection that is not listed.
+            conn.execute(_INSERT_COLLECTION, (collection, time.time()))
 
     def _switch_current(self, conn: sqlite3.Connection, doc_id: str, version: str) -> tuple[np.ndarray, np.ndarray]:
         """Inside a transaction: make ``version`` of the document filed under ``doc_id`` (a

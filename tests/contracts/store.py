@@ -21,11 +21,13 @@ from tests.contracts.document_store import DocumentStoreContract
 from tests.contracts.lexical_index import LexicalIndexContract
 from tests.contracts.mentions import MentionContract
 from tests.contracts.samples import OTHER_TEXT, STORM, V1_TEXT, V2_TEXT, WHALES, build, keys, put, texts, vector
+from tests.contracts.scopes import ScopeContract
 from tests.contracts.sources import SourceContract
 from tests.support.fake_embedder import FakeEmbedder
 
 
-class StoreContract(DocumentStoreContract, DenseIndexContract, LexicalIndexContract, MentionContract, SourceContract):
+class StoreContract(DocumentStoreContract, DenseIndexContract, LexicalIndexContract, MentionContract, SourceContract,
+                    ScopeContract):
     def test_put_many_is_one_batch_and_the_last_version_of_a_doc_wins(self, store):
         v1, v2, other = build("doc", V1_TEXT), build("doc", V2_TEXT), build("other", OTHER_TEXT)
         store.put_many([(x.doc, x.sentences, x.vectors) for x in (v1, other, v2)])

@@ -7,13 +7,15 @@ binaries + the vector extension, no system install), started once per test sessi
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 import pytest
 
+from citeqa.index.scope import Scope, scope_from_request
 from tests.contracts.concurrency import run_at_once
-from tests.contracts.samples import DIMENSION, STORM, V1_TEXT, put, vector
+from tests.contracts.samples import DIMENSION, STORM, V1_TEXT, build, put, vector
 from tests.contracts.store import StoreContract
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg 3 is not installed: pip install 'psycopg[binary]'")
@@ -21,7 +23,7 @@ pytest.importorskip("pgvector.psycopg", reason="the pgvector adapter is not inst
 
 from pgvector.psycopg import register_vector  # noqa: E402
 
-from citeqa.index.postgres_store import DENSE_SEARCH_SQL, PostgresStore  # noqa: E402
+from citeqa.index.postgres_store import DENSE_SEARCH_SQL, EXACT_SEARCH_DOCUMENTS, PostgresStore, _dense_sql, _scope_sql  # noqa: E402
 from tests.index.test_thread_connections import settled  # noqa: E402
 
 
@@ -59,7 +61,7 @@ class TestPostgresStore(StoreContract):
             conn.execute("SET hnsw.iterative_scan = relaxed_order")
             plan = "\n".join(r[0] for r in conn.execute(
                 "EXPLAIN " + DENSE_SEARCH_SQL, {"q": query, "k": 25}).fetchall())
-            assert "citeqa_sentences_hnsw" in plan
+            assert "citeqa_sentences_hnsw" in plan, plan
             rows = conn.execute(DENSE_SEARCH_SQL, {"q": query, "k": 25}).fetchall()
             assert len(rows) == 25 and {r[1] for r in rows} == {"far"}
             np.testing.assert_allclose([1 - r[-1] for r in rows], [h.score for h in hits], rtol=0, atol=1e-5)
@@ -147,5 +149,93 @@ def test_a_database_from_before_mentions_opens_and_is_backfilled(database_url):
         assert backfill_mentions(store, shared_analyzer()) == 4
         assert store.unanalysed_sentences(10) == []
         assert all(s.analysed for s in store.current_sentences(["doc"]))
+    finally:
+        store.close()
+
+
+def test_a_database_from_before_collections_opens_with_everything_in_default(database_url):
+    """A database as citeqa wrote it before collections (no collections table, bare keys)."""
+    store = PostgresStore(database_url, DIMENSION)
+    try:
+        put(store, "doc", V1_TEXT)
+    finally:
+        store.close()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE citeqa_collections")
+        conn.execute("DROP INDEX citeqa_versions_key, citeqa_versions_named")
+        conn.execute("DROP STATISTICS citeqa_sentences_keys")
+    store = PostgresStore(database_url, DIMENSION)
+    try:
+        assert [(c.name, c.documents) for c in store.collections()] == [("default", 1)]
+        assert store.dense_search(vector(STORM), 1)[0].sentence.text == STORM
+        assert store.dense_search(vector(STORM), 1, Scope("default"))[0].sentence.collection == "default"
+        assert store.list_documents(10, 0).total == 1 and store.document("doc").collection == "default"
+    finally:
+        store.close()
+
+
+def test_a_scope_the_hnsw_scan_gives_up_on_is_searched_exactly(database_url):
+    """Forced through the HNSW index with a scan cap far below the rows nearer the query
+    than the scope's, the iterative scan of a scope too large to search exactly up front
+    returns fewer than k: the store then searches the scope exactly, and still returns k."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        name = database_url.rsplit("/", 1)[1]
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):  # leaves the HNSW index
+            conn.execute(f"ALTER DATABASE {name} SET {setting} = off")
+        conn.execute(f"ALTER DATABASE {name} SET hnsw.max_scan_tuples = 50")
+    store = PostgresStore(database_url, DIMENSION, ef_search=1)  # the scan's first batch: k rows
+    try:
+        query = vector(STORM)
+        rng = np.random.default_rng(3)
+        for n in range(20):  # 200 sentences right next to the query
+            item = build(f"near-{n}", " ".join(f"Storm note {n} {i}." for i in range(10)))
+            near = query + rng.normal(scale=0.01, size=item.vectors.shape).astype(np.float32)
+            store.put(item.doc, item.sentences, (near / np.linalg.norm(near, axis=1, keepdims=True)).astype(np.float32))
+        far = []  # more documents than are searched exactly up front, all far from the query
+        for n in range(EXACT_SEARCH_DOCUMENTS + 10):
+            item = build(f"t{n}", f"Bakers {n} rise before dawn. Croissants need cold butter {n}.",
+                         metadata={"team": "blue"})
+            store.put(dataclasses.replace(item.doc, collection="tiny"), item.sentences, item.vectors)
+            far.append(item.vectors)
+        best = sorted((np.concatenate(far) @ query).tolist(), reverse=True)[:3]
+        scope = Scope("tiny")
+        where, params = _scope_sql(scope, on_versions=False)
+        with store.pool.connection() as conn:  # what the HNSW scan alone finds: not k
+            conn.execute("SET hnsw.ef_search = 3")
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + _dense_sql(where), {**params, "q": query, "k": 3}))
+            assert "citeqa_sentences_hnsw" in plan, plan
+            assert len(conn.execute(_dense_sql(where), {**params, "q": query, "k": 3}).fetchall()) < 3
+        for narrow in (scope, scope_from_request("tiny", metadata={"team": "blue"}),
+                       Scope("tiny", frozenset({"t1", "t2"}))):
+            hits = store.dense_search(query, 3, narrow)
+            assert len(hits) == 3 and {h.sentence.collection for h in hits} == {"tiny"}
+            if narrow.doc_ids is None:
+                np.testing.assert_allclose([h.score for h in hits], best, atol=1e-5)
+            else:
+                assert {h.sentence.doc_id for h in hits} == {"t1", "t2"}
+    finally:
+        store.close()
+
+
+def test_a_collection_deleted_while_documents_arrive_never_keeps_one(database_url):
+    """Writers hold their collection against delete_collection: whatever the order, a live
+    document never outlives its collection's row (it is either deleted with it, or written
+    after and makes the collection anew)."""
+    store = PostgresStore(database_url, DIMENSION)
+    try:
+        items = [build(f"doc-{n}", f"Report {n}. {V1_TEXT}") for n in range(12)]
+        for item in items[:4]:
+            store.put(dataclasses.replace(item.doc, collection="news"), item.sentences, item.vectors)
+
+        def write(item):
+            return lambda: store.put(dataclasses.replace(item.doc, collection="news"), item.sentences, item.vectors)
+
+        for _ in range(3):
+            results = run_at_once([write(item) for item in items[4:]] + [lambda: store.delete_collection("news")])
+            live = store.list_documents(-1, 0, collection="news").total
+            assert store.has_collection("news") == (live > 0), (results, live)
+            assert live == {c.name: c.documents for c in store.collections()}.get("news", 0)
+            if not store.has_collection("news"):
+                store.create_collection("news")
     finally:
         store.close()
