@@ -116,6 +116,7 @@ _INSERT_COLLECTION = "INSERT INTO collections (name, created_at) VALUES (?, ?) O
 # those in scope; only when that leaves fewer than k (a narrow filter) does it search
 # the scope's own sentences: exactly (dense) or through a join (lexical).
 POST_FILTER_FACTOR = 8
+_SCOPES_KEPT = 32  # scopes whose sentence keys are kept between searches
 
 _READS = ReadStatements(
     document=(
@@ -244,6 +245,9 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         self._sync_lock = threading.Lock()
         # collection -> (data_version, whether it holds every live document): see _whole.
         self._alone: dict[str, tuple[int, bool]] = {}
+        # scope -> (data_version, keys of its searchable sentences): see _ids_in_scope.
+        self._scope_ids: dict[Scope, tuple[int, np.ndarray]] = {}
+        self._scope_lock = threading.Lock()
         self._writer = self._connect()
         # Another process (say `citeqa ingest` beside a running server) may write to the same
         # database; data_version tells us, and the next search reconciles FAISS with it.
@@ -592,12 +596,30 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         return {r[0]: rows.sentence(r) for r in found}
 
     def _ids_in_scope(self, scope: Scope) -> np.ndarray:
-        """Keys of every searchable sentence in ``scope`` (versions first, then their
-        sentences through the unique index; "+" keeps the planner off the partial index)."""
+        """Keys of every searchable sentence in ``scope``, kept until the database changes
+        (a customer's scope is asked again and again). CROSS JOIN walks the versions first,
+        then their sentences through the unique index ("+": not the partial index on
+        active): SQLite's own choice scanned every sentence, 875 ms at 100k against 46."""
+        version = self._data_version()
+        cached = self._scope_ids.get(scope)
+        if cached is not None and cached[0] == version:
+            return cached[1]
         where, params = _scope_sql(scope)
-        found = self._fetch(f"SELECT s.id FROM versions v JOIN sentences s ON s.version_id = v.id "
+        found = self._fetch(f"SELECT s.id FROM versions v CROSS JOIN sentences s ON s.version_id = v.id "
                             f"WHERE {where} AND +s.active = 1", params)
-        return np.array([r[0] for r in found], dtype=np.int64)
+        ids = np.array([r[0] for r in found], dtype=np.int64)
+        with self._scope_lock:
+            if len(self._scope_ids) >= _SCOPES_KEPT:
+                self._scope_ids.pop(next(iter(self._scope_ids)))  # the oldest
+            self._scope_ids[scope] = (version, ids)
+        return ids
+
+    def _known_narrow(self, scope: Scope) -> bool:
+        """The scope's sentences are known (from an earlier search since the last change)
+        and too few for the post-filter to find k among the nearest overall."""
+        cached = self._scope_ids.get(scope)
+        return (cached is not None and cached[0] == self._data_version()
+                and len(cached[1]) * POST_FILTER_FACTOR <= len(self.vectors))
 
     def _kept(self, found: list[tuple[int, float]], scope: Scope) -> list[Scored]:
         by_id = self._sentences_in_scope((i for i, _ in found), scope)
@@ -616,11 +638,12 @@ class EmbeddedStore(CheckedWrites, SqlReads):
             return [Scored(by_id[i], score) for i, score in found if i in by_id]
         # A wide filter: the nearest vectors overall hold k in scope. A narrow one: an
         # exact search among the scope's own vectors (k whenever the scope holds k).
-        n = k * POST_FILTER_FACTOR
-        found = self.vectors.search(vector, n)
-        kept = self._kept(found, scope)
-        if len(kept) >= k or len(found) < n:
-            return kept[:k]
+        if not self._known_narrow(scope):
+            n = k * POST_FILTER_FACTOR
+            found = self.vectors.search(vector, n)
+            kept = self._kept(found, scope)
+            if len(kept) >= k or len(found) < n:
+                return kept[:k]
         return self._kept(self.vectors.search_among(vector, k, self._ids_in_scope(scope)), scope)
 
     def dense_scores(self, vector: np.ndarray, sentences: Sequence[Sentence]) -> list[float]:
@@ -642,6 +665,15 @@ class EmbeddedStore(CheckedWrites, SqlReads):
             found = self._bm25(sql, query, k)
             by_id = self._active_sentences(r[0] for r in found)
             return [Scored(by_id[i], score) for i, score in found if i in by_id]
+        if self._known_narrow(scope):
+            # Every match is scored either way (FTS5 has no top-k pruning); keeping those
+            # among the scope's known keys costs a lookup each, not a join (4x faster).
+            matches = self._bm25("SELECT rowid, bm25(sentence_fts) FROM sentence_fts WHERE sentence_fts MATCH :match",
+                                 query, k)
+            rowids = np.array([r[0] for r in matches], dtype=np.int64)
+            keep = np.isin(rowids, self._ids_in_scope(scope))
+            inside = sorted((m for m, kept in zip(matches, keep, strict=True) if kept), key=lambda m: (-m[1], m[0]))
+            return self._kept(inside[:k], scope)
         n = k * POST_FILTER_FACTOR
         found = self._bm25(sql, query, n)
         kept = self._kept(found, scope)
