@@ -17,8 +17,14 @@ restart":
   questions and for synthetic queries (fresh draws, never indexed vectors). The synthetic
   figure means something only once each blob holds well over 10 vectors (at 1M: ~100):
   before that a query's 10th neighbour sits in another blob, a near-tie at cosine ~0.2;
-- memory: the probe process's RSS after the queries above what it held before opening the
-  store, and
+- filtered: the same dense, lexical and hybrid queries inside a filter admitting 1% of the
+  documents (every document has ``metadata.shard = position % 100``; the filter is
+  ``{"shard": 7}``), their p50/p95, the ratio of each filtered p95 to the unfiltered one,
+  and the dense recall@10 within the filter: the store's top 10 against the exact top 10
+  among the in-scope stored vectors (brute force), plus a count of returned sentences
+  outside the filter (must be 0);
+- memory: the probe process's RSS after the queries (filtered ones included) above what it
+  held before opening the store, and
   for PostgreSQL the PSS of all server processes after the queries;
 - disk: the data directory (SQLite + FAISS) or ``pg_database_size`` (+ the WAL).
 
@@ -43,6 +49,7 @@ from citeqa.bench.errors import BenchError
 from citeqa.bench.inputs import DEFAULT_CORPUS, DEFAULT_QUESTIONS
 from citeqa.bench.scale_backends import Backend, EmbeddedBackend, PostgresBackend
 from citeqa.bench.scale_data import (
+    FILTER,
     SENTENCES_PER_DOCUMENT,
     ClusteredVectors,
     RealCorpus,
@@ -50,6 +57,7 @@ from citeqa.bench.scale_data import (
     synthetic_documents,
 )
 from citeqa.bench.scale_probe import run_probe
+from citeqa.index.scope import scope_from_request
 from citeqa.index.types import Embedder
 
 INGEST_BATCH = 256  # documents per put_many, as `citeqa ingest` does
@@ -94,6 +102,7 @@ def bench_scale_command(
         for row in rows:
             f.write(json.dumps(row) + "\n")
     Console().print(_table(rows))
+    Console().print(_filtered_table(rows))
 
 
 def bench_scale(backend: str, sizes: Sequence[int], work_dir: Path, corpus: Path = DEFAULT_CORPUS,
@@ -132,6 +141,46 @@ def _recall(found: list[list[str]], exact_rows: np.ndarray, ids: list[str]) -> f
     return float(np.mean(hits))
 
 
+def _exact_top10_among(vectors: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Row numbers of each query's exact top 10 (fewer when ``vectors`` holds fewer)."""
+    if not len(vectors):
+        return np.zeros((len(queries), 0), dtype=np.int64)
+    scores = queries @ vectors.T
+    k = min(10, len(vectors))
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(top, order, axis=1)
+
+
+def _recall_within(found: list[list[str]], exact_rows: np.ndarray, ids: list[str]) -> Optional[float]:
+    """Recall@10 against exact top 10s that may hold fewer than 10 (a small scope); None
+    when the scope is empty."""
+    if exact_rows.shape[1] == 0:
+        return None
+    hits = [len(set(f) & {ids[i] for i in row}) / len(row) for f, row in zip(found, exact_rows, strict=True)]
+    return float(np.mean(hits))
+
+
+def _filtered(result: dict[str, Any], unfiltered: dict[str, Any], vectors: np.ndarray, ids: list[str],
+              in_scope: np.ndarray, documents: int, queries: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The filtered figures of one probe: latency, p95 over the unfiltered p95, recall@10
+    within the filter, and how many returned sentences lie outside it (must be 0)."""
+    rows = np.flatnonzero(in_scope)
+    scoped_ids = [ids[i] for i in rows]
+    allowed = set(scoped_ids)
+    ratio = {kind: (figures["p95_ms"] / unfiltered[kind]["p95_ms"]
+                    if figures["p95_ms"] is not None and unfiltered[kind]["p95_ms"] else None)
+             for kind, figures in result["latency"].items()}
+    return {
+        "filter": FILTER, "documents": documents, "sentences": len(rows),
+        "latency": result["latency"], "p95_ratio": ratio,
+        "recall_at_10": {kind: _recall_within(result["found"][kind], _exact_top10_among(vectors[rows], q),
+                                              scoped_ids)
+                         for kind, q in queries.items()},
+        "out_of_scope_hits": sum(i not in allowed for found in result["found"].values() for f in found for i in f),
+    }
+
+
 def run(backend: Backend, real: RealCorpus, sizes: Sequence[int], work_dir: Path, n_synthetic: int,
         log: Log, seed: int = 0) -> list[dict[str, Any]]:
     """Grow ``backend``'s store through ``sizes``, probing after each stage; one row per size."""
@@ -144,6 +193,9 @@ def run(backend: Backend, real: RealCorpus, sizes: Sequence[int], work_dir: Path
     all_vectors = np.zeros((0, dimension), dtype=np.float32)
     chunks: list[np.ndarray] = []
     ids: list[str] = []
+    scope = scope_from_request(None, metadata=FILTER)
+    admitted: list[bool] = []  # per sentence: its document is in the filter (Scope.admits)
+    documents_in_scope = 0
     real_items = [(doc, sentences, vectors)
                   for (doc, sentences), vectors in zip(real.documents, real.vectors, strict=True)]
     next_synthetic, rows = 0, []
@@ -162,8 +214,11 @@ def run(backend: Backend, real: RealCorpus, sizes: Sequence[int], work_dir: Path
                 started = time.perf_counter()
                 store.put_many(batch)
                 ingest_s += time.perf_counter() - started
-                for _, sentences, vectors in batch:
+                for doc, sentences, vectors in batch:
                     ids.extend(s.id for s in sentences)
+                    inside = scope.admits(doc.doc_id, doc.metadata)
+                    documents_in_scope += inside
+                    admitted.extend([inside] * len(sentences))
                     chunks.append(np.asarray(vectors, dtype=np.float32))
                 if len(ids) // 50_000 != (len(ids) - sum(len(s) for _, s, _ in batch)) // 50_000:
                     log(f"  {backend.name}: {len(ids):,} sentences, {(len(ids) - stored) / ingest_s:,.0f}/s")
@@ -190,6 +245,9 @@ def run(backend: Backend, real: RealCorpus, sizes: Sequence[int], work_dir: Path
                 "probe_memory_bytes": result["probe_memory_bytes"],
                 "server_memory_bytes": server_memory,
                 "memory_bytes_per_sentence": (result["probe_memory_bytes"] + (server_memory or 0)) / n,
+                "filtered": _filtered(result["filtered"], result["latency"], all_vectors, ids,
+                                      np.asarray(admitted, dtype=bool), documents_in_scope,
+                                      {"questions": real.question_vectors, "synthetic": synthetic_queries}),
                 "searchable": result["sentences"],
                 "loadavg_1m": os.getloadavg()[0],
             }
@@ -216,3 +274,28 @@ def _table(rows: list[dict[str, Any]]) -> Table:
             f"{r['disk_bytes_per_sentence']:,.0f}", f"{r['memory_bytes_per_sentence']:,.0f}",
         )
     return table
+
+
+def _filtered_table(rows: list[dict[str, Any]]) -> Table:
+    """The same queries inside the 1% filter, beside the unfiltered p95 (× = the ratio)."""
+    table = Table(title=f"filter {json.dumps(FILTER)} (1% of documents): p50 / p95 ms (× unfiltered p95)")
+    for column in ("backend", "sentences", "in filter", "dense", "lexical", "hybrid", "recall@10 q/syn",
+                   "out of scope"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        filtered = r["filtered"]
+        table.add_row(
+            r["backend"], f"{r['sentences']:,}", f"{filtered['sentences']:,}",
+            *(_latency_cell(filtered["latency"][kind], filtered["p95_ratio"][kind])
+              for kind in ("dense", "lexical", "hybrid")),
+            " / ".join("-" if v is None else f"{v:.3f}" for v in filtered["recall_at_10"].values()),
+            str(filtered["out_of_scope_hits"]),
+        )
+    return table
+
+
+def _latency_cell(figures: dict[str, Any], ratio: Optional[float]) -> str:
+    if figures["p50_ms"] is None:
+        return "-"
+    times = "-" if ratio is None else f"{ratio:.2f}"
+    return f"{figures['p50_ms']:.1f} / {figures['p95_ms']:.1f} (×{times})"

@@ -19,6 +19,10 @@ from citeqa.index.types import Document, Embedder, Sentence
 
 SENTENCES_PER_DOCUMENT = 8  # synthetic documents (SQuAD paragraphs hold ~5 sentences)
 SPREAD = 0.06  # per-coordinate noise of the synthetic blobs
+# Every document's metadata holds a "shard" in 0..SHARDS-1 (round robin by position), so a
+# filter on one shard (FILTER) admits 1% of the documents, spread over the whole corpus.
+SHARDS = 100
+FILTER: dict[str, Any] = {"shard": 7}
 
 Log = Callable[[str], None]
 
@@ -36,10 +40,10 @@ def load_real(corpus: Path, questions: Path, n_questions: int, cache_dir: Path, 
     """The corpus split as ingest splits it, every 10th question (up to ``n_questions``), and
     their vectors (from ``cache_dir`` when this corpus and these questions were embedded before)."""
     docs = []
-    for line in corpus.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(corpus.read_text(encoding="utf-8").splitlines()):
         row = json.loads(line)
         title, text = row.get("title", ""), row["text"]
-        metadata: dict[str, Any] = {}
+        metadata: dict[str, Any] = {"shard": number % SHARDS}
         version = content_version(title, text, metadata)
         doc = Document(doc_id=row["doc_id"], version=version, text=text, title=title, metadata=metadata)
         sentences = [Sentence(doc.doc_id, version, i, s.start, s.end, text[s.start:s.end])
@@ -103,7 +107,8 @@ def synthetic_documents(real: RealCorpus, first: int, count: int, vectors: Clust
             at += len(sentence) + 1
         text = " ".join(parts)
         doc_id = f"synthetic:{number}"
-        version = content_version(title, text, {})
-        doc = Document(doc_id=doc_id, version=version, text=text, title=title)
+        metadata = {"shard": number % SHARDS}
+        version = content_version(title, text, metadata)
+        doc = Document(doc_id=doc_id, version=version, text=text, title=title, metadata=metadata)
         sentences = [Sentence(doc_id, version, i, start, end, text[start:end]) for i, (start, end) in enumerate(spans)]
         yield doc, sentences, vectors.draw(len(sentences))

@@ -13,7 +13,7 @@ from citeqa.api.cli import app
 from citeqa.bench import scale_backends
 from citeqa.bench.errors import BenchError
 from citeqa.bench.scale import bench_scale
-from citeqa.bench.scale_data import ClusteredVectors, load_real, synthetic_documents
+from citeqa.bench.scale_data import FILTER, SHARDS, ClusteredVectors, load_real, synthetic_documents
 from tests.support.cli import flat
 from tests.support.local_postgres import postgres_bin
 
@@ -32,11 +32,27 @@ def _check_rows(rows, backend):
             assert 0 < row["latency"][kind]["p50_ms"] <= row["latency"][kind]["p95_ms"]
         for recall in row["recall_at_10"].values():
             assert 0.0 <= recall <= 1.0
+        _check_filtered(row)
         assert row["disk_bytes"]["total"] > 0
         assert row["disk_bytes_per_sentence"] == pytest.approx(row["disk_bytes"]["total"] / row["sentences"])
         json.dumps(row)
     # The second stage added synthetic documents to the real ones.
     assert rows[1]["sentences"] > rows[1]["real_sentences"]
+
+
+def _check_filtered(row):
+    filtered = row["filtered"]
+    assert filtered["filter"] == FILTER
+    # Nothing outside the filter ever comes back, from either query set.
+    assert filtered["out_of_scope_hits"] == 0
+    assert 0 <= filtered["documents"] <= filtered["sentences"] < row["sentences"]
+    for kind in ("dense", "lexical", "hybrid"):
+        figures, unfiltered = filtered["latency"][kind], row["latency"][kind]
+        assert 0 < figures["p50_ms"] <= figures["p95_ms"]
+        assert filtered["p95_ratio"][kind] == pytest.approx(figures["p95_ms"] / unfiltered["p95_ms"])
+    for recall in filtered["recall_at_10"].values():
+        assert (recall is None) == (filtered["sentences"] == 0)
+        assert recall is None or 0.0 <= recall <= 1.0
 
 
 @pytest.mark.slow
@@ -47,6 +63,10 @@ def test_embedded_grows_and_keeps_exact_recall(eval_files, tmp_path, embedder):
     _check_rows(rows, "embedded")
     # Below the HNSW threshold FAISS searches exhaustively: the same top 10 as exact search.
     assert all(r["recall_at_10"]["questions"] == 1.0 for r in rows)
+    # The second stage holds shard 7 of the synthetic documents, and a narrow filter is
+    # searched exactly among its own vectors.
+    assert rows[1]["filtered"]["documents"] >= 1
+    assert all(recall == 1.0 for recall in rows[1]["filtered"]["recall_at_10"].values())
     assert rows[1]["disk_bytes"]["vectors"] > rows[0]["disk_bytes"]["vectors"]
     assert rows[1]["probe_memory_bytes"] > 0
 
@@ -72,6 +92,9 @@ def test_synthetic_documents_keep_the_offset_contract(eval_files, tmp_path, embe
     vectors = ClusteredVectors(embedder.dimension, centres=3)
     docs = list(synthetic_documents(real, 0, 20, vectors))
     assert len({doc.doc_id for doc, _, _ in docs}) == 20
+    # Round-robin shards: a one-shard filter admits 1 document in SHARDS.
+    assert [doc.metadata["shard"] for doc, _, _ in docs] == [n % SHARDS for n in range(20)]
+    assert all(doc.metadata["shard"] == n % SHARDS for n, (doc, _) in enumerate(real.documents))
     for doc, sentences, matrix in docs:
         assert all(doc.text[s.start:s.end] == s.text for s in sentences)
         assert matrix.shape == (len(sentences), embedder.dimension)
