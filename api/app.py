@@ -19,7 +19,19 @@ from citeqa.api.keys import open_key_store
 from citeqa.api.memory import IdleTrim
 from citeqa.api.middleware import JsonBodyMiddleware
 from citeqa.api.observability import Metrics
-from citeqa.api.routes import api_docs, ask, chat, documents, generators, health, metrics, playground, search
+from citeqa.api.routes import (
+    api_docs,
+    ask,
+    chat,
+    collections,
+    documents,
+    generators,
+    health,
+    metrics,
+    playground,
+    search,
+)
+from citeqa.api.routes import keys as keys_routes
 from citeqa.api.security import SecurityMiddleware, SecurityPolicy, is_loopback
 from citeqa.api.services import Services
 from citeqa.api.settings import Settings
@@ -98,6 +110,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     idle_trim = IdleTrim()
     app.state.idle_trim = idle_trim
     app.add_middleware(idle_trim.track)  # outermost: a request is in flight until its last byte is sent
-    for module in (health, documents, search, ask, generators, chat, playground, api_docs, metrics):
+    for module in (health, documents, collections, keys_routes, search, ask, generators, chat, playground, api_docs,
+                   metrics):
         app.include_router(module.router)
     return app

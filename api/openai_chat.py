@@ -15,11 +15,15 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from citeqa.api.schemas import CitationOut, ShortAnswerOut, check_length, over_limit
+from citeqa.api.schemas import COLLECTION_DESCRIPTION, CitationOut, FilterIn, ShortAnswerOut, check_length, over_limit
 from citeqa.api.settings import Settings
+from citeqa.index.scope import DEFAULT_COLLECTION
 from citeqa.qa.types import ChatTurn, Citation, VerifiedAnswer
 
 DEFAULT_MODEL = "citeqa"
+# A model name may end in "@<collection>" (``citeqa@news``, ``extractive@news``): the one
+# way a plain OpenAI client, which sends nothing but a model name, can pick a collection.
+COLLECTION_MARK = "@"
 # The roles earlier turns keep as history (OpenAI's newer "developer" is a system message);
 # tool messages are not conversation, and are left out.
 _HISTORY_ROLES: dict[str, Literal["system", "user", "assistant"]] = {
@@ -48,7 +52,11 @@ class ChatRequest(BaseModel):
     # OpenAI clients send many optional fields (n, stop, presence_penalty, user...);
     # they are accepted, and the ones citeqa has no use for are ignored.
     model_config = ConfigDict(extra="allow")
-    model: str = Field(DEFAULT_MODEL, description="`citeqa` (the server's default generator) or a generator name.")
+    model: str = Field(DEFAULT_MODEL, description=(
+        "`citeqa` (the server's default generator) or a generator name, optionally followed by `@<collection>` "
+        "to answer from that collection (`citeqa@news`, `extractive@news`): how a plain OpenAI client, which "
+        "sends only a model name, picks one. Without it: the `collection` field, else `default` (or the API "
+        "key's only collection)."))
     messages: list[ChatMessageIn] = Field(..., min_length=1, description=(
         "At most CITEQA_MAX_CHAT_MESSAGES (50) of CITEQA_MAX_CHAT_CHARS (20,000) characters together."))
     stream: bool = False
@@ -59,6 +67,23 @@ class ChatRequest(BaseModel):
     seed: int | None = None
     top_k: int | None = Field(None, ge=1, description="citeqa: passages retrieved for the answer.")
     generator_options: dict[str, Any] | None = Field(None, description="citeqa: options of the generator.")
+    collection: str | None = Field(None, description="citeqa: " + COLLECTION_DESCRIPTION + (
+        " A model name's `@<collection>` says the same; if both are given they must agree."))
+    filter: FilterIn | None = Field(None, description="citeqa: answer only from the documents that match.")
+
+    def generator_and_collection(self) -> tuple[str, str | None]:
+        """The generator model the model name names, and the collection it and the
+        ``collection`` field name (None: neither does); 422 when they disagree."""
+        name, mark, named = self.model.partition(COLLECTION_MARK)
+        wanted = named if mark else None
+        if wanted is not None and self.collection is not None and wanted != self.collection:
+            raise over_limit("collection", f"the model name asks for collection {wanted!r} but collection is "
+                             f"{self.collection!r}; name one, or the same in both")
+        return name, wanted if wanted is not None else self.collection
+
+    @property
+    def filter_parts(self) -> tuple[list[str] | None, dict[str, Any] | None]:
+        return (self.filter.doc_ids, self.filter.metadata) if self.filter else (None, None)
 
     def check_limits(self, settings: Settings) -> None:
         """Before any work: at most max_chat_messages messages of max_chat_chars characters
@@ -90,14 +115,15 @@ def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def citation_url(base_url: str, c: Citation) -> str:
+def citation_url(base_url: str, c: Citation, collection: str = DEFAULT_COLLECTION) -> str:
     """``base_url``: the configured public base URL, never one taken from the request."""
+    where = "" if collection == DEFAULT_COLLECTION else f"&collection={quote(collection, safe='')}"
     return (f"{base_url.rstrip('/')}/v1/documents/{quote(c.doc_id, safe='')}"
-            f"?version={c.doc_version}&start={c.start}&end={c.end}")
+            f"?version={c.doc_version}&start={c.start}&end={c.end}{where}")
 
 
 def url_annotations(content: str, citations: list[Citation], base_url: str,
-                    titles: dict[str, str]) -> list[dict[str, Any]]:
+                    titles: dict[str, str], collection: str = DEFAULT_COLLECTION) -> list[dict[str, Any]]:
     """One url_citation per citation, over its [n] marker (the first after its claim)."""
     out = []
     for c in citations:
@@ -106,13 +132,13 @@ def url_annotations(content: str, citations: list[Citation], base_url: str,
         if start < 0:
             continue
         out.append({"type": "url_citation", "url_citation": {
-            "start_index": start, "end_index": start + len(marker), "url": citation_url(base_url, c),
+            "start_index": start, "end_index": start + len(marker), "url": citation_url(base_url, c, collection),
             "title": titles.get(c.doc_id, "") or c.doc_id}})
     return out
 
 
-def citations_out(citations: list[Citation]) -> list[dict[str, Any]]:
-    return [CitationOut(**vars(c)).model_dump() for c in citations]
+def citations_out(citations: list[Citation], collection: str = DEFAULT_COLLECTION) -> list[dict[str, Any]]:
+    return [CitationOut(**vars(c), collection=collection).model_dump() for c in citations]
 
 
 def extras(result: VerifiedAnswer) -> dict[str, Any]:
@@ -130,10 +156,12 @@ def usage(result: VerifiedAnswer) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def completion(model: str, result: VerifiedAnswer, base_url: str, titles: dict[str, str]) -> dict[str, Any]:
-    citations = citations_out(result.citations)
+def completion(model: str, result: VerifiedAnswer, base_url: str, titles: dict[str, str],
+               collection: str = DEFAULT_COLLECTION) -> dict[str, Any]:
+    citations = citations_out(result.citations, collection)
     message = {"role": "assistant", "content": result.answer, "refusal": None, "citations": citations,
-               "annotations": url_annotations(result.answer, result.citations, base_url, titles), **extras(result)}
+               "annotations": url_annotations(result.answer, result.citations, base_url, titles, collection),
+               **extras(result)}
     return {
         "id": completion_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],

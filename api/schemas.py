@@ -9,7 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from citeqa.api.settings import Settings
-from citeqa.index.types import Document, Hit, Source
+from citeqa.index.scope import DEFAULT_COLLECTION, MAX_FILTER_DOC_IDS
+from citeqa.index.types import Collection, Document, Hit, Source
 from citeqa.qa.types import VerifiedAnswer
 
 
@@ -39,8 +40,39 @@ def json_size(value: Any) -> int:
     return len(text.encode("utf-8", "surrogatepass"))  # a lone surrogate is refused later, by ingest
 
 
+COLLECTION_DESCRIPTION = (
+    "The collection to work in (default: `default`, or the API key's only collection when it may not use "
+    "`default`). A name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit. A collection "
+    "the key may not use answers 404, as one that does not exist does.")
+
+
+class FilterIn(_Request):
+    """Which documents of the collection a search may return; every part given must hold."""
+
+    doc_ids: list[str] | None = Field(None, max_length=MAX_FILTER_DOC_IDS, description=(
+        "Only these documents (doc_ids of the collection)."))
+    metadata: dict[str, Any] | None = Field(None, description=(
+        "Conditions on top-level metadata keys, all of which must hold: `{\"lang\": \"en\"}` (equal), "
+        "`{\"lang\": [\"en\", \"de\"]}` (one of), `{\"year\": {\"gte\": 2000, \"lt\": 2010}}` (a range of "
+        "numbers, or of ISO-8601 dates such as \"2024-05-01\"), `{\"k\": {\"eq\": v}}`, `{\"k\": {\"in\": [...]}}`. "
+        "A document without the key never matches."))
+
+
+class _Scoped(_Request):
+    """A search or a question: a collection, and a filter inside it."""
+
+    collection: str | None = Field(None, description=COLLECTION_DESCRIPTION)
+    filter: FilterIn | None = Field(None, description="Search only the documents that match (default: all).")
+
+    @property
+    def filter_parts(self) -> tuple[list[str] | None, dict[str, Any] | None]:
+        """(doc_ids, metadata) as index/scope.py ``scope_from_request`` takes them."""
+        return (self.filter.doc_ids, self.filter.metadata) if self.filter else (None, None)
+
+
 class DocumentIn(_Request):
     text: str = Field(..., description="The document's text; stored exactly as sent.")
+    collection: str | None = Field(None, description=COLLECTION_DESCRIPTION + " Ingest creates a missing one.")
     doc_id: str | None = Field(None, min_length=1, max_length=256, description="Defaults to a content hash.")
     title: str = Field("", max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict, description=(
@@ -87,6 +119,7 @@ class SourceOut(BaseModel):
 
 
 class DocumentWritten(BaseModel):
+    collection: str = DEFAULT_COLLECTION
     doc_id: str
     doc_version: str
     sentence_count: int
@@ -97,6 +130,7 @@ class DocumentWritten(BaseModel):
 
 
 class DocumentOut(BaseModel):
+    collection: str = DEFAULT_COLLECTION
     doc_id: str
     doc_version: str
     title: str
@@ -122,6 +156,7 @@ class DocumentSummary(BaseModel):
 
 
 class DocumentList(BaseModel):
+    collection: str = DEFAULT_COLLECTION
     documents: list[DocumentSummary]
     total: int
     limit: int
@@ -129,7 +164,7 @@ class DocumentList(BaseModel):
     next_offset: int | None
 
 
-class SearchIn(_Request):
+class SearchIn(_Scoped):
     query: str = Field(..., min_length=1, description="At most CITEQA_MAX_QUERY_CHARS (2,000 by default).")
     top_k: int | None = Field(None, ge=1)
 
@@ -138,6 +173,7 @@ class SearchIn(_Request):
 
 
 class HitOut(BaseModel):
+    collection: str = DEFAULT_COLLECTION
     sentence_id: str
     doc_id: str
     doc_version: str
@@ -158,8 +194,9 @@ class HitOut(BaseModel):
     def of(cls, hit: Hit) -> "HitOut":
         s = hit.sentence
         return cls(
-            sentence_id=s.id, doc_id=s.doc_id, doc_version=s.doc_version, start=s.start, end=s.end,
-            text=s.text, score=round(hit.score, 6), dense_score=hit.dense_score, lexical_score=hit.lexical_score,
+            collection=s.collection, sentence_id=s.id, doc_id=s.doc_id, doc_version=s.doc_version, start=s.start,
+            end=s.end, text=s.text, score=round(hit.score, 6), dense_score=hit.dense_score,
+            lexical_score=hit.lexical_score,
         )
 
 
@@ -169,7 +206,7 @@ class SearchOut(BaseModel):
     timings_ms: dict[str, float]
 
 
-class AskIn(_Request):
+class AskIn(_Scoped):
     question: str = Field(..., min_length=1, description="At most CITEQA_MAX_QUESTION_CHARS (2,000 by default).")
     top_k: int | None = Field(None, ge=1, description="Passages retrieved for the answer.")
     generator: str | None = Field(None, description="A name from GET /v1/generators (default: the server's).")
@@ -181,6 +218,7 @@ class AskIn(_Request):
 
 
 class CitationOut(BaseModel):
+    collection: str = Field(DEFAULT_COLLECTION, description="The collection the cited document is in.")
     marker: int
     sentence_id: str
     doc_id: str
@@ -224,13 +262,39 @@ class AskOut(BaseModel):
         "completion_tokens, first_token_ms, generate_ms, tokens_per_s.")
 
     @classmethod
-    def of(cls, result: VerifiedAnswer) -> "AskOut":
+    def of(cls, result: VerifiedAnswer, collection: str = DEFAULT_COLLECTION) -> "AskOut":
         return cls(
             answer=result.answer, status=result.status,
-            citations=[CitationOut(**vars(c)) for c in result.citations],
+            citations=[CitationOut(**vars(c), collection=collection) for c in result.citations],
             dropped_citations=result.dropped_citations, timings_ms=result.timings_ms, generation=result.generation,
             short_answer=ShortAnswerOut(**vars(result.short_answer)) if result.short_answer else None,
         )
+
+
+class CollectionIn(_Request):
+    name: str = Field(..., description="1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+
+
+class CollectionOut(BaseModel):
+    name: str
+    documents: int = Field(description="Live documents (their current versions).")
+    created_at: float = Field(description="Unix time.")
+
+    @classmethod
+    def of(cls, c: Collection) -> "CollectionOut":
+        return cls(name=c.name, documents=c.documents, created_at=c.created_at)
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionOut]
+
+
+class CollectionDeleted(BaseModel):
+    name: str
+    documents_removed: int = Field(description="Live documents taken out of search and listings; their versions "
+                                   "stay readable by version, as after a document's delete.")
+    kept: bool = Field(description="True for `default`, which is emptied but always exists.")
+    message: str
 
 
 class GeneratorOut(BaseModel):

@@ -8,12 +8,17 @@ that content type; api/middleware.py gives it its own size limit). Doc ids may h
 in ``/original`` by the raw path: only a literal, unencoded ``/original`` at the end is the
 original route. A client that quotes the id with every ``/`` as ``%2F`` (api/client.py,
 the playground, ``original_url``) reaches either, whatever the id.
+
+Every route works in one collection: ``collection`` in the body or form of an ingest, the
+``?collection=`` query parameter elsewhere (api/access.py resolves it, and answers 404 for
+a collection the API key may not use, as for one that does not exist).
 """
 
 from __future__ import annotations
 
 import json
 import mimetypes
+from dataclasses import replace
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -24,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 from starlette.types import Scope
 
+from citeqa.api.access import collection_for
 from citeqa.api.deps import MetricsDep, ServicesDep, SettingsDep
 from citeqa.api.errors import ApiError
 from citeqa.api.middleware import is_upload, json_body_problem
@@ -44,19 +50,27 @@ from citeqa.api.settings import Settings
 from citeqa.index.extract import ExtractionError
 from citeqa.index.file_input import document_from_file
 from citeqa.index.ingest import DocumentInput
+from citeqa.index.scope import DEFAULT_COLLECTION
 from citeqa.index.types import Document
 from citeqa.qa.anchors import anchor
 
 PREFIX = "/v1/documents"
 UPLOAD_PATHS = (PREFIX,)  # where api/middleware.py lets multipart/form-data through
-UPLOAD_FIELDS = ("file", "doc_id", "title", "metadata")
+UPLOAD_FIELDS = ("file", "doc_id", "title", "metadata", "collection")
 # An ExtractionError carries its status; the code goes with it.
 EXTRACTION_CODES = {413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_document"}
 
 
-def original_path(doc_id: str, version: str) -> str:
+def original_path(doc_id: str, version: str, collection: str = DEFAULT_COLLECTION) -> str:
     """The path of a version's original bytes (the id quoted: it may hold ``/``, ``?``, spaces)."""
-    return f"{PREFIX}/{quote(doc_id, safe='')}/original?version={quote(version, safe='')}"
+    where = "" if collection == DEFAULT_COLLECTION else f"&collection={quote(collection, safe='')}"
+    return f"{PREFIX}/{quote(doc_id, safe='')}/original?version={quote(version, safe='')}{where}"
+
+
+# The ``?collection=`` of the routes that read or delete a document.
+CollectionQuery = Annotated[str | None, Query(description=(
+    "The collection (default: `default`, or the API key's only collection). One the key may not use answers "
+    "404, as one that does not exist does."))]
 
 
 class _UploadRoute(APIRoute):
@@ -93,6 +107,9 @@ _UPLOAD_SCHEMA: dict[str, Any] = {
                   "description": "Defaults to the file's own title (HTML, PDF, DOCX), else its name."},
         "metadata": {"type": "string", "description": (
             "A JSON object as text; its keys override those extracted from the file (author, date, url...).")},
+        "collection": {"type": "string", "description": (
+            "The collection to store it in (default: `default`, or the API key's only collection); created "
+            "if missing.")},
     },
 }
 
@@ -103,6 +120,7 @@ async def upload_document(
     doc_id: Annotated[str | None, Form(min_length=1, max_length=256)] = None,
     title: Annotated[str, Form(max_length=1000)] = "",
     metadata: Annotated[str | None, Form()] = None,
+    collection: Annotated[str | None, Form()] = None,
 ) -> DocumentWritten:
     """A file as multipart/form-data (documented on the JSON route: one operation, two bodies).
     Empty form fields count as absent, as browsers send every field of a form."""
@@ -114,11 +132,14 @@ async def upload_document(
                                       for name in unknown])
     extra = _metadata_field(metadata, settings)
     # Extraction and ingest are CPU and disk work: in the thread pool, off the event loop.
-    return await run_in_threadpool(_store_file, file, doc_id, title, extra, services, settings, metrics, response)
+    return await run_in_threadpool(_store_file, request, file, doc_id, title, extra, collection or None, services,
+                                   settings, metrics, response)
 
 
-def _store_file(file: UploadFile, doc_id: str | None, title: str, metadata: dict[str, Any], services: Services,
-                settings: Settings, metrics: Metrics, response: Response) -> DocumentWritten:
+def _store_file(request: Request, file: UploadFile, doc_id: str | None, title: str, metadata: dict[str, Any],
+                collection: str | None, services: Services, settings: Settings, metrics: Metrics,
+                response: Response) -> DocumentWritten:
+    where = collection_for(request, collection, services.store, must_exist=False)  # before any extraction work
     data = file.file.read()  # at most max_upload_bytes: the middleware counted the body
     try:
         document = document_from_file(data, filename=file.filename or "", declared_type=file.content_type,
@@ -126,7 +147,7 @@ def _store_file(file: UploadFile, doc_id: str | None, title: str, metadata: dict
                                       limits=extraction_limits(settings))
     except ExtractionError as exc:
         raise ApiError(exc.status, EXTRACTION_CODES.get(exc.status, "invalid_document"), exc.message) from exc
-    return _ingest(document, services, metrics, response)
+    return _ingest(replace(document, collection=where), services, metrics, response)
 
 
 def _metadata_field(text: str | None, settings: Settings) -> dict[str, Any]:
@@ -155,11 +176,12 @@ def _ingest(document: DocumentInput, services: Services, metrics: Metrics, respo
     else:
         response.status_code = status.HTTP_200_OK
     source = None
+    collection = result.collection
     if document.source is not None:  # what is stored (a second upload under another name keeps the first's)
-        stored = services.store.document(result.doc_id, result.doc_version)
+        stored = services.store.document(result.doc_id, result.doc_version, collection)
         kept = stored.source if stored is not None and stored.source is not None else document.source
-        source = SourceOut.of(kept, original_path(result.doc_id, result.doc_version))
-    return DocumentWritten(doc_id=result.doc_id, doc_version=result.doc_version,
+        source = SourceOut.of(kept, original_path(result.doc_id, result.doc_version, collection))
+    return DocumentWritten(collection=collection, doc_id=result.doc_id, doc_version=result.doc_version,
                            sentence_count=result.sentence_count, created=result.created, source=source)
 
 
@@ -171,8 +193,8 @@ router.add_api_route("", upload_document, methods=["POST"], route_class_override
 @router.post("", status_code=201, response_model=DocumentWritten,
              responses={200: {"model": DocumentWritten, "description": "This exact version was already stored."}},
              openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": _UPLOAD_SCHEMA}}}})
-def add_document(body: DocumentIn, services: ServicesDep, settings: SettingsDep, metrics: MetricsDep,
-                 response: Response) -> DocumentWritten:
+def add_document(body: DocumentIn, request: Request, services: ServicesDep, settings: SettingsDep,
+                 metrics: MetricsDep, response: Response) -> DocumentWritten:
     """Store a document (or a new version of one) and index its sentences. 201 when
     created; 200 when the same content was already stored (nothing is re-embedded).
 
@@ -184,29 +206,39 @@ def add_document(body: DocumentIn, services: ServicesDep, settings: SettingsDep,
     was detected: media type, page count, size, SHA-256. A file that cannot be read gets
     413 (over a limit), 415 (a type not read; the message lists those that are) or 422
     (``invalid_document``: encrypted, corrupt, no text layer, no main text...), and nothing
-    is stored."""
+    is stored.
+
+    ``collection`` (a JSON field, or a form field of an upload) names the collection to
+    store it in, created if missing; an API key limited to collections stores only in
+    those (404 for any other, as for a collection that does not exist)."""
     body.check_limits(settings)
-    return _ingest(DocumentInput(text=body.text, doc_id=body.doc_id, title=body.title, metadata=body.metadata),
-                   services, metrics, response)
+    collection = collection_for(request, body.collection, services.store, must_exist=False)
+    return _ingest(DocumentInput(text=body.text, doc_id=body.doc_id, title=body.title, metadata=body.metadata,
+                                 collection=collection), services, metrics, response)
 
 
 @router.get("", response_model=DocumentList)
 def list_documents(
+    request: Request,
     services: ServicesDep,
+    collection: CollectionQuery = None,
     limit: int = Query(50, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=2**63 - 1),
     metadata: bool = Query(False, description="Also each document's metadata (null without it)."),
 ) -> DocumentList:
-    """Live documents (their current versions), ordered by doc_id: ids, versions and titles.
-    Metadata can be large, so a listing carries it only when asked (``?metadata=true``)."""
-    page = services.store.list_documents(limit, offset)
+    """Live documents (their current versions) of a collection, ordered by doc_id: ids,
+    versions and titles. Metadata can be large, so a listing carries it only when asked
+    (``?metadata=true``)."""
+    where = collection_for(request, collection, services.store)
+    page = services.store.list_documents(limit, offset, where)
     next_offset = offset + limit if offset + limit < page.total else None
-    return DocumentList(documents=[DocumentSummary.of(d, with_metadata=metadata) for d in page.documents],
+    return DocumentList(collection=where,
+                        documents=[DocumentSummary.of(d, with_metadata=metadata) for d in page.documents],
                         total=page.total, limit=limit, offset=offset, next_offset=next_offset)
 
 
-def _document_or_404(services: Services, doc_id: str, version: str | None) -> Document:
-    doc = services.store.document(doc_id, version)
+def _document_or_404(services: Services, doc_id: str, version: str | None, collection: str) -> Document:
+    doc = services.store.document(doc_id, version, collection)
     if doc is None:
         what = f"document {doc_id!r}" + (f" has no version {version!r}" if version else " not found")
         raise ApiError(404, "not_found", what)
@@ -214,16 +246,18 @@ def _document_or_404(services: Services, doc_id: str, version: str | None) -> Do
 
 
 def get_original(doc_id: str, request: Request, services: ServicesDep,
-                 version: str | None = Query(None, description="Default: the current version.")) -> Response:
+                 version: str | None = Query(None, description="Default: the current version."),
+                 collection: CollectionQuery = None) -> Response:
     """The bytes of the file a version was extracted from, as uploaded: its media type, an
     attachment with its file name, and its SHA-256 as the ETag. 404 for a version sent as
     text (it has no file). The id is everything before a literal ``/original``: a document
     whose id itself ends in ``/original`` is read at ``/v1/documents/{id with / as %2F}``."""
-    doc = _document_or_404(services, doc_id, version)
+    where = collection_for(request, collection, services.store, must_exist=version is None)
+    doc = _document_or_404(services, doc_id, version, where)
     if doc.source is None:
         raise ApiError(404, "not_found", f"version {doc.version} of document {doc.doc_id!r} has no original file: "
                        "it was sent as text")
-    data = services.store.original(doc.doc_id, doc.version)
+    data = services.store.original(doc.doc_id, doc.version, where)
     if data is None:
         raise ApiError(404, "not_found", f"the original file of version {doc.version} of document {doc.doc_id!r} "
                        "is not stored")
@@ -265,33 +299,40 @@ router.add_api_route(
 
 
 @router.get("/{doc_id:path}", response_model=DocumentOut)
-def get_document(doc_id: str, services: ServicesDep, version: str | None = None,
+def get_document(doc_id: str, request: Request, services: ServicesDep, version: str | None = None,
                  start: int | None = Query(None, ge=0, description="With end: also return this span (a citation's)."),
-                 end: int | None = Query(None, ge=0)) -> DocumentOut:
+                 end: int | None = Query(None, ge=0), collection: CollectionQuery = None) -> DocumentOut:
     """A document's current version, or any stored version with ``?version=``: every
     version a citation ever named stays readable, even after an update or a delete.
     ``start`` and ``end`` (code points) add ``span``: what a citation URL points at, with
     the PDF page(s) it is on (``page``, ``end_page``). ``source`` describes the file the
-    version was extracted from (null for text sent as text)."""
-    doc = _document_or_404(services, doc_id, version)
+    version was extracted from (null for text sent as text). ``?collection=`` names the
+    collection the document is in (a citation's URL carries it); a version stays readable
+    after its collection is deleted."""
+    where = collection_for(request, collection, services.store, must_exist=version is None)
+    doc = _document_or_404(services, doc_id, version, where)
     span = None
     if start is not None or end is not None:
         if start is None or end is None or not start <= end <= len(doc.text):
             raise ApiError(422, "invalid_request", f"start and end must satisfy 0 <= start <= end <= {len(doc.text)}")
-        where = anchor(doc, start, end)  # the same page rule as citations'
-        span = SpanOut(start=start, end=end, text=doc.text[start:end], page=where.page, end_page=where.end_page)
-    sentences = services.store.sentences(doc.doc_id, doc.version)
+        at = anchor(doc, start, end)  # the same page rule as citations'
+        span = SpanOut(start=start, end=end, text=doc.text[start:end], page=at.page, end_page=at.end_page)
+    sentences = services.store.sentences(doc.doc_id, doc.version, where)
     return DocumentOut(
-        doc_id=doc.doc_id, doc_version=doc.version, title=doc.title, text=doc.text, metadata=doc.metadata,
+        collection=where, doc_id=doc.doc_id, doc_version=doc.version, title=doc.title, text=doc.text,
+        metadata=doc.metadata,
         current=doc.current, sentences=[SentenceOut(id=s.id, start=s.start, end=s.end) for s in sentences],
         span=span,
-        source=SourceOut.of(doc.source, original_path(doc.doc_id, doc.version)) if doc.source is not None else None,
+        source=(SourceOut.of(doc.source, original_path(doc.doc_id, doc.version, where))
+                if doc.source is not None else None),
     )
 
 
 @router.delete("/{doc_id:path}", status_code=204)
-def delete_document(doc_id: str, services: ServicesDep) -> Response:
+def delete_document(doc_id: str, request: Request, services: ServicesDep,
+                    collection: CollectionQuery = None) -> Response:
     """Stop retrieving a document. Its stored versions stay readable by version."""
-    if not services.store.delete(doc_id):
+    where = collection_for(request, collection, services.store)
+    if not services.store.delete(doc_id, where):
         raise ApiError(404, "not_found", f"document {doc_id!r} not found")
     return Response(status_code=204)

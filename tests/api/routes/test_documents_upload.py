@@ -280,8 +280,8 @@ def test_multipart_anywhere_else_is_415_and_json_posts_are_unchanged(client):
     # JSON: as before, and no source.
     r = client.post("/v1/documents", json={"doc_id": "j", "text": "Plain JSON text. Two sentences."})
     assert r.status_code == 201
-    assert r.json() == {"doc_id": "j", "doc_version": r.json()["doc_version"], "sentence_count": 2, "created": True,
-                        "source": None}
+    assert r.json() == {"collection": "default", "doc_id": "j", "doc_version": r.json()["doc_version"],
+                        "sentence_count": 2, "created": True, "source": None}
     assert client.post("/v1/documents", json={"doc_id": "j", "text": "Plain JSON text. Two sentences."}).json()[
         "created"] is False
     assert client.get("/v1/documents/j").json()["source"] is None
@@ -356,5 +356,6 @@ def test_the_schema_documents_both_bodies(client):
     content = operation["requestBody"]["content"]
     assert set(content) == {"application/json", "multipart/form-data"}
     form = content["multipart/form-data"]["schema"]
-    assert form["required"] == ["file"] and set(form["properties"]) == {"file", "doc_id", "title", "metadata"}
+    assert form["required"] == ["file"] and set(form["properties"]) == {"file", "doc_id", "title", "metadata",
+                                                                             "collection"}
     assert "/original" in str(client.get("/openapi.json").json()["paths"])
