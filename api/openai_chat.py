@@ -15,15 +15,13 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from citeqa.api.conversation import DEFAULT_MODEL, Conversation
+from citeqa.api.errors import ApiError
 from citeqa.api.schemas import COLLECTION_DESCRIPTION, CitationOut, FilterIn, ShortAnswerOut, check_length, over_limit
 from citeqa.api.settings import Settings
 from citeqa.index.scope import DEFAULT_COLLECTION
 from citeqa.qa.types import ChatTurn, Citation, VerifiedAnswer
 
-DEFAULT_MODEL = "citeqa"
-# A model name may end in "@<collection>" (``citeqa@news``, ``extractive@news``): the one
-# way a plain OpenAI client, which sends nothing but a model name, can pick a collection.
-COLLECTION_MARK = "@"
 # The roles earlier turns keep as history (OpenAI's newer "developer" is a system message);
 # tool messages are not conversation, and are left out.
 _HISTORY_ROLES: dict[str, Literal["system", "user", "assistant"]] = {
@@ -71,16 +69,6 @@ class ChatRequest(BaseModel):
         " A model name's `@<collection>` says the same; if both are given they must agree."))
     filter: FilterIn | None = Field(None, description="citeqa: answer only from the documents that match.")
 
-    def generator_and_collection(self) -> tuple[str, str | None]:
-        """The generator model the model name names, and the collection it and the
-        ``collection`` field name (None: neither does); 422 when they disagree."""
-        name, mark, named = self.model.partition(COLLECTION_MARK)
-        wanted = named if mark else None
-        if wanted is not None and self.collection is not None and wanted != self.collection:
-            raise over_limit("collection", f"the model name asks for collection {wanted!r} but collection is "
-                             f"{self.collection!r}; name one, or the same in both")
-        return name, wanted if wanted is not None else self.collection
-
     @property
     def filter_parts(self) -> tuple[list[str] | None, dict[str, Any] | None]:
         return (self.filter.doc_ids, self.filter.metadata) if self.filter else (None, None)
@@ -95,6 +83,15 @@ class ChatRequest(BaseModel):
         if total > limit:
             raise over_limit("messages", f"longer together than the limit of {limit} characters (got {total})")
         check_length(f"messages.{count - 1}.content", self.messages[-1].text(), settings.max_question_chars)
+
+    def conversation(self) -> Conversation:
+        """The question and what citeqa needs to answer it, as every dialect gives it."""
+        if self.messages[-1].role != "user":
+            raise ApiError(422, "invalid_request", "the last message must be a user message with a question in it")
+        question, history = self.question_and_history()
+        doc_ids, metadata = self.filter_parts
+        return Conversation(self.model, question, history, self.top_k, self.collection, doc_ids, metadata,
+                            self.options_for)
 
     def question_and_history(self) -> tuple[str, list[ChatTurn]]:
         """The last message (a user's) is the question; the ones before are history."""

@@ -386,7 +386,7 @@ def test_llamacpp_chats_whose_clients_leave_stop_at_once_and_free_the_server(tmp
         settled = _settled_threads(server, http)
         assert settled <= baseline + 3, f"threads: {baseline} before the load, {settled} after it"
     records = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
-    cancelled = [r for r in records if r["logger"] == "citeqa.api.routes.chat" and r.get("disconnected")]
+    cancelled = [r for r in records if r["logger"] == "citeqa.api.conversation" and r.get("disconnected")]
     assert len(cancelled) == streamed, records[-20:]  # each stream that lost its client says so
     closed = [r for r in records if r["logger"] == "citeqa.access" and r.get("status") == 499]
     assert len(left) == whole and any(left), left
