@@ -27,8 +27,10 @@ from citeqa.api.routes import (
     documents,
     generators,
     health,
+    messages,
     metrics,
     playground,
+    responses,
     search,
 )
 from citeqa.api.routes import keys as keys_routes
@@ -110,7 +112,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     idle_trim = IdleTrim()
     app.state.idle_trim = idle_trim
     app.add_middleware(idle_trim.track)  # outermost: a request is in flight until its last byte is sent
-    for module in (health, documents, collections, keys_routes, search, ask, generators, chat, playground, api_docs,
-                   metrics):
+    for module in (health, documents, collections, keys_routes, search, ask, generators, chat, responses, messages,
+                   playground, api_docs, metrics):
         app.include_router(module.router)
     return app
