@@ -154,6 +154,8 @@ class Settings(BaseSettings):
         "/v1/ask's question and a chat's last message: longer ones get 422."))
     max_query_chars: int = Field(2_000, ge=1, description="/v1/search's query: longer ones get 422.")
     max_chat_messages: int = Field(50, ge=1, description="Messages of one chat request, history included.")
+    max_batch_documents: int = Field(100, ge=1, description=(
+        "Documents of one POST /v1/documents:batch request; more get 413."))
     max_chat_chars: int = Field(20_000, ge=1, description=(
         "Characters of all the messages of one chat request together (the question included)."))
     max_metadata_bytes: int = Field(65_536, ge=2, description=(
