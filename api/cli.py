@@ -228,13 +228,15 @@ def ingest(
                           "{doc_id,title,text,metadata}. Folders are read recursively.")],
     data_dir: DataDir = None,
     url: Url = None,
-    batch: Annotated[int, typer.Option(min=1, help="Documents embedded together (bigger batches pad less).")] = 256,
+    batch: Annotated[int, typer.Option(min=1, help=(
+        "Documents embedded together (bigger batches pad less); with --url, documents per request, at most "
+        "100 (the server's default CITEQA_MAX_BATCH_DOCUMENTS)."))] = 256,
     collection: Annotated[Optional[str], typer.Option(
         "--collection", "-c", help="Store into this collection (created on first use; default: default).")] = None,
 ) -> None:
     """Add documents; a changed document gets a new version. A file that cannot be read is
     named with the reason and stores nothing; the others are stored, and the exit code is 1."""
-    from citeqa.api.ingest_files import Tally, ingest_locally, ingest_remotely
+    from citeqa.api.ingest_files import BATCH_DOCUMENTS, Tally, ingest_locally, ingest_remotely
     from citeqa.index.file_input import input_files
 
     into = checked_collection(collection)  # in process; over HTTP only a name given is sent
@@ -253,7 +255,7 @@ def ingest(
 
             with httpx.Client(base_url=url, timeout=120) as client:
                 tally = ingest_remotely(found.files, client, progress, report,
-                                        collection=collection and into)
+                                        collection=collection and into, batch=min(batch, BATCH_DOCUMENTS))
         else:
             from citeqa.api.services import Services, extraction_limits
 

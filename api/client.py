@@ -61,6 +61,28 @@ def post_json(client: httpx.Client, path: str, payload: dict[str, Any]) -> dict[
     return body
 
 
+BATCH_PATH = "/v1/documents:batch"
+
+
+def post_batch(client: httpx.Client, payloads: list[dict[str, Any]],
+               collection: str | None = None) -> list[dict[str, Any]]:
+    """POST documents (``document_payload`` bodies) to ``/v1/documents:batch``: one answer per
+    document, in order, each with ``status`` created, unchanged or error (then ``http_status``
+    and ``error.message`` say why). ``collection`` applies to the documents that name none.
+    ApiError when the request as a whole fails: 413 for too many documents or bytes at once,
+    404 or 405 from a server older than the batch route."""
+    response = client.post(BATCH_PATH, json={"documents": payloads, **collection_field(collection)})
+    if response.status_code >= 400:
+        raise ApiError("POST", BATCH_PATH, response.status_code, error_message(response))
+    try:
+        answers = response.json()["documents"]
+    except (ValueError, LookupError, TypeError):
+        answers = None
+    if not isinstance(answers, list) or len(answers) != len(payloads):
+        raise ApiError("POST", BATCH_PATH, response.status_code, "not a batch answer: " + response.text[:200])
+    return answers
+
+
 def document_text(client: httpx.Client, doc_id: str, version: str, collection: str | None = None) -> str | None:
     """The text of one version of a document (of ``collection``), or None if the server has
     no such version."""

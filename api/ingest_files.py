@@ -4,15 +4,17 @@ running server.
 A file that cannot be read (a damaged PDF, a type citeqa does not read, a bad JSONL row, a
 file it may not open) is named with what is wrong and stores nothing of itself; the other
 files are stored. In process, documents are embedded in batches across files (the model is
-fastest on full batches); over HTTP, a .txt or JSONL document goes as today's JSON body and
-any other file is uploaded as it is (multipart), so the server extracts and keeps it.
+fastest on full batches); over HTTP, .txt and JSONL documents go as JSON, many per request
+(``POST /v1/documents:batch``), and any other file is uploaded as it is (multipart), so
+the server extracts and keeps it.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from citeqa.index.extract import ExtractionError, Limits
 from citeqa.index.file_input import InputFile, read_input_file
@@ -32,6 +34,10 @@ FILE_PROBLEMS = (ExtractionError, InvalidDocument, OSError, UnicodeDecodeError, 
 FILE_STATUSES = frozenset({400, 413, 415, 422})
 # Extracted files keep their original bytes until stored: a batch is also cut at this size.
 MAX_PENDING_BYTES = 64_000_000
+# Over HTTP: documents per POST /v1/documents:batch (the server's default limit,
+# CITEQA_MAX_BATCH_DOCUMENTS), and JSON bytes per batch, below its default body limit (5 MB).
+BATCH_DOCUMENTS = 100
+MAX_BATCH_BYTES = 4_000_000
 
 
 @dataclass
@@ -108,21 +114,27 @@ def ingest_locally(files: list[InputFile], ingestor: Ingestor, progress: Progres
 
 
 def ingest_remotely(files: list[InputFile], client: httpx.Client, progress: Progress, report: Report, *,
-                    collection: str | None = None) -> Tally:
+                    collection: str | None = None, batch: int = BATCH_DOCUMENTS) -> Tally:
     """Send each file to the server at ``client``'s base URL, into ``collection`` (the
-    ``collection`` field of the JSON body or the upload's form; None: the server's choice,
-    ``default`` or the API key's only collection). A JSONL file is checked whole before its
-    first document is sent; the server may still refuse one of its documents, and then the
-    ones before it are stored."""
+    ``collection`` field of the JSON bodies or the upload's form; None: the server's choice,
+    ``default`` or the API key's only collection). Text and JSONL documents go in batches of
+    up to ``batch`` (``POST /v1/documents:batch``, each document answered on its own; one
+    document per request to a server older than that route); any other file is uploaded as
+    it is. A JSONL file is checked whole before its first document is sent; the server may
+    still refuse one of its documents, which is then reported and the others stored."""
     import httpx
 
     from citeqa.api.client import ApiError
 
     tally = Tally()
+    sender = _Batches(client, tally, report, collection, batch)
     task = progress.add_task("sending", total=len(files))
     for entry in files:
         try:
-            _send(client, entry, tally, collection)
+            if entry.extracted and entry.problem is None:
+                _upload(client, entry, tally, collection)
+            else:
+                sender.add(entry.path, read_input_file(entry))
         except ApiError as exc:
             if exc.status not in FILE_STATUSES:
                 tally.stopped = f"{exc.status} {exc.message}"
@@ -136,17 +148,97 @@ def ingest_remotely(files: list[InputFile], client: httpx.Client, progress: Prog
             tally.failed.append((entry.path, describe(exc)))
             report(entry.path, describe(exc))
         progress.advance(task)
+    else:
+        try:
+            sender.flush()
+        except ApiError as exc:
+            tally.stopped = f"{exc.status} {exc.message}"
+        except httpx.HTTPError as exc:
+            tally.stopped = f"cannot reach the server: {exc}"
     return tally
 
 
-def _send(client: httpx.Client, entry: InputFile, tally: Tally, collection: str | None) -> None:
-    from citeqa.api.client import collection_field, document_payload, post_json, upload_file
+def _upload(client: httpx.Client, entry: InputFile, tally: Tally, collection: str | None) -> None:
+    from citeqa.api.client import upload_file
 
-    if entry.extracted and entry.problem is None:
-        body = upload_file(client, entry.path.read_bytes(), entry.path.name, doc_id=entry.doc_id,
-                           title=entry.title, metadata=entry.metadata, collection=collection)
-        tally.add(body["created"], body["sentence_count"])
-        return
-    for item in read_input_file(entry):
-        body = post_json(client, "/v1/documents", {**document_payload(item), **collection_field(collection)})
-        tally.add(body["created"], body["sentence_count"])
+    body = upload_file(client, entry.path.read_bytes(), entry.path.name, doc_id=entry.doc_id,
+                       title=entry.title, metadata=entry.metadata, collection=collection)
+    tally.add(body["created"], body["sentence_count"])
+
+
+class _Batches:
+    """JSON documents waiting to be sent, with the file each came from; sent ``size`` at a
+    time, or sooner when their bodies near MAX_BATCH_BYTES (the server's default body limit
+    is 5 MB). A batch the server finds too large (413) is sent again in halves, and later
+    batches are no larger; a server without the batch route (404, 405) gets one document
+    per request from then on. Raises ApiError for an answer that any request would get."""
+
+    def __init__(self, client: httpx.Client, tally: Tally, report: Report, collection: str | None, size: int):
+        self.client, self.tally, self.report, self.collection = client, tally, report, collection
+        self.size = max(1, size)
+        self.batched = True  # False: the server has no batch route
+        self.pending: list[tuple[Path, dict[str, Any]]] = []
+        self.pending_bytes = 0
+
+    def add(self, path: Path, items: list[DocumentInput]) -> None:
+        from citeqa.api.client import document_payload
+
+        for item in items:
+            payload = document_payload(item)
+            size = len(json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+            if self.pending and self.pending_bytes + size > MAX_BATCH_BYTES:
+                self.flush()
+            self.pending.append((path, payload))
+            self.pending_bytes += size
+            if len(self.pending) >= self.size:
+                self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending, self.pending_bytes = self.pending, [], 0
+        while pending:
+            chunk, pending = pending[:self.size], pending[self.size:]
+            self._send(chunk)
+
+    def _send(self, chunk: list[tuple[Path, dict[str, Any]]]) -> None:
+        from citeqa.api.client import ApiError, collection_field, post_batch, post_json
+
+        if not self.batched:
+            for path, payload in chunk:
+                try:
+                    body = post_json(self.client, "/v1/documents", {**payload, **collection_field(self.collection)})
+                except ApiError as exc:
+                    if exc.status not in FILE_STATUSES:
+                        raise
+                    self._failed(path, f"{exc.status} {exc.message}")
+                else:
+                    self.tally.add(body["created"], body["sentence_count"])
+            return
+        try:
+            answers = post_batch(self.client, [payload for _, payload in chunk], self.collection)
+        except ApiError as exc:
+            if exc.status in (404, 405):  # a server from before the batch route
+                self.batched = False
+                self._send(chunk)
+            elif exc.status not in FILE_STATUSES:
+                raise
+            elif len(chunk) == 1:
+                self._failed(chunk[0][0], f"{exc.status} {exc.message}")
+            elif exc.status == 413:  # too many documents or bytes at once
+                half = len(chunk) // 2
+                self.size = min(self.size, half)  # and no larger from now on
+                self._send(chunk[:half])
+                self._send(chunk[half:])
+            else:  # the body as a whole was refused (not JSON the server reads): find which document
+                for one in chunk:
+                    self._send([one])
+            return
+        for (path, _), answer in zip(chunk, answers, strict=True):
+            if answer.get("status") == "error":
+                error = answer.get("error") or {}
+                self._failed(path, f"{answer.get('http_status')} {error.get('message', 'refused')}")
+            else:
+                self.tally.add(answer["status"] == "created", int(answer.get("sentence_count") or 0))
+
+    def _failed(self, path: Path, problem: str) -> None:
+        self.tally.failed.append((path, problem))
+        self.report(path, problem)

@@ -318,3 +318,40 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+class DocumentsBatchIn(_Request):
+    """Several documents in one request (``POST /v1/documents:batch``). Each item is checked
+    on its own (as ``DocumentIn``): one that is not a valid document is reported in its place
+    and the others are stored."""
+
+    documents: list[Any] = Field(..., min_length=1, description=(
+        "The documents, each the JSON body of POST /v1/documents (`text`, `doc_id`, `title`, `metadata`, "
+        "`collection`). At most CITEQA_MAX_BATCH_DOCUMENTS (100 by default): more get 413."),
+        json_schema_extra={"items": {"$ref": "#/components/schemas/DocumentIn"}})
+    collection: str | None = Field(None, description=(
+        "The collection of the items that name none (as an item's own `collection`)."))
+
+
+class BatchItemOut(BaseModel):
+    """What became of one item of a batch, at its ``index`` in the request."""
+
+    index: int
+    status: Literal["created", "unchanged", "error"]
+    http_status: int = Field(description=(
+        "The status POST /v1/documents would have answered for this item alone: 201 created, 200 unchanged, "
+        "else the error's (422 invalid, 404 a collection the key may not use...)."))
+    collection: str | None = None
+    doc_id: str | None = Field(None, description="null for an item that failed before it had one.")
+    doc_version: str | None = None
+    sentence_count: int | None = None
+    error: ErrorBody | None = Field(None, description="Why the item was not stored (status `error` only).")
+
+
+class DocumentsBatchOut(BaseModel):
+    """One entry per item, in request order. The stored items were written in one transaction."""
+
+    documents: list[BatchItemOut]
+    created: int
+    unchanged: int
+    failed: int

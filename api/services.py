@@ -5,9 +5,11 @@ the settings objects each part of the domain takes."""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 
 from citeqa.api.settings import Settings
+from citeqa.index.embed_batcher import EmbedBatcher
 from citeqa.index.embedded_store import EmbeddedStore
 from citeqa.index.embedder import SentenceTransformerEmbedder
 from citeqa.index.extract import Limits
@@ -58,6 +60,27 @@ def open_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.model_path, settings.embed_batch_size)
 
 
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def size_threads(settings: Settings) -> None:
+    """torch's thread count, set once, at start, here. torch keeps its count per calling thread
+    but starts every new thread from the global set here, so the batcher's thread (the only one
+    embedding questions) and ingest's get ``torch_threads``. FAISS needs nothing: a request
+    searches one vector, and FAISS forms no OpenMP team for a single query (flat or HNSW)."""
+    if settings.torch_threads is None and settings.embedder != "torch":
+        return  # ONNX Runtime sizes its own; no reason to load torch for it
+    import torch
+
+    torch.set_num_threads(settings.torch_threads or usable_cores())
+
+
+def query_embedder(settings: Settings, embedder: Embedder) -> EmbedBatcher:
+    """The embedder of questions: concurrent single-question encodes share one forward pass."""
+    return EmbedBatcher(embedder, max_wait_s=settings.query_batch_wait_ms / 1000, max_batch=settings.query_batch_max)
+
+
 def open_store(settings: Settings, dimension: int) -> Store:
     """The embedded store (SQLite + FAISS in the data directory) unless ``CITEQA_STORE``
     names a database: ``postgresql://...`` selects PostgreSQL + pgvector."""
@@ -88,14 +111,19 @@ class Services:
     # Mentions for sentences stored without them (a data directory from before they were
     # stored): analysed in the background while the service runs.
     backfill: MentionBackfill | None = field(default=None, repr=False)
+    # Questions (search, ask, chat) are embedded through this, batched across requests;
+    # ``embedder`` itself is ingest's (its own batches) and the bench's raw encode.
+    questions: EmbedBatcher | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None,
              extra_generators: dict[str, Generator] | None = None, analyzer: Analyzer | None = None) -> "Services":
+        size_threads(settings)  # before the model's first encode
         embedder = embedder or open_embedder(settings)
         analyzer = analyzer or shared_analyzer()  # a missing or wrong pipeline fails here, at start
         store = open_store(settings, embedder.dimension)
-        retriever = HybridRetriever(store, embedder, retrieval_settings(settings))
+        questions = query_embedder(settings, embedder)
+        retriever = HybridRetriever(store, questions, retrieval_settings(settings))
         pool = registry.GeneratorPool(settings.generator, settings.generator_config, extra_generators)
         pool.instance(settings.generator)  # an unknown default fails at start, not on a question
         backfill = MentionBackfill(store, analyzer) if isinstance(store, MentionStore) else None
@@ -104,9 +132,9 @@ class Services:
         services = cls(
             settings=settings, embedder=embedder, store=store, ingestor=Ingestor(store, embedder, analyzer),
             retriever=retriever, generators=pool,
-            answerer=QuestionAnswerer(retriever, store, pool, answer_settings(settings), embedder, reranker=reranker,
+            answerer=QuestionAnswerer(retriever, store, pool, answer_settings(settings), questions, reranker=reranker,
                                       analyzer=analyzer),
-            analyzer=analyzer, backfill=backfill,
+            analyzer=analyzer, backfill=backfill, questions=questions,
         )
         if backfill is not None:
             backfill.start()
@@ -130,4 +158,6 @@ class Services:
     def close(self) -> None:
         if self.backfill is not None:
             self.backfill.stop()  # before the store closes under it
+        if self.questions is not None:
+            self.questions.close()  # queued questions are encoded first
         self.store.close()

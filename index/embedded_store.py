@@ -1,9 +1,11 @@
-"""The embedded Store: SQLite (documents, versions, sentences, vectors, FTS5) + FAISS.
+"""The embedded Store: SQLite (documents, versions, sentences, vectors) + FAISS + Tantivy.
 
 SQLite is the source of truth and every write is one transaction, committed before the
 caller acknowledges it. Sentence vectors are stored in SQLite too, so the FAISS index is
 a rebuildable cache: on open it is reconciled with the database (missing ids added from
 the stored vectors, orphans dropped), which is what makes a SIGKILL at any moment safe.
+The Tantivy BM25 indexes (index/tantivy_lexical.py) are a cache too, following a log of
+changed versions that each write transaction appends to.
 Readers borrow connections from a bounded pool (WAL), so searches go on while a writer
 ingests, and no more than ``max_connections`` of them are ever open.
 """
@@ -15,6 +17,7 @@ import logging
 import sqlite3
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +27,7 @@ import numpy as np
 
 from citeqa.index import rows
 from citeqa.index.faiss_index import VectorIndex
-from citeqa.index.lexical import DOCUMENT_FTS_TABLE_SQL, FTS_TABLE_SQL, fts_query
+from citeqa.index.lexical import OLD_FTS_TABLES
 from citeqa.index.scope import (
     DEFAULT_COLLECTION,
     DEFAULT_SCOPE,
@@ -36,6 +39,7 @@ from citeqa.index.scope import (
     storage_key,
 )
 from citeqa.index.sql_reads import ReadStatements, SqlReads
+from citeqa.index.tantivy_lexical import COMMIT_WAIT_S, Changes, LexicalIndex, query_terms
 from citeqa.index.thread_connections import DEFAULT_MAX_OPEN, ConnectionPool
 from citeqa.index.types import Document, Mention, Scored, Sentence
 from citeqa.index.vector_checks import Batch, CheckedWrites, check_stored_dimension
@@ -84,9 +88,14 @@ _SCHEMA = [
     # Collections by name (index/scope.py); documents are filed under storage keys that
     # name their collection, so this table only records which exist and since when.
     "CREATE TABLE IF NOT EXISTS collections (name TEXT PRIMARY KEY, created_at REAL NOT NULL)",
-    FTS_TABLE_SQL,
-    DOCUMENT_FTS_TABLE_SQL,
+    # The versions each write switched on or off, in commit order: what the Tantivy indexes
+    # (a cache) still have to apply past their mark. AUTOINCREMENT: a sequence is never
+    # reused, even once applied entries are deleted.
+    "CREATE TABLE IF NOT EXISTS lexical_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, version_id INTEGER NOT NULL)",
 ]
+_LOG_VERSION = "INSERT INTO lexical_log (version_id) VALUES (?)"
+# Applied entries are deleted (in a write transaction that happens anyway) once this many piled up.
+_PRUNE_AFTER = 10_000
 # After the migrations (the column may be new): the sentences still to analyse, found
 # without a scan; empty once the backfill is done.
 _UNANALYSED_INDEX = "CREATE INDEX IF NOT EXISTS sentences_unanalysed ON sentences (id) WHERE mentions IS NULL"
@@ -248,6 +257,10 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         # scope -> (data_version, keys of its searchable sentences): see _ids_in_scope.
         self._scope_ids: dict[Scope, tuple[int, np.ndarray]] = {}
         self._scope_lock = threading.Lock()
+        # scope -> (data_version, storage keys of its live documents): see _keys_in_scope.
+        # Keyed by repr: scopes on 1 and on True are equal (and hash alike) in Python.
+        self._scope_keys: dict[str, tuple[int, list[str]]] = {}
+        self._live_count: tuple[int, int] = (-1, 0)
         self._writer = self._connect()
         # Another process (say `citeqa ingest` beside a running server) may write to the same
         # database; data_version tells us, and the next search reconciles FAISS with it.
@@ -259,13 +272,18 @@ class EmbeddedStore(CheckedWrites, SqlReads):
             self._add_default_collection()
             self._writer.execute(_UNANALYSED_INDEX)
             self._check_dimension()
-            self._backfill_document_fts()
+            self._drop_old_fts()
+            self._lexical_seen: tuple[int, int] = (-1, 0)  # (data_version, log mark) last read
+            self._pruned = self.lexical_pruned()
+            self.lexical = LexicalIndex(self.data_dir / "lexical", self._lexical_epoch(), self)
             self._seen_version = self._data_version()
             # Switching to HNSW or compacting it takes minutes at a million vectors: done off
             # the lock, so searches and writes go on meanwhile.
             self.vectors = VectorIndex.load(self.faiss_path, dimension, rebuild_in_background=True)
             self.reconcile()
         except BaseException:
+            if hasattr(self, "lexical"):
+                self.lexical.close()
             self._close_connections()  # a store that did not open leaves no connection behind
             raise
 
@@ -311,17 +329,61 @@ class EmbeddedStore(CheckedWrites, SqlReads):
             with self._transaction() as conn:
                 conn.execute(_INSERT_COLLECTION, (DEFAULT_COLLECTION, time.time()))
 
-    def _backfill_document_fts(self) -> None:
-        """Data directories made before document_fts existed get it filled once."""
-        live = self._writer.execute("SELECT count(*) FROM documents WHERE deleted = 0").fetchone()[0]
-        indexed = self._writer.execute("SELECT count(*) FROM document_fts").fetchone()[0]
-        if live != indexed:
+    def _drop_old_fts(self) -> None:
+        """Data directories from before Tantivy hold FTS5 tables nothing reads any more:
+        dropped once (their Tantivy indexes are built from the sentences on open)."""
+        marks = ",".join("?" * len(OLD_FTS_TABLES))
+        if self._writer.execute(f"SELECT 1 FROM sqlite_master WHERE name IN ({marks})", OLD_FTS_TABLES).fetchone():
             with self._transaction() as conn:
-                conn.execute("DELETE FROM document_fts")
-                conn.execute(
-                    "INSERT INTO document_fts (rowid, title, text) SELECT v.id, v.title, v.text FROM documents d "
-                    "JOIN versions v ON v.doc_id = d.doc_id AND v.version = d.current_version WHERE d.deleted = 0"
-                )
+                for table in OLD_FTS_TABLES:
+                    conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def _lexical_epoch(self) -> str:
+        """This database's identity: a lexical index made for another one is rebuilt."""
+        row = self._writer.execute("SELECT value FROM meta WHERE key = 'lexical_epoch'").fetchone()
+        if row is not None:
+            return str(row[0])
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO meta VALUES ('lexical_epoch', ?) ON CONFLICT (key) DO NOTHING",
+                         (uuid.uuid4().hex,))
+            return str(conn.execute("SELECT value FROM meta WHERE key = 'lexical_epoch'").fetchone()[0])
+
+    # -- LexicalSource (index/tantivy_lexical.py reads the log through these) --------------
+
+    def lexical_mark(self) -> int:
+        row = self._fetch("SELECT seq FROM sqlite_sequence WHERE name = 'lexical_log'")
+        return int(row[0][0]) if row else 0
+
+    def lexical_pruned(self) -> int:
+        row = self._fetch("SELECT value FROM meta WHERE key = 'lexical_pruned'")
+        return int(row[0][0]) if row else 0
+
+    def lexical_changes(self, after: int | None) -> Changes:
+        live = ("FROM documents d JOIN versions v ON v.doc_id = d.doc_id AND v.version = d.current_version "
+                "AND d.deleted = 0")
+        with self.pool.connection() as conn:
+            conn.execute("BEGIN")  # one snapshot: the rows are those of the mark read with them
+            try:
+                row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'lexical_log'").fetchone()
+                mark = int(row[0]) if row else 0
+                if after is None:
+                    versions = None
+                    chosen = ""
+                    params: dict[str, Any] = {}
+                else:
+                    versions = [r[0] for r in conn.execute(
+                        "SELECT DISTINCT version_id FROM lexical_log WHERE seq > ? AND seq <= ?", (after, mark))]
+                    chosen = " AND v.id IN (SELECT value FROM json_each(:versions))"
+                    params = {"versions": json.dumps(versions)}
+                # "+": walk the chosen versions to their sentences, not the partial index on active.
+                sentences = conn.execute(f"SELECT s.id, v.id, v.doc_id, s.text {live} "
+                                         f"JOIN sentences s ON s.version_id = v.id WHERE +s.active = 1{chosen}",
+                                         params).fetchall()
+                documents = conn.execute(f"SELECT v.id, v.doc_id, v.title, v.text {live} WHERE 1{chosen}",
+                                         params).fetchall()
+            finally:
+                conn.execute("COMMIT")
+        return Changes(mark, versions, sentences, documents)
 
     # -- FAISS <-> SQLite ----------------------------------------------------------------
 
@@ -381,12 +443,25 @@ class EmbeddedStore(CheckedWrites, SqlReads):
             try:
                 yield conn
                 quiet = self._quiet_mark() if changes is not None else None
+                if changes is not None:
+                    self._prune_lexical_log(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             if changes is not None:
+                self.lexical.changed()
                 self._after_write(changes, quiet)
+
+    def _prune_lexical_log(self, conn: sqlite3.Connection) -> None:
+        """Inside a write transaction: delete the log entries the lexical index applied,
+        once enough piled up (the index's mark never goes back, so none is needed again)."""
+        applied = self.lexical.applied
+        if applied - self._pruned >= _PRUNE_AFTER:
+            conn.execute("DELETE FROM lexical_log WHERE seq <= ?", (applied,))
+            conn.execute("INSERT INTO meta VALUES ('lexical_pruned', ?) "
+                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(applied),))
+            self._pruned = applied
 
     def _after_write(self, changes: "_Changes", quiet: int | None) -> None:
         added = np.array(sorted(changes.added), dtype=np.int64)
@@ -465,18 +540,15 @@ class EmbeddedStore(CheckedWrites, SqlReads):
             (doc_id, version, time.time()),
         )
         conn.execute("UPDATE sentences SET active = 1 WHERE version_id = ?", (row[0],))
-        conn.execute(
-            "INSERT INTO sentence_fts (rowid, text) SELECT id, text FROM sentences WHERE version_id = ?",
-            (row[0],),
-        )
-        conn.execute(
-            "INSERT INTO document_fts (rowid, title, text) SELECT id, title, text FROM versions WHERE id = ?",
-            (row[0],),
-        )
+        conn.execute(_LOG_VERSION, (row[0],))
         added = [r[0] for r in conn.execute("SELECT id FROM sentences WHERE version_id = ?", (row[0],))]
         return np.array(added, dtype=np.int64), removed
 
     def _deactivate(self, conn: sqlite3.Connection, doc_id: str) -> np.ndarray:
+        # The version searchable until now (if any) leaves the lexical index.
+        conn.execute("INSERT INTO lexical_log (version_id) SELECT v.id FROM documents d JOIN versions v "
+                     "ON v.doc_id = d.doc_id AND v.version = d.current_version WHERE d.doc_id = ?",
+                     (doc_id,))
         ids = [
             r[0]
             for r in conn.execute(
@@ -488,8 +560,6 @@ class EmbeddedStore(CheckedWrites, SqlReads):
         if ids:
             marks = ",".join("?" * len(ids))
             conn.execute(f"UPDATE sentences SET active = 0 WHERE id IN ({marks})", ids)
-            conn.execute(f"DELETE FROM sentence_fts WHERE rowid IN ({marks})", ids)
-        conn.execute("DELETE FROM document_fts WHERE rowid IN (SELECT id FROM versions WHERE doc_id = ?)", (doc_id,))
         return np.array(ids, dtype=np.int64)
 
     def delete(self, doc_id: str, collection: str = DEFAULT_COLLECTION) -> bool:
@@ -659,56 +729,88 @@ class EmbeddedStore(CheckedWrites, SqlReads):
     # -- LexicalIndex --------------------------------------------------------------------
 
     def lexical_search(self, query: str, k: int, scope: Scope = DEFAULT_SCOPE) -> list[Scored]:
-        sql = ("SELECT rowid, bm25(sentence_fts) AS rank FROM sentence_fts WHERE sentence_fts MATCH :match "
-               "ORDER BY rank LIMIT :k")
+        terms = query_terms(query)
+        if not terms or k <= 0:
+            return []
+        self._lexical_fresh()
         if self._whole(scope):
-            found = self._bm25(sql, query, k)
-            by_id = self._active_sentences(r[0] for r in found)
+            found = self.lexical.search_sentences(terms, k)
+            # A sentence deactivated since the index last applied the log is skipped.
+            by_id = self._active_sentences(i for i, _ in found)
             return [Scored(by_id[i], score) for i, score in found if i in by_id]
-        if self._known_narrow(scope):
-            # Every match is scored either way (FTS5 has no top-k pruning); keeping those
-            # among the scope's known keys costs a lookup each, not a join (4x faster).
-            matches = self._bm25("SELECT rowid, bm25(sentence_fts) FROM sentence_fts WHERE sentence_fts MATCH :match",
-                                 query, k)
-            rowids = np.array([r[0] for r in matches], dtype=np.int64)
-            keep = np.isin(rowids, self._ids_in_scope(scope))
-            inside = sorted((m for m, kept in zip(matches, keep, strict=True) if kept), key=lambda m: (-m[1], m[0]))
-            return self._kept(inside[:k], scope)
-        n = k * POST_FILTER_FACTOR
-        found = self._bm25(sql, query, n)
-        kept = self._kept(found, scope)
-        if len(kept) >= k or len(found) < n:
-            return kept[:k]
-        # Narrow: rank only the matches in scope (a join per match, so not the first try).
-        where, params = _scope_sql(scope)
-        return self._kept(self._bm25(
-            "SELECT sentence_fts.rowid, bm25(sentence_fts) AS rank FROM sentence_fts "
-            "JOIN sentences s ON s.id = sentence_fts.rowid JOIN versions v ON v.id = s.version_id "
-            f"WHERE sentence_fts MATCH :match AND {where} ORDER BY rank LIMIT :k", query, k, params), scope)
+        keys = self._keys_in_scope(scope)
+        if keys is None or len(keys) * POST_FILTER_FACTOR > self._live_documents():
+            # A wide scope: the best matches overall hold k in scope (the pruned search
+            # stays pruned; a filter makes Tantivy score every match in scope).
+            n = k * POST_FILTER_FACTOR
+            found = self.lexical.search_sentences(terms, n)
+            kept = self._kept(found, scope)
+            if len(kept) >= k or len(found) < n:
+                return kept[:k]
+        # Narrow, or too few in scope among the best: search the scope's documents only.
+        found = self.lexical.search_sentences(terms, k, keys, scope.collection)
+        return self._kept(found, scope)
 
     def lexical_document_search(self, query: str, k: int, scope: Scope = DEFAULT_SCOPE) -> list[tuple[str, float]]:
-        # Documents are few next to sentences: the scope joins in at once.
-        where, params = _scope_sql(scope)
-        found = self._bm25(
-            "SELECT v.doc_id, bm25(document_fts) AS rank FROM document_fts "
-            f"JOIN versions v ON v.id = document_fts.rowid WHERE document_fts MATCH :match AND {where} "
-            "ORDER BY rank LIMIT :k", query, k, params)
-        return [(split_key(key)[1], score) for key, score in found]
-
-    def _bm25(self, sql: str, query: str, k: int, params: Mapping[str, Any] | None = None) -> list[tuple[Any, float]]:
-        """(key, BM25) rows of ``sql`` (a MATCH of its FTS table, best first) for free text."""
-        match = fts_query(query)
-        if match is None or k <= 0:
+        terms = query_terms(query)
+        if not terms or k <= 0:
             return []
-        found = self._fetch(sql, {**(params or {}), "match": match, "k": k})
-        # FTS5's bm25() is lower-is-better; flip it so every score is higher-is-better.
-        return [(key, -rank) for key, rank in found]
+        self._lexical_fresh()
+        whole = self._whole(scope)
+        found = (self.lexical.search_documents(terms, k) if whole else
+                 self.lexical.search_documents(terms, k, self._keys_in_scope(scope), scope.collection))
+        if not found:
+            return []
+        # Only live current versions in scope: the index may still hold one replaced or
+        # deleted since it last applied the log.
+        where, params = _scope_sql(scope)
+        keys = dict(self._fetch(
+            "SELECT v.id, v.doc_id FROM versions v JOIN documents d ON d.doc_id = v.doc_id "
+            "AND d.current_version = v.version AND d.deleted = 0 "
+            f"WHERE v.id IN (SELECT value FROM json_each(:versions)) AND {where}",
+            {**params, "versions": json.dumps([v for v, _ in found])}))
+        return [(split_key(keys[v])[1], score) for v, score in found if v in keys]
+
+    def _lexical_fresh(self) -> None:
+        """Wait until the lexical index holds every write committed before this search
+        (mostly at once: only a search right after a write waits for its Tantivy commit)."""
+        version = self._data_version()
+        if self._lexical_seen[0] != version:
+            self._lexical_seen = (version, self.lexical_mark())
+        if not self.lexical.wait_for(self._lexical_seen[1]):
+            log.warning("lexical index behind the database after %.0fs; searching what it holds", COMMIT_WAIT_S)
+
+    def _live_documents(self) -> int:
+        version = self._data_version()
+        if self._live_count[0] != version:
+            self._live_count = (version, int(self._fetch("SELECT count(*) FROM documents WHERE deleted = 0")[0][0]))
+        return self._live_count[1]
+
+    def _keys_in_scope(self, scope: Scope) -> list[str] | None:
+        """Storage keys of the live documents in a filtered ``scope``, kept until the
+        database changes; None for a whole collection (the index filters that itself)."""
+        if not scope.filtered:
+            return None
+        version = self._data_version()
+        name = repr(scope)
+        cached = self._scope_keys.get(name)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        where, params = _scope_sql(scope)
+        keys = [r[0] for r in self._fetch(
+            f"SELECT v.doc_id FROM documents d {_CURRENT} WHERE d.deleted = 0 AND {where}", params)]
+        with self._scope_lock:
+            if len(self._scope_keys) >= _SCOPES_KEPT:
+                self._scope_keys.pop(next(iter(self._scope_keys)))
+            self._scope_keys[name] = (version, keys)
+        return keys
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
         with self._sync_lock:
             self.save()
+        self.lexical.close()
         self._close_connections()
 
     def _close_connections(self) -> None:

@@ -15,10 +15,11 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from citeqa.index.encode_pool import SharesCores, cores, on_every_core
 from citeqa.index.language import Analyzer
 from citeqa.index.scope import DEFAULT_COLLECTION, InvalidScope, check_collection
 from citeqa.index.sentences import split_sentences
@@ -143,13 +144,6 @@ def validate(item: DocumentInput) -> DocumentInput:
     return item
 
 
-@runtime_checkable
-class SharesCores(Protocol):
-    """An embedder that can leave a core to other work of the process while it encodes."""
-
-    def encode_beside(self, texts: Sequence[str], busy: Callable[[], bool]) -> np.ndarray: ...
-
-
 class Ingestor:
     """Splits, analyses, embeds and stores documents. One writer at a time; readers are
     never blocked. ``analyzer`` None: sentences are stored without mentions (tests, tools)."""
@@ -171,12 +165,47 @@ class Ingestor:
         self, items: Sequence[DocumentInput], progress: Callable[[int], None] | None = None
     ) -> list[IngestResult]:
         """Ingest a batch, embedding all of its new sentences together (the model is
-        fastest on full batches). ``progress`` is told how many documents are done."""
-        prepared = [self._prepare(validate(item)) for item in items]
+        fastest on full batches), in one transaction. InvalidDocument, before anything is
+        stored, if any item is invalid. ``progress`` is told how many documents are done."""
+        return self._ingest_valid([validate(item) for item in items], progress)
+
+    def ingest_each(self, items: Sequence[DocumentInput]) -> list[IngestResult | InvalidDocument]:
+        """``ingest_many`` for items checked one by one: an invalid item gets its
+        InvalidDocument in its place and the others are stored (in one transaction)."""
+        checked: list[DocumentInput | InvalidDocument] = []
+        for item in items:
+            try:
+                checked.append(validate(item))
+            except InvalidDocument as exc:
+                checked.append(exc)
+        stored = iter(self._ingest_valid([c for c in checked if isinstance(c, DocumentInput)]))
+        return [c if isinstance(c, InvalidDocument) else next(stored) for c in checked]
+
+    def _ingest_valid(
+        self, items: Sequence[DocumentInput], progress: Callable[[int], None] | None = None
+    ) -> list[IngestResult]:
+        prepared = [self._prepare(item) for item in items]
         pending = [p for p in prepared if p.result is None]
         texts = list(dict.fromkeys(
             embedding_text(p.doc.title, s.text) for p in pending for s in p.sentences if s.text not in p.known
         ))
+        fresh = self._model_work(pending, texts)
+        with self._lock:
+            # One transaction for the batch: a commit (fsync) per document cost ~8% of ingest.
+            # The store says which versions it stored: of identical documents ingested at
+            # once, all of which found nothing stored when they were prepared, one created it.
+            stored = self.store.put_many([(p.doc, p.sentences, self._vectors(p, fresh)) for p in pending])
+        if progress:
+            progress(len(prepared))
+        created = iter(stored)  # one for each pending item, in order
+        return [p.result or self._result(p, next(created)) for p in prepared]
+
+    def _model_work(self, pending: Sequence["_Prepared"], texts: list[str]) -> dict[str, np.ndarray]:
+        """Embed ``texts`` and analyse the sentences of ``pending`` (in place); the vectors by text."""
+        workers, analyzer = cores(), self.analyzer
+        if self.share_cores and workers > 1 and isinstance(self.embedder, SharesCores) and texts:
+            beside = (lambda: self._analyse(pending, analyzer)) if analyzer is not None else None
+            return dict(zip(texts, on_every_core(self.embedder, texts, workers, beside), strict=True))
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-analyse") as worker:
             # The analysis runs beside the encode, and until it is done the encode computes on
             # one thread, leaving the other core to spaCy: torch's two threads contend with it
@@ -189,15 +218,7 @@ class Ingestor:
             fresh = dict(zip(texts, self._encode(texts, analysed), strict=True)) if texts else {}
             if analysed is not None:
                 analysed.result()
-        with self._lock:
-            # One transaction for the batch: a commit (fsync) per document cost ~8% of ingest.
-            # The store says which versions it stored: of identical documents ingested at
-            # once, all of which found nothing stored when they were prepared, one created it.
-            stored = self.store.put_many([(p.doc, p.sentences, self._vectors(p, fresh)) for p in pending])
-        if progress:
-            progress(len(prepared))
-        created = iter(stored)  # one for each pending item, in order
-        return [p.result or self._result(p, next(created)) for p in prepared]
+        return fresh
 
     def _prepare(self, item: DocumentInput) -> "_Prepared":
         version = content_version(item.title, item.text, item.metadata, item.source)

@@ -46,6 +46,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
+from psycopg.types.json import Jsonb
 
 from citeqa.index import rows
 from citeqa.index.scope import (
@@ -167,10 +168,15 @@ _SCORE = 8  # the column after them: a search's distance or score
 # source as text, not jsonb: rows.source keeps the decoded sources of recent reads by their text.
 _DOCUMENT_COLUMNS = "doc_id, version, title, text, metadata, created_at, live, source::text"
 
-_INSERT_VERSION = (
-    "INSERT INTO citeqa_versions (doc_id, version, title, text, metadata, created_at, source) "
-    "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s::jsonb) ON CONFLICT (doc_id, version) DO NOTHING"
+# A new version, inserted as it stays: current and live, or neither (the caller locked the document).
+_INSERT_LIVE_VERSION = (
+    "INSERT INTO citeqa_versions (doc_id, version, title, text, metadata, created_at, source, current, live) "
+    "VALUES (%s, %s, %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s)"
 )
+# Sentences in binary COPY (a vector's 384 floats as bytes, not as text to parse).
+_COPY_SENTENCES = ("COPY citeqa_sentences (doc_id, version, idx, start_char, end_char, text, embedding, active, "
+                   "mentions) FROM STDIN (FORMAT BINARY)")
+_SENTENCE_TYPES = ["text", "text", "int4", "int4", "int4", "text", "vector", "bool", "jsonb"]
 _INSERT_COLLECTION = (
     "INSERT INTO citeqa_collections (name, created_at) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING"
 )
@@ -375,6 +381,11 @@ _DOCUMENTS = _LexicalTable("citeqa_versions v", "v", "v.live", "char_length(v.ti
                            "v.doc_id", on_versions=True)
 
 
+def _as_is(text: str) -> str:
+    """The mentions column's JSON is made as text already (rows.stored_mentions)."""
+    return text
+
+
 def _usable(conn: psycopg.Connection) -> bool:
     """Open (a server restart breaks connections) and outside any transaction, so the
     next borrower starts clean."""
@@ -431,21 +442,65 @@ class PostgresStore(CheckedWrites, SqlReads):
     # -- writes (CheckedWrites calls _write) ---------------------------------------------
 
     def _write(self, items: Batch) -> list[bool]:
+        """Every row once: a new version that ends the batch as its document's current one is
+        inserted live, and its sentences active (COPY), after the document's previous live
+        version was taken out of search in the same transaction. (Inserting rows inactive and
+        then updating them active wrote every sentence twice, and its tsvector, index
+        entries and a dead tuple with it.) A version stored before is made current as before."""
         originals = rows.originals(items)  # checked before anything is written; in SHA-256 order
         names = sorted({check_collection(doc.collection) for doc, _, _ in items})
-        created = []
+        keys = [storage_key(doc.collection, doc.doc_id) for doc, _, _ in items]
         with self._transaction() as conn:
             self._enter_collections(conn, names)
-            self._lock_documents(conn, [storage_key(doc.collection, doc.doc_id) for doc, _, _ in items])
+            self._lock_documents(conn, keys)
             # Inserted in one order by every writer (after its document locks): two batches
             # bringing the same files wait for each other instead of deadlocking.
             if originals:
                 with conn.cursor() as cur:
                     cur.executemany(_INSERT_ORIGINAL, list(originals.items()))
-            for doc, sentences, vectors in items:
-                created.append(self._insert_version(conn, doc, sentences, vectors))
-                self._switch_current(conn, storage_key(doc.collection, doc.doc_id), doc.version)
+            # Read after the locks: no other writer of these documents runs until we commit.
+            stored = {(key, version) for key, version in conn.execute(
+                "SELECT v.doc_id, v.version FROM citeqa_versions v JOIN unnest(%s::text[], %s::text[]) "
+                "AS w(doc_id, version) ON v.doc_id = w.doc_id AND v.version = w.version",
+                (keys, [doc.version for doc, _, _ in items]))}
+            final = {key: doc.version for key, (doc, _, _) in zip(keys, items, strict=True)}  # the last one wins
+            created, new = [], []
+            for key, item in zip(keys, items, strict=True):
+                fresh = (key, item[0].version) not in stored
+                created.append(fresh)
+                if fresh:
+                    stored.add((key, item[0].version))
+                    new.append((key, item, final[key] == item[0].version))
+            replaced = sorted({key for key, _, live in new if live})
+            if replaced:  # their live versions leave search before the new ones arrive live
+                conn.execute("UPDATE citeqa_versions SET current = false, live = false "
+                             "WHERE doc_id = ANY(%s) AND current", (replaced,))
+                conn.execute("UPDATE citeqa_sentences SET active = false WHERE doc_id = ANY(%s) AND active",
+                             (replaced,))
+            self._insert_versions(conn, new)
+            for key, version in final.items():
+                if key not in replaced:  # the batch ends on a version stored before: make it current
+                    self._switch_current(conn, key, version)
         return created
+
+    @staticmethod
+    def _insert_versions(conn: psycopg.Connection,
+                         new: Sequence[tuple[str, tuple[Document, Sequence[Sentence], np.ndarray], bool]]) -> None:
+        """Insert new versions (key, item, live) and their sentences, each row as it stays:
+        a live version current with its sentences active, any other neither."""
+        if not new:
+            return
+        with conn.cursor() as cur:
+            cur.executemany(_INSERT_LIVE_VERSION,
+                            [(*rows.version_row(doc), live, live) for _, (doc, _, _), live in new])
+            with cur.copy(_COPY_SENTENCES) as copy:
+                copy.set_types(_SENTENCE_TYPES)
+                for key, (doc, sentences, vectors), live in new:
+                    for s, v in zip(sentences, vectors, strict=True):
+                        mentions = rows.stored_mentions(s)
+                        copy.write_row((key, doc.version, s.index, s.start, s.end, s.text,
+                                        np.asarray(v, dtype=np.float32), live,
+                                        None if mentions is None else Jsonb(mentions, dumps=_as_is)))
 
     @staticmethod
     def _enter_collections(conn: psycopg.Connection, names: Sequence[str]) -> None:
@@ -463,26 +518,6 @@ class PostgresStore(CheckedWrites, SqlReads):
         between batches)."""
         for key in sorted(set(keys)):
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
-
-    def _insert_version(self, conn: psycopg.Connection, doc: Document, sentences: Sequence[Sentence],
-                        vectors: np.ndarray) -> bool:
-        """Store a version and its sentences; False if it was stored already."""
-        row = rows.version_row(doc)
-        key = row[0]  # the storage key
-        cur = conn.execute(_INSERT_VERSION, row)
-        # rowcount 0: this version is stored already (same content); just make it current.
-        if cur.rowcount and sentences:
-            with conn.cursor() as c:
-                c.executemany(
-                    "INSERT INTO citeqa_sentences (doc_id, version, idx, start_char, end_char, text, embedding, "
-                    "mentions) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
-                    [
-                        (key, doc.version, s.index, s.start, s.end, s.text, np.asarray(v, dtype=np.float32),
-                         rows.stored_mentions(s))
-                        for s, v in zip(sentences, vectors, strict=True)
-                    ],
-                )
-        return bool(cur.rowcount)
 
     def make_current(self, doc_id: str, version: str, collection: str = DEFAULT_COLLECTION) -> None:
         key = storage_key(collection, doc_id)

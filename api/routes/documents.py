@@ -34,6 +34,7 @@ from citeqa.api.deps import MetricsDep, ServicesDep, SettingsDep
 from citeqa.api.errors import ApiError
 from citeqa.api.middleware import is_upload, json_body_problem
 from citeqa.api.observability import Metrics
+from citeqa.api.routes import documents_batch
 from citeqa.api.schemas import (
     DocumentIn,
     DocumentList,
@@ -336,3 +337,7 @@ def delete_document(doc_id: str, request: Request, services: ServicesDep,
     if not services.store.delete(doc_id, where):
         raise ApiError(404, "not_found", f"document {doc_id!r} not found")
     return Response(status_code=204)
+
+
+# POST /v1/documents:batch: under this prefix, so under the write scope of every write here.
+router.include_router(documents_batch.router)

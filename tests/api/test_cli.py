@@ -170,11 +170,22 @@ def _remote_run(tmp_path: Path, answer) -> tuple[object, list[tuple[Path, str]]]
     return tally, reported
 
 
+def batch_answer(request: httpx.Request, **status: str) -> httpx.Response:
+    """What POST /v1/documents:batch answers: each document created, unless ``status`` maps
+    its doc_id to an error message (422)."""
+    documents = json.loads(request.read())["documents"]
+    return httpx.Response(200, json={"documents": [
+        {"index": i, "status": "error", "http_status": 422, "doc_id": d["doc_id"],
+         "error": {"code": "invalid_document", "message": status[d["doc_id"]]}} if d["doc_id"] in status else
+        {"index": i, "status": "created", "http_status": 201, "doc_id": d["doc_id"], "sentence_count": 1}
+        for i, d in enumerate(documents)]})
+
+
 def test_ingest_over_url_fails_a_refused_file_and_goes_on(tmp_path):
     def answer(request: httpx.Request) -> httpx.Response:
         if request.headers["content-type"].startswith("multipart/"):
             return httpx.Response(415, json={"error": {"code": "unsupported", "message": "unsupported media type"}})
-        return httpx.Response(201, json={"created": True, "sentence_count": 1})
+        return batch_answer(request)
 
     tally, reported = _remote_run(tmp_path, answer)
     assert reported == [(tmp_path / "b.html", "415 unsupported media type")]

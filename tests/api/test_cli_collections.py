@@ -57,6 +57,10 @@ def _remote_ingest(tmp_path: Path, collection: str | None) -> list[httpx.Request
     def answer(request: httpx.Request) -> httpx.Response:
         request.read()
         seen.append(request)
+        if request.url.path == "/v1/documents:batch":
+            count = len(json.loads(request.content)["documents"])
+            return httpx.Response(200, json={"documents": [{"index": i, "status": "created", "http_status": 201,
+                                                            "sentence_count": 1} for i in range(count)]})
         return httpx.Response(201, json={"created": True, "sentence_count": 1})
 
     with httpx.Client(base_url="http://test", transport=httpx.MockTransport(answer)) as client, \

@@ -1,0 +1,154 @@
+"""Concurrent questions embedded together: an :class:`~citeqa.index.types.Embedder` that
+gathers single-text encodes from many threads into one batch.
+
+One question costs the model about as much as a handful batched together (a forward pass
+is mostly fixed cost for short texts), so under many clients the server encodes each
+question alone, over and over, on the same two cores. Here every single-text ``encode``
+joins a queue that one thread drains: whatever arrived while the previous batch was being
+encoded is encoded next, in one call (at most ``max_batch`` texts). Nobody waits for a
+batch to fill: a lone caller, with nothing in flight before it, is encoded at once; only
+when callers are seen to overlap does the drainer wait up to ``max_wait_s`` for more to
+join before it encodes.
+
+Encodes of several texts (support scoring, ingest) are the caller's own batch already and
+go straight to the wrapped embedder.
+
+The drainer is the only thread that runs the model for questions, so torch's intra-op
+threads are set once for it and never fight a crowd of request threads over the cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from citeqa.index.types import Embedder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    """One caller's text and, once the drainer is done with it, its vector or the error."""
+
+    text: str
+    done: threading.Event = field(default_factory=threading.Event)
+    vector: np.ndarray | None = None
+    error: BaseException | None = None
+
+
+class EmbedBatcher:
+    """``encode([text])`` from many threads at once becomes one ``inner.encode`` of up to
+    ``max_batch`` texts. ``max_wait_s`` bounds how long a batch waits for more callers, and
+    only once callers have been seen to overlap (a lone client never waits). Results are
+    row for row the wrapped embedder's, up to the float noise of padding a text in a batch
+    (cosine to the lone encode ≥ 0.99999; tests/index/test_embed_batcher.py)."""
+
+    def __init__(self, inner: Embedder, max_wait_s: float = 0.002, max_batch: int = 32):
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        if max_wait_s < 0:
+            raise ValueError("max_wait_s must not be negative")
+        self.inner = inner
+        self.name = inner.name
+        self.dimension = inner.dimension
+        self.max_wait_s = max_wait_s
+        self.max_batch = max_batch
+        self._cond = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._closed = False
+        self._overlapping = False  # the last batch had company: worth waiting for more
+        self._thread: threading.Thread | None = None
+        # Figures for the curious (GET /metrics could show them): batches and texts encoded.
+        self.batches = 0
+        self.texts = 0
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) != 1 or self.max_batch == 1:
+            return self.inner.encode(texts)
+        pending = _Pending(texts[0])
+        with self._cond:
+            if self._closed:  # shut down: still answer, unbatched, rather than hang
+                closed = True
+            else:
+                closed = False
+                self._queue.append(pending)
+                self._start_locked()
+                self._cond.notify()
+        if closed:
+            return self.inner.encode(texts)
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.vector is not None
+        return pending.vector[None, :]
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Encode what is queued, then stop the drainer; later encodes run unbatched."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def __enter__(self) -> "EmbedBatcher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the drainer ------------------------------------------------------------------------
+
+    def _start_locked(self) -> None:
+        if self._thread is None:  # on first use: a batcher never asked costs no thread
+            self._thread = threading.Thread(target=self._drain, name="citeqa-embed-batcher", daemon=True)
+            self._thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._encode(batch)
+
+    def _next_batch(self) -> list[_Pending] | None:
+        with self._cond:
+            while not self._queue and not self._closed:
+                self._cond.wait()
+            if not self._queue:
+                return None  # closed and drained
+            # Wait for company only when there has been some: callers queued together now, or
+            # the last batch was shared. A lone client finds neither and is encoded at once.
+            if self.max_wait_s > 0 and (len(self._queue) > 1 or self._overlapping):
+                deadline = time.monotonic() + self.max_wait_s
+                while len(self._queue) < self.max_batch and not self._closed:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
+            batch = self._queue[:self.max_batch]
+            del self._queue[:self.max_batch]
+            self._overlapping = len(batch) > 1 or bool(self._queue)
+            return batch
+
+    def _encode(self, batch: list[_Pending]) -> None:
+        try:
+            vectors = self.inner.encode([p.text for p in batch])
+            if len(vectors) != len(batch):
+                raise RuntimeError(f"the embedder returned {len(vectors)} vectors for {len(batch)} texts")
+        except BaseException as exc:  # every waiting caller gets it, and the drainer lives on: nobody hangs
+            for p in batch:
+                p.error = exc
+                p.done.set()
+            return
+        self.batches += 1
+        self.texts += len(batch)
+        for p, vector in zip(batch, vectors, strict=True):
+            p.vector = np.array(vector, dtype=np.float32, copy=True)  # its own row, not a view of the batch
+            p.done.set()

@@ -1,0 +1,226 @@
+"""The question batcher (index/embed_batcher.py): callers that overlap share one encode and
+each gets its own row, equal to a lone encode up to padding noise; a lone caller is encoded
+at once; a failed encode reaches every caller in it; close drains the queue. Overlap is made
+certain with a gate on the first encode, never with sleeps; speed lives in ``citeqa bench``."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
+
+import numpy as np
+import pytest
+
+from citeqa.index.embed_batcher import EmbedBatcher
+from citeqa.index.scope import DEFAULT_SCOPE
+from citeqa.index.types import Embedder
+
+QUESTIONS = [
+    "Which NFL team represented the AFC at Super Bowl 50?",
+    "Where did Super Bowl 50 take place?",
+    "Who won?",
+    "What color was used to emphasize the 50th anniversary of the Super Bowl, and why was that color chosen?",
+    "What is the name of the stadium where the game was played in 2016?",
+    "How many points did the Broncos defence allow?",
+    "Who was the most valuable player?",
+    "In what city's Levi's Stadium was Super Bowl 50 played, and which teams met there?",
+]
+# Measured on 512 SQuAD dev questions in batches of 2..32: a text's vector in a batch
+# differs from its lone vector by padding noise only (worst cosine 1 - 2e-7).
+MIN_COSINE = 0.99999
+
+
+class Gated:
+    """An embedder whose first encode waits for ``release`` (so that other callers queue up
+    behind it), recording every batch it is asked to encode."""
+
+    def __init__(self, inner: Embedder, fail: bool = False):
+        self.inner = inner
+        self.name = inner.name
+        self.dimension = inner.dimension
+        self.fail = fail
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.batches: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            first = not self.batches
+            self.batches.append(list(texts))
+        if first:
+            self.entered.set()
+            assert self.release.wait(30), "the test never released the first encode"
+        if self.fail:
+            raise RuntimeError("model on fire")
+        return self.inner.encode(texts)
+
+
+def _queued(batcher: EmbedBatcher, n: int) -> bool:
+    with batcher._cond:
+        return len(batcher._queue) >= n
+
+
+def _wait_queued(batcher: EmbedBatcher, n: int) -> None:
+    """Until ``n`` callers are queued behind the gated encode (a condition, not a duration)."""
+    event = threading.Event()
+    for _ in range(3000):
+        if _queued(batcher, n):
+            return
+        event.wait(0.01)
+    raise AssertionError(f"{n} callers never queued")
+
+
+def test_overlapping_callers_share_one_encode_and_each_gets_its_own_row(embedder):
+    gated = Gated(embedder)
+    with EmbedBatcher(gated, max_wait_s=0.0, max_batch=32) as batcher, ThreadPoolExecutor(len(QUESTIONS)) as pool:
+        first = pool.submit(batcher.encode, [QUESTIONS[0]])
+        assert gated.entered.wait(30)
+        rest = [pool.submit(batcher.encode, [q]) for q in QUESTIONS[1:]]
+        _wait_queued(batcher, len(rest))
+        gated.release.set()
+        rows = [first.result(30)] + [f.result(30) for f in rest]
+
+    assert gated.batches[0] == [QUESTIONS[0]]
+    assert sorted(gated.batches[1]) == sorted(QUESTIONS[1:])  # the rest in one encode
+    assert len(gated.batches) == 2
+    lone = np.stack([embedder.encode([q])[0] for q in QUESTIONS])
+    for i, row in enumerate(rows):
+        assert row.shape == (1, embedder.dimension) and row.dtype == np.float32
+        assert float(row[0] @ lone[i]) >= MIN_COSINE, QUESTIONS[i]
+        # and not a neighbour's row: closer to its own question than to any other
+        assert int(np.argmax(lone @ row[0])) == i
+
+
+def test_batched_rows_equal_lone_encodes_within_the_measured_tolerance(embedder):
+    """Texts of very different lengths in one batch: padding may move floats, not meaning."""
+    lone = np.stack([embedder.encode([q])[0] for q in QUESTIONS])
+    batched = embedder.encode(QUESTIONS)
+    cosines = np.sum(lone * batched, axis=1)
+    assert cosines.min() >= MIN_COSINE
+
+
+def test_a_lone_caller_is_encoded_at_once_without_waiting_for_company(embedder):
+    gated = Gated(embedder)
+    gated.release.set()
+    # A wait far longer than the test may take: were a lone caller held for company, it would show.
+    with EmbedBatcher(gated, max_wait_s=600.0, max_batch=32) as batcher:
+        done = threading.Event()
+        result: list[np.ndarray] = []
+        worker = threading.Thread(target=lambda: (result.append(batcher.encode([QUESTIONS[1]])), done.set()))
+        worker.start()
+        assert done.wait(60), "a lone question was held back for company"
+        again = batcher.encode([QUESTIONS[2]])  # one after another, still no company: no wait either
+    assert gated.batches == [[QUESTIONS[1]], [QUESTIONS[2]]]
+    assert float(result[0][0] @ embedder.encode([QUESTIONS[1]])[0]) >= MIN_COSINE
+    assert again.shape == (1, embedder.dimension)
+
+
+def test_a_batch_is_never_larger_than_max_batch(embedder):
+    gated = Gated(embedder)
+    with EmbedBatcher(gated, max_wait_s=0.0, max_batch=3) as batcher, ThreadPoolExecutor(len(QUESTIONS)) as pool:
+        first = pool.submit(batcher.encode, [QUESTIONS[0]])
+        assert gated.entered.wait(30)
+        rest = [pool.submit(batcher.encode, [q]) for q in QUESTIONS[1:]]
+        _wait_queued(batcher, len(rest))
+        gated.release.set()
+        rows = [first.result(30)] + [f.result(30) for f in rest]
+    assert max(len(b) for b in gated.batches) == 3
+    assert sorted(q for b in gated.batches for q in b) == sorted(QUESTIONS)
+    lone = np.stack([embedder.encode([q])[0] for q in QUESTIONS])
+    assert all(float(row[0] @ lone[i]) >= MIN_COSINE for i, row in enumerate(rows))
+
+
+def test_several_texts_are_the_callers_own_batch_and_go_straight_through(embedder):
+    gated = Gated(embedder)
+    gated.release.set()
+    with EmbedBatcher(gated) as batcher:
+        vectors = batcher.encode(QUESTIONS[:3])
+        assert batcher._thread is None  # no drainer was needed
+        assert batcher.encode([]).shape == (0, embedder.dimension)
+    assert gated.batches[0] == QUESTIONS[:3]
+    assert np.array_equal(vectors, embedder.encode(QUESTIONS[:3]))
+
+
+def test_a_failed_encode_reaches_every_caller_in_it_and_the_batcher_goes_on(embedder):
+    gated = Gated(embedder, fail=True)
+    with EmbedBatcher(gated, max_wait_s=0.0) as batcher, ThreadPoolExecutor(4) as pool:
+        first = pool.submit(batcher.encode, [QUESTIONS[0]])
+        assert gated.entered.wait(30)
+        rest = [pool.submit(batcher.encode, [q]) for q in QUESTIONS[1:4]]
+        _wait_queued(batcher, 3)
+        gated.release.set()
+        for future in [first, *rest]:
+            with pytest.raises(RuntimeError, match="model on fire"):
+                future.result(30)
+        gated.fail = False
+        assert float(batcher.encode([QUESTIONS[5]])[0] @ embedder.encode([QUESTIONS[5]])[0]) >= MIN_COSINE
+
+
+def test_close_encodes_what_is_queued_then_later_callers_run_unbatched(embedder):
+    gated = Gated(embedder)
+    batcher = EmbedBatcher(gated, max_wait_s=0.0)
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(batcher.encode, [QUESTIONS[0]])
+        assert gated.entered.wait(30)
+        rest = [pool.submit(batcher.encode, [q]) for q in QUESTIONS[1:4]]
+        _wait_queued(batcher, 3)
+        closing = pool.submit(batcher.close)
+        gated.release.set()
+        closing.result(30)
+        assert all(f.result(30).shape == (1, embedder.dimension) for f in [first, *rest])
+    assert batcher._thread is not None and not batcher._thread.is_alive()
+    after = batcher.encode([QUESTIONS[6]])  # no drainer any more: encoded on the caller's thread
+    assert gated.batches[-1] == [QUESTIONS[6]]
+    assert float(after[0] @ embedder.encode([QUESTIONS[6]])[0]) >= MIN_COSINE
+
+
+def test_bad_bounds_are_refused(embedder):
+    with pytest.raises(ValueError):
+        EmbedBatcher(embedder, max_batch=0)
+    with pytest.raises(ValueError):
+        EmbedBatcher(embedder, max_wait_s=-1)
+
+
+# -- the settings that shape it (api/settings.py -> api/services.py) --------------------------
+
+
+def test_settings_reach_the_batcher(monkeypatch, embedder):
+    from citeqa.api.services import query_embedder
+    from citeqa.api.settings import Settings
+
+    monkeypatch.setenv("CITEQA_QUERY_BATCH_MAX", "7")
+    monkeypatch.setenv("CITEQA_QUERY_BATCH_WAIT_MS", "3.5")
+    batcher = query_embedder(Settings(), embedder)
+    assert (batcher.max_batch, batcher.max_wait_s) == (7, 0.0035)
+    assert batcher.inner is embedder and batcher.dimension == embedder.dimension
+    defaults = Settings()
+    monkeypatch.delenv("CITEQA_QUERY_BATCH_MAX")
+    assert Settings().query_batch_max >= 2 and defaults.query_batch_wait_ms <= 5  # batching on by default, bounded
+    with pytest.raises(ValueError):
+        Settings(query_batch_max=0)
+    with pytest.raises(ValueError):
+        Settings(query_batch_wait_ms=-1)
+
+
+def test_services_embed_questions_through_the_batcher_and_ingest_without_it(tmp_path, embedder):
+    import torch
+
+    from citeqa.api.services import Services
+    from citeqa.api.settings import Settings
+
+    threads = torch.get_num_threads()
+    settings = Settings(data_dir=tmp_path / "data", seeds_dir=None, query_batch_max=5, torch_threads=1)
+    services = Services.open(settings, embedder)
+    try:
+        assert isinstance(services.questions, EmbedBatcher) and services.questions.max_batch == 5
+        assert services.retriever.embedder is services.questions
+        assert services.answerer.embedder is services.questions
+        assert services.answerer_for(DEFAULT_SCOPE).retriever.embedder is services.questions  # a request's
+        assert services.ingestor.embedder is embedder  # ingest keeps its own batches
+        assert torch.get_num_threads() == 1
+    finally:
+        services.close()
+        torch.set_num_threads(threads)
+    assert services.questions._thread is None or not services.questions._thread.is_alive()
