@@ -58,18 +58,16 @@ class Settings(BaseSettings):
     embedder: Literal["torch", "onnx-int8"] = Field("torch", description=(
         "onnx-int8: the same model on ONNX Runtime with int8 weights (faster; re-ingest when switching)."))
     # Concurrent questions share the model (index/embed_batcher.py, docs/SCALING.md "Many clients").
-    query_batch_max: int = Field(32, ge=1, le=256, description=(
-        "Questions embedded together in one forward pass when requests overlap; 1 turns batching off. A "
-        "batch of 16 short questions costs about 3 lone encodes on 2 cores; vectors equal lone encodes to "
-        "cosine 0.99999 (padding)."))
+    query_batch_max: int = Field(16, ge=1, le=256, description=(
+        "Questions embedded together in one forward pass when requests overlap; 1 turns batching off. Per "
+        "question, a batch of 16 cost about half a lone encode here, one of 32 three quarters; a batched "
+        "question's vector equals its lone one to cosine 1 - 1.2e-7 (padding noise)."))
     query_batch_wait_ms: float = Field(2.0, ge=0, le=50, description=(
         "How long a batch of questions may wait for more to join, only once requests have been seen to "
         "overlap: a lone client's question is encoded at once, never delayed."))
     torch_threads: int | None = Field(None, ge=1, le=256, description=(
         "torch threads for the query and ingest encodes; default: the usable cores. Only the batcher's one "
         "thread embeds questions, so these never multiply by the request threads."))
-    request_threads: int = Field(40, ge=1, le=1000, description=(
-        "citeqa serve: worker threads that run requests' blocking work (anyio's limiter; its default is 40)."))
 
     default_top_k: int = Field(5, ge=1)
     max_top_k: int = Field(100, ge=1)

@@ -1,5 +1,6 @@
 """Ingest rate beside the model's raw encode rate on the same sentences: the ratio shows what
-splitting and storing add to embedding. Ingest goes in process or over HTTP."""
+splitting and storing add to embedding. Ingest goes in process or over HTTP (in batches, as
+``citeqa ingest --url`` sends documents)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from citeqa.api.client import ApiError, document_payload, post_json
+from citeqa.api.client import BATCH_PATH, ApiError, document_payload, post_batch, post_json
 from citeqa.bench.errors import BenchError
 from citeqa.bench.timing import ratio, timed_s
 from citeqa.index.ingest import DocumentInput, embedding_text
@@ -16,6 +17,7 @@ from citeqa.index.sentences import split_sentences
 from citeqa.index.types import Embedder
 
 INGEST_BATCH = 256  # documents per ingest_many call, as `citeqa ingest` does
+HTTP_BATCH = 100  # documents per POST /v1/documents:batch, as `citeqa ingest --url` sends them
 
 # An ingest of one batch: (sentences stored, documents created, sentences of created documents).
 IngestBatch = Callable[[Sequence[DocumentInput]], tuple[int, int, int]]
@@ -40,18 +42,41 @@ def in_process_ingest(services: Any) -> IngestBatch:
 
 
 def http_ingest(client: Any) -> IngestBatch:
-    """Ingest with ``POST /v1/documents``, one document at a time, through an httpx client."""
-    def ingest(batch: Sequence[DocumentInput]) -> tuple[int, int, int]:
-        sentences = created = new = 0
+    """Ingest through an httpx client as ``citeqa ingest --url`` does: ``POST /v1/documents:batch``,
+    HTTP_BATCH documents a request, or one document per ``POST /v1/documents`` to a server
+    from before the batch route."""
+    batched = True
+
+    def one_by_one(batch: Sequence[DocumentInput]) -> list[dict[str, Any]]:
+        answers = []
         for item in batch:
             try:
                 body = post_json(client, "/v1/documents", document_payload(item))
             except ApiError as exc:
                 raise BenchError(f"POST /v1/documents for {item.doc_id}: {exc.status} {exc.message}") from exc
-            sentences += body["sentence_count"]
-            created += body["created"]
-            new += body["sentence_count"] if body["created"] else 0
-        return sentences, created, new
+            answers.append({"status": "created" if body["created"] else "unchanged", **body})
+        return answers
+
+    def ingest(batch: Sequence[DocumentInput]) -> tuple[int, int, int]:
+        nonlocal batched
+        answers: list[dict[str, Any]] = []
+        for start in range(0, len(batch), HTTP_BATCH):
+            chunk = batch[start:start + HTTP_BATCH]
+            if batched:
+                try:
+                    answers += post_batch(client, [document_payload(item) for item in chunk])
+                    continue
+                except ApiError as exc:
+                    if exc.status not in (404, 405):
+                        raise BenchError(f"POST {BATCH_PATH}: {exc.status} {exc.message}") from exc
+                    batched = False
+            answers += one_by_one(chunk)
+        failed = [a for a in answers if a.get("status") == "error"]
+        if failed:
+            raise BenchError(f"{len(failed)} document(s) refused, e.g. {failed[0].get('doc_id')}: "
+                             f"{failed[0].get('error')}")
+        created = [a for a in answers if a["status"] == "created"]
+        return (sum(a["sentence_count"] for a in answers), len(created), sum(a["sentence_count"] for a in created))
     return ingest
 
 

@@ -7,7 +7,9 @@ One run measures, on an evaluation corpus (SQuAD dev by default):
 - the query cost floor (one question embedded + the dense and lexical index searches),
   to which ``/v1/ask`` latency is compared;
 - ``/v1/ask`` and ``/v1/search`` p50/p95 in process and over HTTP (a real ``citeqa serve``);
-- HTTP throughput with 1, 4 and 16 concurrent clients;
+- HTTP throughput of ``/v1/search`` and ``/v1/ask`` with 1, 4 and 16 concurrent clients,
+  and the 16-vs-1 ratio of each (the levels of both routes are interleaved, so one ratio's
+  two figures are close in time on a machine whose load drifts);
 - peak RSS of the server and of the bench, and index bytes per sentence.
 
 With ``--url`` the in-process parts are skipped: the corpus goes through
@@ -48,7 +50,7 @@ from citeqa.bench.percentiles import percentiles
 from citeqa.bench.proc_stats import listening_pid
 from citeqa.bench.processes import running_server
 from citeqa.bench.service_table import print_results
-from citeqa.bench.throughput import throughput
+from citeqa.bench.throughput import scaling, throughput
 from citeqa.bench.timing import ratio, timed_ms
 from citeqa.index.ingest import DocumentInput
 from citeqa.index.types import Embedder
@@ -73,7 +75,7 @@ def bench_command(
     questions: Annotated[Optional[Path], typer.Option(
         "--questions", help="Questions JSONL ({question, ...}); default: squad_dev.jsonl beside the corpus.")] = None,
     duration: Annotated[float, typer.Option(
-        "--duration", min=0.1, help="Seconds per throughput level (1, 4, 16 clients).")] = 10.0,
+        "--duration", min=0.1, help="Seconds per throughput level (1, 4, 16 clients; /v1/search and /v1/ask).")] = 10.0,
     queries: Annotated[int, typer.Option("--queries", min=1, help="Questions timed for each latency figure.")] = 200,
 ) -> None:
     """Measure ingest, query latency, throughput, memory and index size; print a table and write JSON."""
@@ -256,11 +258,21 @@ def _server_footprint(results: dict[str, Any], url: str) -> None:
 def _bench_http(results: dict[str, Any], url: str, plan: _Plan) -> None:
     plan.log(f"HTTP latency over {plan.n_queries} questions")
     results.update(http_latency(url, plan.asked, plan.n_queries, plan.warmup))
-    levels = {}
+    ask: dict[str, Any] = {}
+    search: dict[str, Any] = {}
     for clients in plan.concurrency:
-        plan.log(f"throughput: {clients} client(s) for {plan.duration:g} s")
-        levels[str(clients)] = throughput(url, plan.asked.texts, clients, plan.duration)
-    results["throughput"] = levels
+        for route, levels in (("/v1/search", search), ("/v1/ask", ask)):
+            plan.log(f"throughput: {route}, {clients} client(s) for {plan.duration:g} s (load {_load()})")
+            levels[str(clients)] = {**throughput(url, plan.asked.texts, clients, plan.duration, route),
+                                    "loadavg_1m": _load()}
+    results["throughput"] = ask  # (/v1/ask, as before)
+    results["search_throughput"] = search
+    results["ask_throughput_scaling"] = scaling(ask)
+    results["search_throughput_scaling"] = scaling(search)
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
 
 
 @contextmanager

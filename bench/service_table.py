@@ -53,12 +53,20 @@ def print_results(r: dict[str, Any], console: Console | None = None) -> None:
         latency.add_row(label, _fmt(r.get(f"{key}_p50_ms")), _fmt(r.get(f"{key}_p95_ms")))
     console.print(latency)
 
-    throughput = Table(title=f"HTTP /v1/ask throughput ({r['config']['duration_s']:g} s each)", header_style="bold")
-    for column in ("clients", "requests/s", "p50 ms", "p95 ms", "errors"):
-        throughput.add_column(column, justify="right")
-    for clients, t in (r.get("throughput") or {}).items():
-        throughput.add_row(clients, _fmt(t["requests_per_s"]), _fmt(t["p50_ms"]), _fmt(t["p95_ms"]), str(t["errors"]))
-    console.print(throughput)
+    for route, key, scaling in (("/v1/search", "search_throughput", "search_throughput_scaling"),
+                                ("/v1/ask", "throughput", "ask_throughput_scaling")):
+        levels = r.get(key) or {}
+        if not levels:
+            continue
+        most = max(levels, key=int)
+        table = Table(title=f"HTTP {route} throughput ({r['config']['duration_s']:g} s each)",
+                      caption=f"{most} clients vs 1: {_fmt(r.get(scaling))}×", header_style="bold")
+        for column in ("clients", "requests/s", "p50 ms", "p95 ms", "errors", "load 1m"):
+            table.add_column(column, justify="right")
+        for clients, t in levels.items():
+            table.add_row(clients, _fmt(t["requests_per_s"]), _fmt(t["p50_ms"]), _fmt(t["p95_ms"]), str(t["errors"]),
+                          _fmt(t.get("loadavg_1m")))
+        console.print(table)
     for key, reason in r.get("unavailable", {}).items():
         console.print(f"[yellow]{key}[/yellow]: {reason}")
     console.print(f"[dim]load average {r['machine']['loadavg_start']} → {r['machine'].get('loadavg_end')}, "

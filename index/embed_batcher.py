@@ -49,7 +49,7 @@ class EmbedBatcher:
     row for row the wrapped embedder's, up to the float noise of padding a text in a batch
     (cosine to the lone encode ≥ 0.99999; tests/index/test_embed_batcher.py)."""
 
-    def __init__(self, inner: Embedder, max_wait_s: float = 0.002, max_batch: int = 32):
+    def __init__(self, inner: Embedder, max_wait_s: float = 0.002, max_batch: int = 16):
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         if max_wait_s < 0:

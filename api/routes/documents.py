@@ -340,4 +340,4 @@ def delete_document(doc_id: str, request: Request, services: ServicesDep,
 
 
 # POST /v1/documents:batch: under this prefix, so under the write scope of every write here.
-router.include_router(documents_batch.router)
+documents_batch.install(router)

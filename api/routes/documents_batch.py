@@ -2,9 +2,9 @@
 
 The path is the collection's with a custom verb (``:batch``, as in Google's API design
 guide) rather than ``/v1/documents/batch``, which is a document id that
-``GET /v1/documents/{doc_id}`` must keep serving. ``documents.router`` includes this one,
-so the verb sits under the same prefix and the same ``write`` scope (api/security.py
-guards writes by that prefix).
+``GET /v1/documents/{doc_id}`` must keep serving. api/routes/documents.py installs it on
+its router, so the verb sits under the same prefix and the same ``write`` scope
+(api/security.py guards writes by that prefix).
 
 Every item is what ``POST /v1/documents`` takes as JSON and is checked as that route checks
 it (fields, limits, the collection the API key may write): an item that fails is reported
@@ -28,12 +28,7 @@ from citeqa.api.services import Services
 from citeqa.api.settings import Settings
 from citeqa.index.ingest import DocumentInput, IngestResult, InvalidDocument
 
-router = APIRouter(tags=["documents"])
 
-
-@router.post(":batch", response_model=DocumentsBatchOut,
-             responses={413: {"description": "More documents than CITEQA_MAX_BATCH_DOCUMENTS, or a body over "
-                                             "CITEQA_MAX_BODY_BYTES: nothing is stored."}})
 def add_documents(body: DocumentsBatchIn, request: Request, services: ServicesDep, settings: SettingsDep,
                   metrics: MetricsDep) -> DocumentsBatchOut:
     """Store up to CITEQA_MAX_BATCH_DOCUMENTS documents (or new versions) at once. Each item
@@ -68,6 +63,15 @@ def add_documents(body: DocumentsBatchIn, request: Request, services: ServicesDe
     return DocumentsBatchOut(documents=done, created=sum(a.status == "created" for a in done),
                              unchanged=sum(a.status == "unchanged" for a in done),
                              failed=sum(a.status == "error" for a in done))
+
+
+def install(router: APIRouter) -> None:
+    """Add the route to the ``/v1/documents`` router: on that router itself, so its path
+    (the template metrics and access logs name) is the whole ``/v1/documents:batch``."""
+    router.add_api_route(
+        ":batch", add_documents, methods=["POST"], response_model=DocumentsBatchOut,
+        responses={413: {"description": "More documents than CITEQA_MAX_BATCH_DOCUMENTS, or a body over "
+                                        "CITEQA_MAX_BODY_BYTES: nothing is stored."}})
 
 
 def _document(raw: Any, default_collection: str | None, request: Request, services: Services,

@@ -112,8 +112,11 @@ def test_cli_ingest_over_url_uses_the_batch_route_of_a_real_server(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     write_jsonl(docs / "many.jsonl", 6)
-    (docs / "bad.jsonl").write_text(json.dumps({"doc_id": "blank", "text": "  "}) + "\n", encoding="utf-8")
-    server = Server(tmp_path / "data", tmp_path, env={"CITEQA_SEEDS_DIR": str(tmp_path / "no-seeds")})
+    # Valid here, refused by the server alone: metadata over its limit.
+    (docs / "bad.jsonl").write_text(json.dumps({"doc_id": "big", "text": "Fine text.", "metadata": {"n": "x" * 99}})
+                                    + "\n", encoding="utf-8")
+    server = Server(tmp_path / "data", tmp_path, env={"CITEQA_SEEDS_DIR": str(tmp_path / "no-seeds"),
+                                                      "CITEQA_MAX_METADATA_BYTES": "64"})
     try:
         server.start()
         citeqa = Path(sys.executable).parent / "citeqa"
@@ -130,7 +133,7 @@ def test_cli_ingest_over_url_uses_the_batch_route_of_a_real_server(tmp_path):
             metrics = client.get("/metrics").text
         batches = [line for line in metrics.splitlines()
                    if line.startswith("citeqa_http_requests_total{") and 'route="/v1/documents:batch"' in line]
-        assert batches and sum(float(line.rsplit(" ", 1)[1]) for line in batches) >= 4  # 2 runs x (4 + 3)
+        assert batches and sum(float(line.rsplit(" ", 1)[1]) for line in batches) == 4  # 2 runs x (4 + 3 documents)
         assert not [line for line in metrics.splitlines()
                     if line.startswith("citeqa_http_requests_total{") and 'method="POST",route="/v1/documents"' in line]
     finally:

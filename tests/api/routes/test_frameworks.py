@@ -116,6 +116,7 @@ def test_llamaindex_reads_every_citation_from_the_raw_response(server, http, mod
 
     llm = OpenAILike(api_base=f"{server.url}/v1", api_key="unused", model=model, is_chat_model=True,
                      temperature=0, max_tokens=SAMPLING["max_tokens"], timeout=120)
+    cited_answers = 0
     for question in QUESTIONS:
         messages = [ChatMessage(role="user", content=question)]
         reply = llm.chat(messages)
@@ -139,8 +140,10 @@ def test_llamaindex_reads_every_citation_from_the_raw_response(server, http, mod
             assert whole == [] and extra["status"] == "unsupported"
         elif model == "citeqa":
             assert whole and extra["status"] == "answered"
+        cited_answers += bool(whole)
         if question == TROOPS_QUESTION and model == "citeqa":
             assert TROOPS_FACT in reply.message.content
+    assert cited_answers, f"{model} cited nothing: no citation was read"
 
 
 # -- LangChain: ChatOpenAI ------------------------------------------------------------------------------
@@ -174,6 +177,7 @@ def test_langchain_responses_api_keeps_every_citation(server, http, model):
 
     llm = ChatOpenAI(base_url=f"{server.url}/v1", api_key="unused", model=model, use_responses_api=True,
                      timeout=120, **SAMPLING)
+    cited_answers = 0
     for question in QUESTIONS:
         reply = llm.invoke(question)
         notes = _annotations(reply)
@@ -199,6 +203,8 @@ def test_langchain_responses_api_keeps_every_citation(server, http, model):
             assert whole == []
         elif model == "citeqa":
             assert whole
+        cited_answers += bool(whole)
+    assert cited_answers, f"{model} cited nothing: no citation was read"
 
 
 # -- LangChain: ChatAnthropic ---------------------------------------------------------------------------
@@ -220,6 +226,7 @@ def test_langchain_anthropic_keeps_every_citation(server, http, model):
     from langchain_anthropic import ChatAnthropic
 
     llm = ChatAnthropic(base_url=server.url, api_key="unused", model=model, timeout=120, **SAMPLING)
+    cited_answers = 0
     for question in QUESTIONS:
         reply = llm.invoke(question)
         cited = _char_locations(reply)
@@ -230,7 +237,6 @@ def test_langchain_anthropic_keeps_every_citation(server, http, model):
         if isinstance(reply.content, list):
             for block in reply.content:  # a cited block's text is the claim its quotes support
                 assert not block.get("citations") or block["text"].strip()
-        assert reply.response_metadata["status"] == ask_chat(http, model, question)["status"]
 
         chunks = list(llm.stream(question))
         streamed = sum(chunks[1:], chunks[0])
@@ -240,38 +246,41 @@ def test_langchain_anthropic_keeps_every_citation(server, http, model):
         assert streamed.text == reply.text
         assert sources(_char_locations(streamed), **ANTHROPIC_NAMES) == whole
 
-        # The chat endpoint cites the same; its markers are left out of the Messages text.
+        # The chat endpoint says and cites the same (the Messages text leaves out its markers).
         chat = ask_chat(http, model, question)
-        assert sources(chat["citations"]) == whole
+        assert sources(chat["citations"]) == whole and reply.response_metadata["status"] == chat["status"]
         assert re.sub(r"[ \t]*(\[\d+\])+", "", chat["content"]) == reply.text
         if question == UNSUPPORTED_QUESTION:
             assert whole == [] and reply.response_metadata["status"] == "unsupported"
         elif model == "citeqa":
             assert whole
+        cited_answers += bool(whole)
+    assert cited_answers, f"{model} cited nothing: no citation was read"
 
 
 # -- the README's examples, as written -------------------------------------------------------------------
 
 
-def snippets(path: Path, heading: str) -> list[str]:
-    """The python code blocks of one section (from ``heading`` to the next ``## ``)."""
+def snippets(path: Path, section: str | None = None) -> list[str]:
+    """The python code blocks of a file, or of its ``## section`` (up to the next one)."""
     text = path.read_text(encoding="utf-8")
-    section = text[text.index(heading):]
-    end = section.find("\n## ", len(heading))
-    return re.findall(r"```python\n(.*?)```", section if end < 0 else section[:end], flags=re.S)
+    if section is not None:
+        text = text[text.index(f"\n## {section}\n"):]
+        text = text[:text.find("\n## ", 4)]
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
-@pytest.mark.parametrize("path, heading", [
-    (PROJECT_ROOT / "README.md", "## Citations in the clients you use"),
-    (PROJECT_ROOT / "docs" / "CLIENTS.md", "# Citations in the clients you use"),
+@pytest.mark.parametrize("path, section, least", [
+    (PROJECT_ROOT / "README.md", "Citations in the clients you use", 4),
+    (PROJECT_ROOT / "docs" / "CLIENTS.md", None, 7),
 ])
-def test_the_documented_examples_print_the_citations(server, http, path, heading):
+def test_the_documented_examples_print_the_citations(server, http, path, section, least):
     quote = ask_chat(http, "citeqa", TROOPS_QUESTION)["citations"][0]["quote"]
-    found = snippets(path, heading)
-    assert len(found) >= 5
+    found = snippets(path, section)
+    assert len(found) >= least
     for code in found:
-        assert "http://127.0.0.1:8000" in code, code
+        assert "http://127.0.0.1:8000" in code, code  # what `make serve` serves
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             exec(compile(code.replace("http://127.0.0.1:8000", server.url), str(path), "exec"), {})
-        assert quote in out.getvalue() or quote[:40] in out.getvalue(), (code, out.getvalue())
+        assert quote in out.getvalue(), (code, out.getvalue())

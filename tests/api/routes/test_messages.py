@@ -174,6 +174,7 @@ def test_a_generator_failing_is_an_error_whole_or_streamed(tmp_path, embedder):
     assert events[-1]["error"]["message"] == "the upstream took too long"
 
 
+@pytest.mark.slow
 def test_the_anthropic_client_s_key_header_is_citeqa_s(tmp_path, embedder):
     """The official client sends ``x-api-key`` and ``anthropic-version``: the key is checked
     as citeqa's X-API-Key, a missing or wrong one is its typed 401."""

@@ -134,8 +134,8 @@ def test_a_follow_up_s_history_is_the_conversation_continued_without_its_instruc
         second = c.post("/v1/responses", json={"model": "scripted", "input": "And how many were wounded?",
                                                "instructions": "Be thorough.", "previous_response_id": first["id"]})
         assert second.status_code == 200, second.text
-        third = c.post("/v1/responses", json={"model": "scripted", "input": "Where were the troops sent?", "truncation": "auto",
-                                              "previous_response_id": second.json()["id"]})
+        third = c.post("/v1/responses", json={"model": "scripted", "input": "Where were the troops sent?",
+                                              "truncation": "auto", "previous_response_id": second.json()["id"]})
         assert third.status_code == 200, third.text
     turns = [[(t.role, t.content) for t in history] for history in scripted.histories]
     assert turns[0] == [("system", "Be brief."), ("user", "Who sent troops?"), ("assistant", "Pyongyang.")]
