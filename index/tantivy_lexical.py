@@ -275,9 +275,12 @@ class LexicalIndex:
                 assert index.index is not None
                 index.writer = index.index.writer(heap_size=heap, num_threads=1)
         assert self.sentences.writer is not None and self.documents.writer is not None
-        for version in changes.versions or ():
-            self.sentences.writer.delete_documents_by_term("version", version)
-            self.documents.writer.delete_documents_by_term("version", version)
+        if changes.versions:
+            # By query: tantivy 0.27's delete_documents_by_term misses unsigned fields.
+            for index in (self.sentences, self.documents):
+                assert index.writer is not None
+                index.writer.delete_documents_by_query(
+                    tantivy.Query.term_set_query(index.schema, "version", changes.versions))
         for sentence_id, version, key, text in changes.sentences:
             self.sentences.add(sentence_id, version, key, [text])
         for version, key, title, text in changes.documents:

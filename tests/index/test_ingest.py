@@ -284,3 +284,22 @@ def test_seed_folder_reads_as_the_seed_article():
     assert len(items) == 1
     assert items[0].doc_id == "seed-russia-north-korea"
     assert TROOPS_FACT in items[0].text
+
+
+def test_ingest_each_reports_invalid_items_in_place_and_stores_the_rest_at_once(ingestor, store, monkeypatch):
+    writes: list[int] = []
+    put_many = store.put_many
+    monkeypatch.setattr(store, "put_many", lambda items: writes.append(len(items)) or put_many(items))
+    items = [DocumentInput(text=ARTICLE, doc_id="harbour"), DocumentInput(text="  ", doc_id="blank"),
+             DocumentInput(text="Bakers rise early.", doc_id="bad\nid"), DocumentInput(text="Bakers rise early.")]
+    first = ingestor.ingest_each(items)
+    assert isinstance(first[1], InvalidDocument) and "empty" in str(first[1])
+    assert isinstance(first[2], InvalidDocument) and "line breaks" in str(first[2])
+    stored = [first[0], first[3]]
+    assert all(not isinstance(r, InvalidDocument) and r.created for r in stored)
+    assert writes == [2]  # one transaction for the valid ones
+    assert store.document("harbour") is not None and store.document("blank") is None
+    again = ingestor.ingest_each(items)
+    assert [getattr(r, "created", None) for r in again] == [False, None, None, False]
+    with pytest.raises(InvalidDocument):  # ingest_many refuses the whole batch instead
+        ingestor.ingest_many(items)

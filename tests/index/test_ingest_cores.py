@@ -7,6 +7,7 @@ from __future__ import annotations
 from contextlib import closing
 
 import numpy as np
+import pytest
 import torch
 
 from citeqa.index.embedded_store import EmbeddedStore
@@ -62,3 +63,27 @@ def test_ingest_with_analysis_stores_the_model_vectors_and_mentions(embedder, tm
     assert np.allclose(np.stack([stored[s.text] for s in sentences]), expected, atol=1e-5)
     assert all(s.analysed for s in sentences)
     assert any(m.label == "NORP" or m.label == "GPE" for s in sentences for m in s.mentions)
+
+
+def test_on_every_core_gives_encode_vectors_in_order_and_runs_the_side_task(embedder):
+    from citeqa.index.encode_pool import on_every_core
+
+    threads = torch.get_num_threads()
+    ran: list[bool] = []
+    vectors = on_every_core(embedder, TEXTS, workers=2, beside=lambda: ran.append(True), chunk=40)
+    assert ran == [True] and torch.get_num_threads() == threads
+    assert vectors.shape == (len(TEXTS), embedder.dimension) and vectors.dtype == np.float32
+    assert np.allclose(vectors, embedder.encode(TEXTS), atol=1e-5)
+
+
+def test_on_every_core_raises_what_a_task_raised(embedder):
+    from citeqa.index.encode_pool import on_every_core
+
+    threads = torch.get_num_threads()
+
+    def broken() -> None:
+        raise RuntimeError("the analysis failed")
+
+    with pytest.raises(RuntimeError, match="analysis failed"):
+        on_every_core(embedder, TEXTS[:10], workers=2, beside=broken)
+    assert torch.get_num_threads() == threads
