@@ -2,8 +2,9 @@
 
 Writers POST documents while the server is SIGKILLed at a random moment; after each restart
 every acknowledged write must be readable at its version with the same text and be found by
-search, and the FAISS file must hold exactly SQLite's live sentence ids. Every few cycles the
-FAISS file is also torn, overwritten or deleted while the server is down.
+search, and the FAISS file and the Tantivy sentence index must hold exactly SQLite's live
+sentence ids. Every few cycles the FAISS file is also torn, overwritten or deleted, and the
+lexical index deleted or its mark garbled, while the server is down.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from citeqa.api.client import error_message
 from citeqa.bench.errors import BenchError
 from citeqa.bench.processes import running_server
 from citeqa.index.faiss_index import VectorIndex
+from citeqa.index.tantivy_lexical import indexed_sentence_ids
 
 Log = Callable[[str], None]
 Acked = dict[str, dict[str, str]]  # doc_id -> {version, text, word}
@@ -107,6 +109,22 @@ def index_agreement(data_dir: Path) -> tuple[set[int], set[int]]:
     return live, set(VectorIndex.load(data_dir / "vectors.faiss", int(row[0])).ids().tolist()) if row else set()
 
 
+def lexical_agreement(data_dir: Path) -> tuple[set[int], set[int]]:
+    """(SQLite's live sentence ids, the committed Tantivy sentence index's ids)."""
+    with closing(sqlite3.connect(f"file:{data_dir / 'citeqa.sqlite3'}?mode=ro", uri=True)) as conn:
+        live = {r[0] for r in conn.execute("SELECT id FROM sentences WHERE active = 1")}
+    return live, indexed_sentence_ids(data_dir / "lexical")
+
+
+def corrupt_lexical(lexical_dir: Path, how: str) -> None:
+    """Delete the lexical index, or garble the mark saying what it applied: either way the
+    next open rebuilds it from SQLite."""
+    if how == "delete":
+        shutil.rmtree(lexical_dir, ignore_errors=True)
+    else:
+        (lexical_dir / "applied.json").write_text("{torn")
+
+
 def corrupt_faiss(path: Path, how: str, rng: random.Random) -> None:
     size = path.stat().st_size if path.exists() else 4096
     if how == "delete":
@@ -174,6 +192,11 @@ def run_crash(cycles: int = 20, seed: int = 0, data_dir: Path | None = None, cor
                 if live != on_disk:
                     r["index_mismatches"].append(f"life {life}: {len(live)} live sentences, "
                                                  f"{len(on_disk)} in FAISS, {len(live ^ on_disk)} differ")
+                # verify's searches waited for the lexical index to apply every change before them
+                live, lexical = lexical_agreement(data_dir)
+                if live != lexical:
+                    r["index_mismatches"].append(f"life {life}: {len(live)} live sentences, "
+                                                 f"{len(lexical)} in Tantivy, {len(live ^ lexical)} differ")
                 added = sum(int(n) for n in _REBUILT.findall(log_path.read_text(errors="replace")))
                 if corrupted:  # the whole index must have come back from SQLite
                     r["faiss_rebuilds"] += int(added == len(live) > 0)
@@ -195,11 +218,16 @@ def run_crash(cycles: int = 20, seed: int = 0, data_dir: Path | None = None, cor
         if corrupted:
             r["corruptions"].append(CORRUPTIONS[len(r["corruptions"]) % len(CORRUPTIONS)])
             corrupt_faiss(data_dir / "vectors.faiss", r["corruptions"][-1], rng)
-            log(f"  FAISS file: {r['corruptions'][-1]}")
+            corrupt_lexical(data_dir / "lexical", "delete" if len(r["corruptions"]) % 2 else "mark")
+            log(f"  FAISS file: {r['corruptions'][-1]}; lexical index damaged too")
         r["cycle_s"].append(round(time.perf_counter() - t0, 2))
     live, on_disk = index_agreement(data_dir) if (data_dir / "citeqa.sqlite3").exists() else (set(), set())
     if live != on_disk:  # after the clean stop (which saves FAISS) too
         r["index_mismatches"].append(f"after shutdown: {len(live)} live, {len(on_disk)} in FAISS")
+    if (data_dir / "lexical").exists():  # the clean stop applied the whole log
+        live, lexical = lexical_agreement(data_dir)
+        if live != lexical:
+            r["index_mismatches"].append(f"after shutdown: {len(live)} live, {len(lexical)} in Tantivy")
     # Saves cut short by a kill leave their temporary file behind: no harm to the data, but disk.
     r["stray_tmp_files"] = sorted(p.name for p in data_dir.glob("vectors.faiss.*.tmp"))
     r.update(acknowledged=len(acked), lost_count=len(r["lost"]), cycle_s_median=float(np.median(r["cycle_s"] or [0])),

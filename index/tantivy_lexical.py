@@ -412,3 +412,15 @@ def _sync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def indexed_sentence_ids(directory: Path) -> set[int]:
+    """The sentence ids the committed sentence index under ``directory`` holds (read-only,
+    for checks: a server may be running on it)."""
+    index = tantivy.Index.open(str(Path(directory) / "sentences"))
+    index.register_tokenizer(ANALYZER, _analyzer())
+    searcher = index.searcher()
+    if searcher.num_docs == 0:
+        return set()
+    hits = searcher.search(tantivy.Query.all_query(), searcher.num_docs, count=False).hits
+    return {int(k) for k in searcher.fast_field_values("key", [address for _, address in hits]) if k is not None}

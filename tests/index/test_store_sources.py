@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from citeqa.index.embedded_store import EmbeddedStore
-from citeqa.index.lexical import DOCUMENT_FTS_TABLE_SQL, FTS_TABLE_SQL
 from tests.contracts.concurrency import run_at_once
 from tests.contracts.samples import (
     DIMENSION,
@@ -44,6 +43,10 @@ _SENTENCES_BEFORE_MENTIONS = """CREATE TABLE sentences (
     vector BLOB NOT NULL,
     active INTEGER NOT NULL DEFAULT 0,
     UNIQUE (version_id, idx))"""
+# The FTS5 tables lexical search used before Tantivy (index/tantivy_lexical.py).
+_OLD_FTS = "tokenize = 'porter unicode61 remove_diacritics 2'"
+FTS_TABLE_SQL = f"CREATE VIRTUAL TABLE IF NOT EXISTS sentence_fts USING fts5(text, {_OLD_FTS})"
+DOCUMENT_FTS_TABLE_SQL = f"CREATE VIRTUAL TABLE IF NOT EXISTS document_fts USING fts5(title, text, {_OLD_FTS})"
 OLD_LAYOUT = {
     "before-sources": [
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",

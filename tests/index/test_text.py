@@ -1,8 +1,8 @@
-"""Words of free text: tokens, stop words, a question's content words, its FTS5 query."""
+"""Words of free text: tokens, stop words, a question's content words, its lexical query terms."""
 
 from __future__ import annotations
 
-from citeqa.index.lexical import fts_query
+from citeqa.index.tantivy_lexical import query_terms
 from citeqa.index.text import MAX_QUERY_WORDS, STOPWORDS, content_words, query_words, tokens
 
 
@@ -24,10 +24,11 @@ def test_query_words_are_distinct_content_words_in_order():
     assert query_words("Storms, storms and more STORMS on the coast") == ["storms", "more", "coast"]
 
 
-def test_fts_query_quotes_every_word_so_operators_stay_words():
-    assert fts_query('Which storms NEAR "the" coast?') == '"storms" OR "near" OR "coast"'
-    assert fts_query("OR AND NOT") == '"not"'  # "or" and "and" are stop words
-    assert fts_query("?!") is None
+def test_query_terms_are_the_stemmed_folded_content_words():
+    assert query_terms('Which storms NEAR "the" coast?') == ["storm", "near", "coast"]
+    assert query_terms("OR AND NOT") == ["not"]  # "or" and "and" are stop words
+    assert query_terms("Café résumés") == ["cafe", "resum"]  # folded as FTS5's remove_diacritics, stemmed
+    assert query_terms("?!") == []
 
 
 def test_a_question_keeps_all_its_words():
@@ -47,5 +48,4 @@ def test_a_long_text_is_searched_by_its_longest_words_in_order():
 def test_no_text_makes_an_or_of_more_terms_than_the_cap():
     # A megabyte of distinct words (before the cap: ~150,000 OR terms, minutes of FTS5).
     text = " ".join(f"term{i}" for i in range(150_000))
-    query = fts_query(text)
-    assert query is not None and query.count(" OR ") == MAX_QUERY_WORDS - 1
+    assert len(query_terms(text)) == MAX_QUERY_WORDS
