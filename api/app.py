@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     app.state.settings = settings
     app.state.services = None
     app.state.metrics = Metrics(index_size)  # per app: tests build many apps in one process
+    app.state.kept_responses = responses.KeptResponses(settings.max_kept_responses)  # for previous_response_id
     errors.install(app)
     keys = open_key_store(settings)  # keys.db, or the tables of CITEQA_STORE's PostgreSQL
     app.state.keys = keys

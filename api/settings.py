@@ -62,9 +62,11 @@ class Settings(BaseSettings):
         "Questions embedded together in one forward pass when requests overlap; 1 turns batching off. Per "
         "question, a batch of 16 cost about half a lone encode here, one of 32 three quarters; a batched "
         "question's vector equals its lone one to cosine 1 - 1.2e-7 (padding noise)."))
-    query_batch_wait_ms: float = Field(2.0, ge=0, le=50, description=(
+    query_batch_wait_ms: float = Field(0.0, ge=0, le=50, description=(
         "How long a batch of questions may wait for more to join, only once requests have been seen to "
-        "overlap: a lone client's question is encoded at once, never delayed."))
+        "overlap (a lone client's question is encoded at once, never delayed). 0: no wait; a batch is what "
+        "queued while the previous one was encoded, which measured as fast as a 2 ms wait or faster at "
+        "16 clients (docs/SCALING.md)."))
     torch_threads: int | None = Field(None, ge=1, le=256, description=(
         "torch threads for the query and ingest encodes; default: the usable cores. Only the batcher's one "
         "thread embeds questions, so these never multiply by the request threads."))
@@ -165,6 +167,10 @@ class Settings(BaseSettings):
         "/v1/ask's question and a chat's last message: longer ones get 422."))
     max_query_chars: int = Field(2_000, ge=1, description="/v1/search's query: longer ones get 422.")
     max_chat_messages: int = Field(50, ge=1, description="Messages of one chat request, history included.")
+    # Each kept response holds at most a chat's worth of text (max_chat_chars twice: the
+    # conversation, and instructions) and its citations: some tens of MB at the most.
+    max_kept_responses: int = Field(1_000, ge=0, description=(
+        "Responses of POST /v1/responses kept in memory per process for previous_response_id (0: none)."))
     max_batch_documents: int = Field(100, ge=1, description=(
         "Documents of one POST /v1/documents:batch request; more get 413."))
     max_chat_chars: int = Field(20_000, ge=1, description=(

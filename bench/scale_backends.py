@@ -71,7 +71,10 @@ class EmbeddedBackend(Backend):
     def disk_bytes(self) -> dict[str, int]:
         sizes = {p.name: p.stat().st_size for p in self.data_dir.iterdir() if p.is_file()}
         faiss = sizes.get("vectors.faiss", 0)
-        return {"total": sum(sizes.values()), "vectors": faiss, "database": sum(sizes.values()) - faiss}
+        # The Tantivy indexes (index/tantivy_lexical.py) live in a directory of their own.
+        lexical = sum(p.stat().st_size for p in (self.data_dir / "lexical").rglob("*") if p.is_file())
+        return {"total": sum(sizes.values()) + lexical, "vectors": faiss, "lexical": lexical,
+                "database": sum(sizes.values()) - faiss}
 
 
 class PostgresBackend(Backend):

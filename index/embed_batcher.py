@@ -6,9 +6,9 @@ is mostly fixed cost for short texts), so under many clients the server encodes 
 question alone, over and over, on the same two cores. Here every single-text ``encode``
 joins a queue that one thread drains: whatever arrived while the previous batch was being
 encoded is encoded next, in one call (at most ``max_batch`` texts). Nobody waits for a
-batch to fill: a lone caller, with nothing in flight before it, is encoded at once; only
-when callers are seen to overlap does the drainer wait up to ``max_wait_s`` for more to
-join before it encodes.
+batch to fill: a lone caller, with nothing in flight before it, is encoded at once. With
+``max_wait_s`` > 0 (0 by default: it measured no faster, docs/SCALING.md), once callers are
+seen to overlap, the drainer also waits up to that long for more to join before it encodes.
 
 Encodes of several texts (support scoring, ingest) are the caller's own batch already and
 go straight to the wrapped embedder.
@@ -49,7 +49,7 @@ class EmbedBatcher:
     row for row the wrapped embedder's, up to the float noise of padding a text in a batch
     (cosine to the lone encode ≥ 0.99999; tests/index/test_embed_batcher.py)."""
 
-    def __init__(self, inner: Embedder, max_wait_s: float = 0.002, max_batch: int = 16):
+    def __init__(self, inner: Embedder, max_wait_s: float = 0.0, max_batch: int = 16):
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         if max_wait_s < 0:

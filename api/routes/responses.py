@@ -4,7 +4,7 @@ what every chat dialect shares: api/conversation.py). A client that goes away, s
 not, cancels its answer.
 
 Responses are kept so that a follow-up can name its ``previous_response_id`` (and a client
-can read one again): in this process's memory, the most recent ``KEPT_RESPONSES``, each
+can read one again): in this process's memory, the most recent ``CITEQA_MAX_KEPT_RESPONSES`` (1,000), each
 with the conversation it ended (its input, the one it continued, and its answer; not its
 ``instructions``, which OpenAI does not carry over either). ``store: false`` keeps nothing.
 Nothing survives a restart, and another replica or worker does not know them: an id it
@@ -40,11 +40,6 @@ from citeqa.qa.types import ChatTurn, VerifiedAnswer
 
 router = APIRouter(tags=["chat"])
 
-# Each kept response holds at most a chat's worth of text (max_chat_chars twice: the
-# conversation, and instructions) and its citations: some tens of MB at the most.
-KEPT_RESPONSES = 1_000
-
-
 @dataclass(frozen=True)
 class KeptResponse:
     response: dict[str, Any]
@@ -55,7 +50,7 @@ class KeptResponse:
 class KeptResponses:
     """The most recent responses of this process, by id (the oldest go first)."""
 
-    def __init__(self, capacity: int = KEPT_RESPONSES):
+    def __init__(self, capacity: int):
         self.capacity = capacity
         self._kept: OrderedDict[str, KeptResponse] = OrderedDict()
         self._lock = threading.Lock()  # streamed answers finish in the event loop, others may read elsewhere
@@ -81,11 +76,8 @@ class KeptResponses:
 
 
 def kept_responses(request: Request) -> KeptResponses:
-    """The app's kept responses (made on first use: each app, and each test's, has its own)."""
-    state = request.app.state
-    kept: KeptResponses | None = getattr(state, "kept_responses", None)
-    if kept is None:
-        kept = state.kept_responses = KeptResponses()
+    """The app's kept responses (made with the app: each app, and each test's, has its own)."""
+    kept: KeptResponses = request.app.state.kept_responses
     return kept
 
 
@@ -94,9 +86,9 @@ def _owner(request: Request) -> str | None:
     return key.key_id if key is not None else None
 
 
-def _not_kept(response_id: str) -> ApiError:
+def _not_kept(response_id: str, capacity: int) -> ApiError:
     return ApiError(404, "response_not_found", f"response {response_id!r} not found: this server keeps the most "
-                    f"recent {KEPT_RESPONSES} responses made with store true, in memory, by the API key that made them")
+                    f"recent {capacity} responses made with store true, in memory, by the API key that made them")
 
 
 @router.post("/v1/responses")
@@ -114,7 +106,7 @@ async def create_response(body: ResponsesRequest, request: Request, services: Se
     if body.previous_response_id is not None:
         previous = kept.get(body.previous_response_id, owner)
         if previous is None:
-            error = _not_kept(body.previous_response_id)
+            error = _not_kept(body.previous_response_id, kept.capacity)
             raise ApiError(404, "previous_response_not_found", f"previous_response_id: {error.message}")
         earlier = previous.turns
     continued = body.check_limits(settings, earlier)
@@ -141,17 +133,19 @@ async def create_response(body: ResponsesRequest, request: Request, services: Se
 @router.get("/v1/responses/{response_id}")
 async def get_response(response_id: str, request: Request) -> dict[str, Any]:
     """A kept response, as it was returned (404 once it is no longer kept)."""
-    kept = kept_responses(request).get(response_id, _owner(request))
+    responses = kept_responses(request)
+    kept = responses.get(response_id, _owner(request))
     if kept is None:
-        raise _not_kept(response_id)
+        raise _not_kept(response_id, responses.capacity)
     return kept.response
 
 
 @router.delete("/v1/responses/{response_id}")
 async def delete_response(response_id: str, request: Request) -> dict[str, Any]:
     """Forget a kept response (a follow-up can no longer continue it)."""
-    if not kept_responses(request).delete(response_id, _owner(request)):
-        raise _not_kept(response_id)
+    responses = kept_responses(request)
+    if not responses.delete(response_id, _owner(request)):
+        raise _not_kept(response_id, responses.capacity)
     return {"id": response_id, "object": "response.deleted", "deleted": True}
 
 
