@@ -73,15 +73,23 @@ def _wait_queued(batcher: EmbedBatcher, n: int) -> None:
     raise AssertionError(f"{n} callers never queued")
 
 
-def test_overlapping_callers_share_one_encode_and_each_gets_its_own_row(embedder):
+def _queued_behind_one(embedder, max_batch: int):
+    """The first question held inside the model while the others queue behind it; then
+    released: the wrapped embedder's batches, and each caller's rows in question order."""
     gated = Gated(embedder)
-    with EmbedBatcher(gated, max_wait_s=0.0, max_batch=32) as batcher, ThreadPoolExecutor(len(QUESTIONS)) as pool:
+    with EmbedBatcher(gated, max_wait_s=0.0, max_batch=max_batch) as batcher, \
+            ThreadPoolExecutor(len(QUESTIONS)) as pool:
         first = pool.submit(batcher.encode, [QUESTIONS[0]])
         assert gated.entered.wait(30)
         rest = [pool.submit(batcher.encode, [q]) for q in QUESTIONS[1:]]
         _wait_queued(batcher, len(rest))
         gated.release.set()
         rows = [first.result(30)] + [f.result(30) for f in rest]
+    return gated, rows
+
+
+def test_overlapping_callers_share_one_encode_and_each_gets_its_own_row(embedder):
+    gated, rows = _queued_behind_one(embedder, max_batch=32)
 
     assert gated.batches[0] == [QUESTIONS[0]]
     assert sorted(gated.batches[1]) == sorted(QUESTIONS[1:])  # the rest in one encode
@@ -119,14 +127,7 @@ def test_a_lone_caller_is_encoded_at_once_without_waiting_for_company(embedder):
 
 
 def test_a_batch_is_never_larger_than_max_batch(embedder):
-    gated = Gated(embedder)
-    with EmbedBatcher(gated, max_wait_s=0.0, max_batch=3) as batcher, ThreadPoolExecutor(len(QUESTIONS)) as pool:
-        first = pool.submit(batcher.encode, [QUESTIONS[0]])
-        assert gated.entered.wait(30)
-        rest = [pool.submit(batcher.encode, [q]) for q in QUESTIONS[1:]]
-        _wait_queued(batcher, len(rest))
-        gated.release.set()
-        rows = [first.result(30)] + [f.result(30) for f in rest]
+    gated, rows = _queued_behind_one(embedder, max_batch=3)
     assert max(len(b) for b in gated.batches) == 3
     assert sorted(q for b in gated.batches for q in b) == sorted(QUESTIONS)
     lone = np.stack([embedder.encode([q])[0] for q in QUESTIONS])
