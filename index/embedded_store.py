@@ -279,9 +279,12 @@ class EmbeddedStore(CheckedWrites, SqlReads):
             self._seen_version = self._data_version()
             # Switching to HNSW or compacting it takes minutes at a million vectors: done off
             # the lock, so searches and writes go on meanwhile.
-            self.vectors = VectorIndex.load(self.faiss_path, dimension, rebuild_in_background=True)
+            self.vectors = VectorIndex.load(self.faiss_path, dimension, rebuild_in_background=True,
+                                            on_rebuilt=self._save_rebuilt)
             self.reconcile()
         except BaseException:
+            if hasattr(self, "vectors"):
+                self.vectors.stop_rebuild()
             if hasattr(self, "lexical"):
                 self.lexical.close()
             self._close_connections()  # a store that did not open leaves no connection behind
@@ -412,6 +415,21 @@ class EmbeddedStore(CheckedWrites, SqlReads):
             f"SELECT id, vector FROM sentences WHERE id IN ({','.join('?' * len(ids))})", [int(i) for i in ids]
         ))
         return np.stack([np.frombuffer(blobs[int(i)], dtype=np.float32) for i in ids])
+
+    def _save_rebuilt(self) -> None:
+        """A background rebuild (flat -> HNSW, or a compaction) was swapped in: save it now.
+        Left to the next periodic save, a store closed before one came (a restart soon after
+        the switch) saved the old flat file, and every open rebuilt the graph again (minutes
+        at 1M) while its searches ran exact over all the vectors."""
+        with self._sync_lock:
+            self._dirty = True
+            self.save()
+
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait until no background work on the vector index is running (a type switch or a
+        compaction, saved when it ends); False if ``timeout`` passed first. For benchmarks
+        and tools that want the store as a long-running service holds it."""
+        return self.vectors.wait_for_rebuild(timeout)
 
     def _sync_if_changed_elsewhere(self) -> None:
         if self._data_version() != self._seen_version:
@@ -808,6 +826,9 @@ class EmbeddedStore(CheckedWrites, SqlReads):
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
+        # A background rebuild is abandoned (the next open starts it again), not left
+        # running inside FAISS while the process exits.
+        self.vectors.stop_rebuild()
         with self._sync_lock:
             self.save()
         self.lexical.close()

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import faiss
 import numpy as np
@@ -35,6 +35,22 @@ HNSW_EF_SEARCH = 64
 COMPACT_FRACTION = 0.25
 _TOMBSTONE = -1
 _GATHER = 32_768  # vectors copied at a time by search_among (48 MB at 384 dimensions)
+# A build adds its vectors this many at a time, so a background one can be stopped between
+# two chunks (seconds at 1M) rather than left running inside FAISS when the process exits:
+# a thread still in FAISS's OpenMP code at exit aborts it ("terminate called without an
+# active exception"). Inserting into HNSW in chunks builds the same kind of graph.
+_BUILD_CHUNK = 8_192
+
+
+# A background rebuild replays the changes made meanwhile off the lock in up to this many
+# rounds, until a round finds at most _REPLAY_UNDER_LOCK of them; the rest (a few, unless
+# writes outpace the replay) is applied under the lock, then the indexes are swapped.
+_REPLAY_ROUNDS = 8
+_REPLAY_UNDER_LOCK = 2
+
+
+class _Stopped(Exception):
+    """A background build asked to stop (the index is closing)."""
 
 
 @dataclass
@@ -59,17 +75,22 @@ class VectorIndex:
     from a snapshot, without the lock (~530 s at 1M vectors): searches and writes go on
     against the old index, the adds and removes made meanwhile are replayed on the new one,
     and the two are swapped under the lock. Memory holds both indexes while it runs.
+    ``on_rebuilt`` is called (in the rebuild's thread, no lock held) once a background
+    rebuild is swapped in: the owner saves it then, or the next process to load the old
+    file would rebuild it all over again. ``stop_rebuild`` abandons one (on close).
     """
 
     def __init__(self, dimension: int, hnsw_threshold: int = HNSW_THRESHOLD, *,
                  ef_search: int = HNSW_EF_SEARCH, compact_fraction: float = COMPACT_FRACTION,
-                 rebuild_in_background: bool = False):
+                 rebuild_in_background: bool = False, on_rebuilt: Callable[[], None] | None = None):
         self.dimension = dimension
         self.hnsw_threshold = hnsw_threshold
         self.ef_search = ef_search
         self.compact_fraction = compact_fraction
         self.rebuild_in_background = rebuild_in_background
+        self.on_rebuilt = on_rebuilt
         self._rebuild: _Rebuild | None = None
+        self._stop = threading.Event()  # set by stop_rebuild: a background build gives up
         self._index = self._build("flat", np.zeros(0, np.int64), np.zeros((0, dimension), np.float32))
         self._hnsw = False
         self._dead = 0  # tombstones (labels of -1) in an HNSW index
@@ -92,11 +113,11 @@ class VectorIndex:
 
     @classmethod
     def load(cls, path: Path, dimension: int, *, hnsw_threshold: int = HNSW_THRESHOLD,
-             rebuild_in_background: bool = False) -> "VectorIndex":
+             rebuild_in_background: bool = False, on_rebuilt: Callable[[], None] | None = None) -> "VectorIndex":
         """Read ``path``; an absent, corrupt or mismatched file gives an empty index
         (the caller then fills it from the database)."""
         remove_stale_temporaries(path)
-        index = cls(dimension, hnsw_threshold, rebuild_in_background=rebuild_in_background)
+        index = cls(dimension, hnsw_threshold, rebuild_in_background=rebuild_in_background, on_rebuilt=on_rebuilt)
         if not path.exists():
             return index
         try:
@@ -146,6 +167,18 @@ class VectorIndex:
             return not rebuild.thread.is_alive()
         return True
 
+    def stop_rebuild(self) -> None:
+        """Abandon a background rebuild (if any) and wait for its thread to end: the old
+        index stays, and the next trigger (a later add, or the next load) starts again."""
+        rebuild = self._rebuild
+        if rebuild is None or rebuild.thread is None:
+            return
+        self._stop.set()
+        try:
+            rebuild.thread.join()
+        finally:
+            self._stop.clear()
+
     def ids(self) -> np.ndarray:
         with self._lock:
             labels = faiss.vector_to_array(self._index.id_map).astype(np.int64)
@@ -194,7 +227,9 @@ class VectorIndex:
             if self._hnsw and any(int(i) == _TOMBSTONE or int(i) in self._removed for i in ids):
                 return None
             try:
-                return np.stack([self._index.reconstruct(int(i)) for i in ids])
+                # One call (rev_map lookups in C++): a Python loop of reconstruct() cost
+                # ~10 us an id, ~1 ms of every hybrid search (it scores ~70 candidates).
+                return np.asarray(self._index.reconstruct_batch(np.asarray(ids, dtype=np.int64)))
             except RuntimeError:  # an id FAISS does not hold
                 return None
 
@@ -280,24 +315,54 @@ class VectorIndex:
         started = time.perf_counter()
         try:
             index = self._build(rebuild.kind, ids, vectors)
-        except Exception:  # the old index stays in service; the next trigger tries again
-            log.exception("background rebuild of the vector index failed")
+        except Exception as exc:  # the old index stays in service; the next trigger tries again
+            if isinstance(exc, _Stopped):
+                log.info("background rebuild of the vector index stopped")
+            else:
+                log.exception("background rebuild of the vector index failed")
             with self._lock:
                 self._rebuild = None
             return
+        # The changes made while it was built are replayed off the lock, in rounds (the new
+        # index is this thread's alone until the swap): at 1M a build takes minutes, and
+        # replaying all that ingest came in meanwhile under the lock stopped every search
+        # and write for minutes too. Only the last, short round holds the lock.
+        removed: set[int] = set()
+        for _ in range(_REPLAY_ROUNDS):
+            with self._lock:
+                pending, rebuild.changes = rebuild.changes, []
+            if self._stop.is_set():
+                log.info("background rebuild of the vector index stopped")
+                with self._lock:
+                    self._rebuild = None
+                return
+            self._replay(rebuild.kind, index, pending, removed)
+            if len(pending) <= _REPLAY_UNDER_LOCK:
+                break
         with self._lock:
-            removed: set[int] = set()
-            for op, changed, added in rebuild.changes:  # in the order they were made
-                if op == "add":
-                    index.add_with_ids(added, changed)
-                    removed.difference_update(changed.tolist())
-                elif rebuild.kind == "flat":
-                    index.remove_ids(faiss.IDSelectorBatch(changed))
-                else:
-                    removed.update(_tombstone(index, changed).tolist())
+            self._replay(rebuild.kind, index, rebuild.changes, removed)
             self._rebuild = None
             self._replace(rebuild.kind, index, len(ids), removed, time.perf_counter() - started)
             self._retype()  # the changes replayed may call for another rebuild
+        if self.on_rebuilt is not None:
+            try:
+                self.on_rebuilt()
+            except Exception:  # the index in memory is fine; the next save writes it
+                log.exception("saving the rebuilt vector index failed")
+
+    @staticmethod
+    def _replay(kind: str, index: faiss.IndexIDMap2, changes: list[tuple[str, np.ndarray, np.ndarray]],
+                removed: set[int]) -> None:
+        """Apply ``changes`` (in the order they were made) to a rebuilt ``index``; ``removed``
+        collects the ids tombstoned (HNSW) and not added back since."""
+        for op, changed, added in changes:
+            if op == "add":
+                index.add_with_ids(added, changed)
+                removed.difference_update(changed.tolist())
+            elif kind == "flat":
+                index.remove_ids(faiss.IDSelectorBatch(changed))
+            else:
+                removed.update(_tombstone(index, changed).tolist())
 
     def _live_contents(self) -> tuple[np.ndarray, np.ndarray]:
         n = int(self._index.ntotal)
@@ -325,9 +390,11 @@ class VectorIndex:
             hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
             hnsw.hnsw.efSearch = self.ef_search
             index = faiss.IndexIDMap2(hnsw)
-        if len(ids):
-            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
-                               np.ascontiguousarray(ids, dtype=np.int64))
+        for at in range(0, len(ids), _BUILD_CHUNK):
+            if self._stop.is_set() and threading.current_thread().name.startswith("faiss-rebuild"):
+                raise _Stopped()
+            index.add_with_ids(np.ascontiguousarray(vectors[at:at + _BUILD_CHUNK], dtype=np.float32),
+                               np.ascontiguousarray(ids[at:at + _BUILD_CHUNK], dtype=np.int64))
         return index
 
 

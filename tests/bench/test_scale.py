@@ -28,6 +28,7 @@ def _check_rows(rows, backend):
         assert row["searchable"] == row["sentences"]
         assert row["ingest_sentences_per_s"] > 0
         assert row["open_s"] > 0
+        assert row["settle_s"] >= 0
         for kind in ("dense", "lexical", "hybrid"):
             assert 0 < row["latency"][kind]["p50_ms"] <= row["latency"][kind]["p95_ms"]
         for recall in row["recall_at_10"].values():
@@ -121,3 +122,20 @@ def test_the_throwaway_postgres_comes_from_the_checkout(tmp_path, monkeypatch):
     monkeypatch.setattr(scale_backends, "CHECKOUT", tmp_path / "installed")
     with pytest.raises(BenchError, match="--postgres-url"):
         scale_backends.load_local_postgres()
+
+
+def test_a_stage_waits_for_the_store_to_settle_before_the_restart():
+    """The probe must meet the index a running service ends up with (the embedded store's
+    HNSW switch finished and saved), not a rebuild racing its queries."""
+    from citeqa.bench.scale import _settle
+
+    class Settling:
+        waited = False
+
+        def settle(self, timeout=None):
+            self.waited = True
+            return True
+
+    store, logged = Settling(), []
+    assert _settle(store, logged.append) >= 0 and store.waited
+    assert _settle(object(), logged.append) == 0.0  # a backend with nothing in the background

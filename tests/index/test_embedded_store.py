@@ -424,3 +424,18 @@ def test_a_save_in_progress_in_another_thread_of_this_process_is_left_alone(tmp_
     finally:
         release.set()
         saver.join()
+
+
+def test_a_background_switch_to_hnsw_is_saved_when_it_ends(data_dir):
+    """A restart after the switch loads the graph: it is not built again on every open."""
+    store = EmbeddedStore(data_dir, DIMENSION)
+    try:
+        fill(store)
+        store.vectors.hnsw_threshold = 4  # the switch, at a size a test can reach: the next write
+        put(store, "storm", STORM)
+        assert store.settle(60) and store.vectors.kind == "hnsw"
+        loaded = faiss.read_index(str(store.faiss_path))  # owns the inner index: keep it alive
+        assert isinstance(faiss.downcast_index(loaded.index), faiss.IndexHNSWFlat)
+        assert loaded.ntotal == len(active_ids(store))
+    finally:
+        store.close()

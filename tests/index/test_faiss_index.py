@@ -237,3 +237,57 @@ def test_search_among_skips_ids_it_does_not_hold_and_follows_changes(data):
     index.add(ids[1000:1001], vectors[5:6])  # the same vector under a new id
     assert index.search_among(query, 1, ids[995:1001])[0][0] == ids[1000]
     assert index.search_among(query, 5, np.zeros(0, np.int64)) == []
+
+
+def test_stop_rebuild_abandons_a_background_build_and_a_later_add_starts_again(data, monkeypatch):
+    import threading
+
+    ids, vectors = data
+    held = _HeldBuild(monkeypatch)
+    rebuilt: list[str] = []
+    index = VectorIndex(DIM, hnsw_threshold=THRESHOLD, rebuild_in_background=True,
+                        on_rebuilt=lambda: rebuilt.append(index.kind))
+    index.add(ids[:THRESHOLD], vectors[:THRESHOLD])
+    assert held.started.wait(10) and index.rebuilding
+    stopper = threading.Thread(target=index.stop_rebuild)
+    stopper.start()  # waits for the held build, which then stops between two chunks
+    held.release.set()
+    stopper.join(30)
+    assert not stopper.is_alive() and not index.rebuilding
+    assert index.kind == "flat" and rebuilt == []  # the old index stays; nothing was swapped in
+    assert index.search(vectors[3], 1)[0][0] == ids[3]
+    index.add(ids[THRESHOLD:THRESHOLD + 5], vectors[THRESHOLD:THRESHOLD + 5])  # the next trigger
+    assert index.wait_for_rebuild(60) and index.kind == "hnsw"
+    assert rebuilt == ["hnsw"]  # told once the new index is in place (the owner saves it then)
+    assert index.search(vectors[THRESHOLD + 2], 1)[0][0] == ids[THRESHOLD + 2]
+
+
+def test_changes_made_during_the_build_are_replayed_off_the_lock(data, monkeypatch):
+    """At 1M the replay of what ingest added meanwhile took minutes; under the lock it stopped
+    every search and write. A write made during an off-lock round must land in the new index."""
+    import threading
+
+    ids, vectors = data
+    held = _HeldBuild(monkeypatch)
+    index = VectorIndex(DIM, hnsw_threshold=THRESHOLD, rebuild_in_background=True)
+    index.add(ids[:THRESHOLD], vectors[:THRESHOLD])
+    assert held.started.wait(10)
+    index.add(ids[THRESHOLD:THRESHOLD + 100], vectors[THRESHOLD:THRESHOLD + 100])  # to replay
+    late = slice(THRESHOLD + 100, THRESHOLD + 110)
+    real_replay, done = VectorIndex._replay, []
+
+    def replay(kind, new, changes, removed):
+        if not done and threading.current_thread().name.startswith("faiss-rebuild"):
+            done.append(True)
+            writer = threading.Thread(target=index.add, args=(ids[late], vectors[late]))
+            writer.start()
+            writer.join(10)
+            assert not writer.is_alive()  # the lock is free while a round replays
+            assert index.search(vectors[THRESHOLD + 105], 1)[0][0] == ids[THRESHOLD + 105]
+        real_replay(kind, new, changes, removed)
+
+    monkeypatch.setattr(VectorIndex, "_replay", staticmethod(replay))
+    held.release.set()
+    assert index.wait_for_rebuild(60) and done and index.kind == "hnsw"
+    assert sorted(index.ids().tolist()) == sorted(ids[:THRESHOLD + 110].tolist())
+    assert index.search(vectors[THRESHOLD + 105], 1)[0][0] == ids[THRESHOLD + 105]
