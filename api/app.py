@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import anyio
 from fastapi import FastAPI
@@ -35,12 +35,14 @@ from citeqa.api.routes import (
 )
 from citeqa.api.routes import keys as keys_routes
 from citeqa.api.security import SecurityMiddleware, SecurityPolicy, is_loopback
-from citeqa.api.services import Services
+from citeqa.api.services import SEEDED_FLAG, Services
 from citeqa.api.settings import Settings
 from citeqa.index.types import Embedder
 from citeqa.qa.types import Generator
 
 log = logging.getLogger(__name__)
+
+SEED_POLL_S = 0.2  # how often a worker that does not seed looks whether the seeds are in
 
 
 def security_policy(settings: Settings) -> SecurityPolicy:
@@ -52,10 +54,21 @@ def security_policy(settings: Settings) -> SecurityPolicy:
     )
 
 
+def seeds_in(services: Services) -> bool:
+    """Whether the seeds need no indexing any more (as ``Services.seed`` decides)."""
+    seeds_dir = services.settings.seeds_dir
+    return bool(services.store.get_flag(SEEDED_FLAG)) or seeds_dir is None or not seeds_dir.is_dir()
+
+
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None,
-               extra_generators: dict[str, Generator] | None = None) -> FastAPI:
+               extra_generators: dict[str, Generator] | None = None,
+               on_ready: Callable[[], None] | None = None, seed: bool = True) -> FastAPI:
     """``embedder`` lets a process that already loaded the model (tests, the CLI) share it;
-    ``extra_generators`` adds ready-made generators by name beside the installed plugins."""
+    ``extra_generators`` adds ready-made generators by name beside the installed plugins;
+    ``on_ready`` is called once the model is loaded and the seeds are indexed (a worker of
+    ``citeqa serve --workers`` tells its supervisor so: api/workers.py). With ``seed`` False
+    the app does not index the seeds itself but waits until another process has (the
+    other workers of ``serve --workers`` wait for the first)."""
     settings = settings or Settings()
     policy = security_policy(settings)
 
@@ -63,9 +76,15 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Model load and seeding are seconds of CPU work: keep them off the event loop.
         services = await anyio.to_thread.run_sync(Services.open, settings, embedder, extra_generators)
-        await anyio.to_thread.run_sync(services.seed)
+        if seed:
+            await anyio.to_thread.run_sync(services.seed)
+        else:
+            while not await anyio.to_thread.run_sync(seeds_in, services):
+                await anyio.sleep(SEED_POLL_S)
         app.state.services = services
         log.info("citeqa ready: %d sentences indexed in %s", services.store.sentence_count(), settings.data_dir)
+        if on_ready is not None:
+            on_ready()
         if not is_loopback(settings.host):
             if policy.auth != "off" and not keys.has_keys():
                 log.warning("listening on %s with no API keys: writes are refused until one exists "

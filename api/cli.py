@@ -180,19 +180,19 @@ def serve(
     host: Annotated[Optional[str], typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port (default 8000).")] = None,
     data_dir: DataDir = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, max=64, help=(
+        "Processes serving the same port, each with its own model (default: CITEQA_WORKERS or 1). "
+        "One per core uses every core; see the README for what each process keeps to itself."))] = None,
 ) -> None:
     """Start the HTTP API (indexes seeds/ on the first start of a data directory)."""
     import logging
 
-    import uvicorn
-
     from citeqa.api import binding
-    from citeqa.api.app import create_app
-    from citeqa.api.head_limits import head_limited_protocol
     from citeqa.api.memory import limit_malloc_arenas
     from citeqa.api.observability import configure_logging
+    from citeqa.api.workers import Supervisor, serve_sockets
 
-    settings = _settings(data_dir, host=host, port=port)
+    settings = _settings(data_dir, host=host, port=port, workers=workers)
     limit_malloc_arenas(settings.malloc_arenas)  # before any worker thread exists
     configure_logging("INFO", json_logs=True)  # one JSON object a line, with the request id
     try:
@@ -206,13 +206,13 @@ def serve(
     settings = settings.model_copy(update={"host": exposed_host, "port": bound_port})
     for address in bound.addresses:
         logging.getLogger("citeqa.serve").info("listening on %s", _url(*address))
-    config = uvicorn.Config(
-        create_app(settings), log_level="info", log_config=None,
-        access_log=False,  # our access log (api/observability.py) replaces uvicorn's
-        http=head_limited_protocol(settings.header_timeout_s, settings.max_header_bytes),
-    )
     try:
-        uvicorn.Server(config).run(sockets=bound.sockets)
+        if settings.workers == 1:
+            serve_sockets(settings, bound.sockets)
+        else:
+            code = Supervisor(settings, bound.sockets, settings.workers).run()
+            if code:
+                raise typer.Exit(code)
     finally:
         bound.close()
 

@@ -13,6 +13,7 @@ import inspect
 import json
 import logging
 import math
+import os
 import re
 import sys
 import time
@@ -73,6 +74,10 @@ class Metrics:
         self.dropped_citations = Counter("citeqa_dropped_citations_total",
                                          "Citations that failed verification and were dropped.", ["generator"],
                                          registry=r)
+        # With `citeqa serve --workers N` each process counts its own requests: the pid says
+        # whose figures a scrape got (and the bench waits until it has seen every worker's).
+        Gauge("citeqa_process", "This serving process (one of citeqa serve --workers N), by pid.", ["pid"],
+              registry=r).labels(str(os.getpid())).set(1)
 
     def _read_index_size(self) -> float:
         try:

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         "Indexed on first start; default: the packaged seeds; empty to skip."))
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = Field(1, ge=1, le=64, description=(
+        "citeqa serve: processes serving the same sockets, each with its own model, batcher and caches "
+        "(api/workers.py). Requests are Python under one lock per process: a second process uses a second "
+        "core. Rate-limit buckets of the embedded store's keys, kept /v1/responses and /metrics are per "
+        "process."))
 
     model_path: Path | None = Field(None, description=(
         "A sentence-transformers model directory; default: the packaged all-MiniLM-L6-v2."))
@@ -68,8 +73,9 @@ class Settings(BaseSettings):
         "queued while the previous one was encoded, which measured as fast as a 2 ms wait or faster at "
         "16 clients (docs/SCALING.md)."))
     torch_threads: int | None = Field(None, ge=1, le=256, description=(
-        "torch threads for the query and ingest encodes; default: the usable cores. Only the batcher's one "
-        "thread embeds questions, so these never multiply by the request threads."))
+        "torch threads for the query and ingest encodes; default: the usable cores (with several workers, "
+        "the usable cores shared among them). Only the batcher's one thread embeds questions, so these never "
+        "multiply by the request threads."))
 
     default_top_k: int = Field(5, ge=1)
     max_top_k: int = Field(100, ge=1)

@@ -9,7 +9,8 @@ One run measures, on an evaluation corpus (SQuAD dev by default):
 - ``/v1/ask`` and ``/v1/search`` p50/p95 in process and over HTTP (a real ``citeqa serve``);
 - HTTP throughput of ``/v1/search`` and ``/v1/ask`` with 1, 4 and 16 concurrent clients,
   and the 16-vs-1 ratio of each (the levels of both routes are interleaved, so one ratio's
-  two figures are close in time on a machine whose load drifts);
+  two figures are close in time on a machine whose load drifts), against a server of
+  ``--workers`` processes (the clients connect once every worker has answered);
 - peak RSS of the server and of the bench, and index bytes per sentence.
 
 With ``--url`` the in-process parts are skipped: the corpus goes through
@@ -25,6 +26,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import resource
 import tempfile
 import time
@@ -77,6 +79,9 @@ def bench_command(
     duration: Annotated[float, typer.Option(
         "--duration", min=0.1, help="Seconds per throughput level (1, 4, 16 clients; /v1/search and /v1/ask).")] = 10.0,
     queries: Annotated[int, typer.Option("--queries", min=1, help="Questions timed for each latency figure.")] = 200,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help=(
+        "Processes of the `citeqa serve` the HTTP parts run against (its --workers); with --url, how many the "
+        "server runs (the bench waits until each has answered)."))] = 1,
 ) -> None:
     """Measure ingest, query latency, throughput, memory and index size; print a table and write JSON."""
     console = Console()
@@ -85,12 +90,14 @@ def bench_command(
         raise typer.Exit(2)
     try:
         results = run_bench(corpus, questions, url=url, repeats=repeats, duration=duration, n_queries=queries,
-                            log=lambda message: console.print(f"[dim]{message}[/dim]"))
+                            workers=workers, log=lambda message: console.print(f"[dim]{message}[/dim]"))
     except BenchError as exc:
         console.print(f"[red]bench:[/red] {exc}")
         raise typer.Exit(2) from None
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print_results(results, console)
+    served = f"{url} ({workers} worker(s))" if url else f"citeqa serve --workers {workers}"
+    console.print(f"HTTP figures measured against {served}")
     console.print(f"results written to {out}")
 
 
@@ -104,6 +111,7 @@ def run_bench(
     n_queries: int = 200,
     warmup: int = 10,
     concurrency: Sequence[int] = CONCURRENCY,
+    workers: int = 1,
     embedder: Embedder | None = None,
     work_dir: Path | None = None,
     log: Log = lambda message: None,
@@ -114,7 +122,7 @@ def run_bench(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # we fork `citeqa serve` after encoding
     items, asked = load_inputs(Path(corpus), Path(questions) if questions else None)
-    plan = _Plan(asked, repeats, duration, n_queries, warmup, tuple(concurrency), log)
+    plan = _Plan(asked, repeats, duration, n_queries, warmup, tuple(concurrency), workers, log)
     results: dict[str, Any] = {
         "mode": "url" if url else "in_process", "url": url, "corpus": str(corpus), "documents": len(items),
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -143,6 +151,7 @@ class _Plan:
     n_queries: int
     warmup: int
     concurrency: tuple[int, ...]
+    workers: int
     log: Log
 
     def config(self, settings: Settings | None) -> dict[str, Any]:
@@ -150,6 +159,7 @@ class _Plan:
             "repeats": self.repeats, "duration_s": self.duration, "latency_questions": self.n_queries,
             "warmup_questions": self.warmup, "questions_available": len(self.asked.texts),
             "ingest_batch_documents": INGEST_BATCH, "concurrency": list(self.concurrency),
+            "workers": self.workers,
         }
         if settings is not None:
             config["settings"] = settings.model_dump(mode="json")
@@ -184,11 +194,16 @@ def _bench_local(results: dict[str, Any], root: Path, items: list[DocumentInput]
     gc.collect()  # closes the store's per-thread reader connections too (SQLite then checkpoints its WAL)
     results.update(index_size(data_dir, results["sentences"]))
 
-    plan.log("starting citeqa serve")
-    with running_server(data_dir, root / "serve.log") as (server_url, pid, ready_s):
+    plan.log(f"starting citeqa serve --workers {plan.workers}")
+    with _environment(CITEQA_WORKERS=str(plan.workers)), \
+            running_server(data_dir, root / "serve.log") as (server_url, pid, ready_s):
+        waited = time.perf_counter()
+        if plan.workers > 1:
+            wait_for_workers(server_url, plan.workers)  # else the first clients' connections all go to one
         results["server_ready_s"] = round(ready_s, 2)
+        results["server_all_workers_ready_s"] = round(ready_s + time.perf_counter() - waited, 2)
         _bench_http(results, server_url, plan)
-        results["server_peak_rss_mb"] = peak_rss_mb(pid)
+        results["server_peak_rss_mb"] = _tree_peak_rss_mb(pid)
     results["ask_http_vs_floor_ratio"] = ratio(results["ask_http_p50_ms"], results["query_floor_p50_ms"])
 
 
@@ -203,6 +218,8 @@ def _bench_url(results: dict[str, Any], url: str, items: list[DocumentInput], pl
     if ready.status_code != 200:
         raise BenchError(f"{url}/readyz answered {ready.status_code}: the server is not ready")
     results["config"] = {"url": url, "server_model": ready.json().get("model"), **plan.config(None)}
+    if plan.workers > 1:
+        wait_for_workers(url, plan.workers)
     if embedder is None:
         try:
             from citeqa.index.embedder import SentenceTransformerEmbedder
@@ -269,6 +286,64 @@ def _bench_http(results: dict[str, Any], url: str, plan: _Plan) -> None:
     results["search_throughput"] = search
     results["ask_throughput_scaling"] = scaling(ask)
     results["search_throughput_scaling"] = scaling(search)
+
+
+_PROCESS_LINE = re.compile(r'^citeqa_process\{pid="(\d+)"\}', re.MULTILINE)
+
+
+def process_of(client: httpx.Client) -> int:
+    """The pid of the server process that answers on ``client``'s connection (its /metrics
+    say: api/observability.py)."""
+    r = client.get("/metrics")
+    found = _PROCESS_LINE.search(r.text) if r.status_code == 200 else None
+    if found is None:
+        raise BenchError(f"{client.base_url}/metrics answered {r.status_code} without citeqa_process")
+    return int(found.group(1))
+
+
+def wait_for_workers(url: str, workers: int, timeout_s: float = 300.0) -> set[int]:
+    """Wait until ``workers`` server processes have each answered a new connection (a worker
+    accepts connections only once its model is loaded), so that clients that connect next
+    are shared among all of them; returns their pids."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with httpx.Client(base_url=url, timeout=30) as client:  # a new connection each time
+            seen.add(process_of(client))
+        if len(seen) >= workers:
+            return seen
+        if time.monotonic() > deadline:
+            raise BenchError(f"only {len(seen)} of {workers} workers answered within {timeout_s:g} s")
+        time.sleep(0.05)
+
+
+def _tree_peak_rss_mb(pid: int) -> float | None:
+    """Peak RSS of ``pid`` plus that of its children (the workers of ``serve --workers``)."""
+    total = peak_rss_mb(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            child = peak_rss_mb(int(stat.parent.name))
+            total = (total or 0.0) + (child or 0.0)
+    return round(total, 1) if total is not None else None
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """``values`` in os.environ meanwhile (the server started inside inherits them)."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _load() -> float:

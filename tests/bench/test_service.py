@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from citeqa.api.cli import app
 from citeqa.bench.errors import BenchError
 from citeqa.bench.processes import running_server
-from citeqa.bench.service import run_bench
+from citeqa.bench.service import run_bench, wait_for_workers
 from tests.support.cli import flat
 from tests.support.eval_data import DOCS
 
@@ -53,6 +53,7 @@ def test_bench_reports_every_figure(eval_files, tmp_path, embedder):
 def test_bench_against_a_running_server(eval_files, tmp_path, embedder):
     """--url: the corpus goes in over HTTP; what needs the store in process says why it is missing."""
     with running_server(tmp_path / "data", tmp_path / "serve.log") as (url, pid, _):
+        assert wait_for_workers(url, 1, timeout_s=10) == {pid}  # one process: the server itself answers
         r = run_bench(eval_files, url=url, duration=0.5, n_queries=4, warmup=1, concurrency=(1, 4), embedder=embedder)
     assert r["mode"] == "url" and r["sentences"] == 15
     assert r["ingest_created_documents"] == 5 and r["ingest_sentences_per_s"] > 0
@@ -80,3 +81,16 @@ def test_the_command_refuses_an_unwritable_out_and_a_missing_corpus(tmp_path):
                                  "--out", str(tmp_path / "bench.json")])
     assert result.exit_code == 2 and "not found" in flat(result.output), result.output
     assert not (tmp_path / "bench.json").exists()
+
+
+@pytest.mark.slow
+def test_bench_with_two_workers_measures_a_server_of_two_processes(eval_files, tmp_path, embedder):
+    r = run_bench(eval_files, duration=0.5, n_queries=4, warmup=1, concurrency=(1, 4), workers=2, embedder=embedder,
+                  work_dir=tmp_path / "work")
+    assert r["config"]["workers"] == 2
+    log = (tmp_path / "work" / "serve.log").read_text()
+    assert "starting 2 workers" in log and '"worker": 1' in log  # both served: the bench waited for them
+    for levels in (r["throughput"], r["search_throughput"]):
+        assert set(levels) == {"1", "4"} and all(t["errors"] == 0 and t["requests"] > 0 for t in levels.values())
+    assert r["search_throughput_scaling"] > 0 and r["ask_throughput_scaling"] > 0
+    assert r["server_all_workers_ready_s"] >= r["server_ready_s"] > 0 and r["server_peak_rss_mb"] > 0
