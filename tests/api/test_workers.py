@@ -20,21 +20,11 @@ import httpx
 import pytest
 
 from citeqa.bench.service import process_of, wait_for_workers
-from tests.support import servers
 from tests.support.servers import Server, serving
 
 pytestmark = pytest.mark.slow
 
 SEED_LOG_LINE = "seed document(s)"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def patient_start():
-    # Two workers load the model at once, on two cores other tests may be using too.
-    before = servers.READY_TIMEOUT_S
-    servers.READY_TIMEOUT_S = max(before, 300)
-    yield
-    servers.READY_TIMEOUT_S = before
 
 
 @pytest.fixture(scope="module")

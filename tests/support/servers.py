@@ -20,7 +20,8 @@ from tests.support.corpus import SEEDS_DIR
 __all__ = ["CITEQA", "READY_TIMEOUT_S", "Server", "free_port"]
 
 CITEQA = Path(sys.executable).parent / "citeqa"
-READY_TIMEOUT_S = 90
+# A server loads the model (two workers: two at once) on two cores other tests may be using.
+READY_TIMEOUT_S = 300
 
 
 def _fail_on_500(response: httpx.Response) -> None:
