@@ -154,7 +154,8 @@ def test_every_quote_is_verbatim(seed_run):
 @pytest.mark.xfail(
     strict=True,
     reason=("issue 14 item 2: top-1 0.364 with the fixed blend, "
-            "0.818 with the listwise ranker, 0.833 with the gate at 0.09"),
+            "0.818 with the listwise ranker, 0.833 with the gate at 0.09, "
+            "0.818 on the Tantivy lexical index"),
 )
 def test_the_right_sentence_comes_first(seed_run):
     assert seed_run.report["top1_citation_accuracy"] >= TOP1_TARGET
@@ -164,7 +165,8 @@ def test_the_right_sentence_comes_first(seed_run):
 @pytest.mark.xfail(
     strict=True,
     reason=("issue 14 item 2: 0.485 refused with the raw cosine threshold, "
-            "0.091 with the learned gate at 0.105, 0.061 at 0.09"),
+            "0.091 with the learned gate at 0.105, 0.061 at 0.09, "
+            "0.091 on the Tantivy lexical index"),
 )
 def test_answerable_questions_are_rarely_refused(seed_run):
     assert 1 - seed_run.report["answered_rate"] <= FALSE_UNSUPPORTED_TARGET
