@@ -35,7 +35,7 @@ from citeqa.api.routes import (
 )
 from citeqa.api.routes import keys as keys_routes
 from citeqa.api.security import SecurityMiddleware, SecurityPolicy, is_loopback
-from citeqa.api.services import SEEDED_FLAG, Services
+from citeqa.api.services import Services
 from citeqa.api.settings import Settings
 from citeqa.index.types import Embedder
 from citeqa.qa.types import Generator
@@ -52,12 +52,6 @@ def security_policy(settings: Settings) -> SecurityPolicy:
         anonymous_rate_per_s=settings.anonymous_rate_per_s, anonymous_burst=settings.anonymous_burst,
         request_timeout_s=settings.request_timeout_s,
     )
-
-
-def seeds_in(services: Services) -> bool:
-    """Whether the seeds need no indexing any more (as ``Services.seed`` decides)."""
-    seeds_dir = services.settings.seeds_dir
-    return bool(services.store.get_flag(SEEDED_FLAG)) or seeds_dir is None or not seeds_dir.is_dir()
 
 
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None,
@@ -79,7 +73,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         if seed:
             await anyio.to_thread.run_sync(services.seed)
         else:
-            while not await anyio.to_thread.run_sync(seeds_in, services):
+            while not await anyio.to_thread.run_sync(services.seeds_in):
                 await anyio.sleep(SEED_POLL_S)
         app.state.services = services
         log.info("citeqa ready: %d sentences indexed in %s", services.store.sentence_count(), settings.data_dir)

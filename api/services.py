@@ -5,13 +5,13 @@ the settings objects each part of the domain takes."""
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 
 from citeqa.api.settings import Settings
 from citeqa.index.embed_batcher import EmbedBatcher
 from citeqa.index.embedded_store import EmbeddedStore
 from citeqa.index.embedder import SentenceTransformerEmbedder
+from citeqa.index.encode_pool import cores
 from citeqa.index.extract import Limits
 from citeqa.index.ingest import Ingestor, read_inputs
 from citeqa.index.language import Analyzer, shared_analyzer
@@ -60,10 +60,6 @@ def open_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.model_path, settings.embed_batch_size)
 
 
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def size_threads(settings: Settings) -> None:
     """torch's thread count, set once, at start, here. torch keeps its count per calling thread
     but starts every new thread from the global set here, so the batcher's thread (the only one
@@ -73,7 +69,7 @@ def size_threads(settings: Settings) -> None:
         return  # ONNX Runtime sizes its own; no reason to load torch for it
     import torch
 
-    torch.set_num_threads(settings.torch_threads or usable_cores())
+    torch.set_num_threads(settings.torch_threads or cores())
 
 
 def query_embedder(settings: Settings, embedder: Embedder) -> EmbedBatcher:
@@ -144,12 +140,19 @@ class Services:
         """The answerer of one request: it retrieves, cites and quotes only within ``scope``."""
         return self.answerer.over(ScopedView(self.store, scope))
 
+    def seeds_in(self) -> bool:
+        """Whether the seeds need no indexing (already indexed, or none configured): what
+        ``seed`` checks, and what the other workers of ``serve --workers`` wait for."""
+        seeds_dir = self.settings.seeds_dir
+        return bool(self.store.get_flag(SEEDED_FLAG)) or seeds_dir is None or not seeds_dir.is_dir()
+
     def seed(self) -> int:
         """Index seeds/ once, on the first start of a data directory; later starts (and
         a user who deleted a seed) are left alone. Returns documents ingested."""
-        seeds_dir = self.settings.seeds_dir
-        if self.store.get_flag(SEEDED_FLAG) or seeds_dir is None or not seeds_dir.is_dir():
+        if self.seeds_in():
             return 0
+        seeds_dir = self.settings.seeds_dir
+        assert seeds_dir is not None  # seeds_in() is True without one
         results = self.ingestor.ingest_many(read_inputs([seeds_dir]))
         self.store.set_flag(SEEDED_FLAG, "1")
         log.info("indexed %d seed document(s) from %s", len(results), seeds_dir)

@@ -53,6 +53,7 @@ from types import FrameType
 from typing import Any, Callable
 
 from citeqa.api.settings import Settings
+from citeqa.index.encode_pool import cores  # numpy only: the supervisor loads neither torch nor FAISS
 
 log = logging.getLogger("citeqa.serve")
 
@@ -65,14 +66,10 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 Target = Callable[[Settings, list[socket.socket], int, Connection, int], None]
 
 
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def threads_per_worker(settings: Settings, workers: int) -> int:
     """torch threads of each worker: ``torch_threads`` when set, else the usable cores
     shared among the workers (at least one each)."""
-    return settings.torch_threads or max(1, usable_cores() // max(1, workers))
+    return settings.torch_threads or max(1, cores() // max(1, workers))
 
 
 def serve_sockets(settings: Settings, sockets: list[socket.socket],
