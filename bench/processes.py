@@ -83,8 +83,9 @@ def stop(proc: subprocess.Popen, timeout_s: float = 30) -> int | None:
 
 
 @contextmanager
-def running_server(data_dir: Path, log_path: Path, timeout_s: float = READY_TIMEOUT_S) -> Iterator[RunningServer]:
-    """``citeqa serve`` on a free port over ``data_dir`` (no seeds), its output in
+def running_server(data_dir: Path, log_path: Path, timeout_s: float = READY_TIMEOUT_S,
+                   workers: int = 1) -> Iterator[RunningServer]:
+    """``citeqa serve --workers N`` on a free port over ``data_dir`` (no seeds), its output in
     ``log_path``, stopped on exit. Our environment is passed on (the caller may set
     CITEQA_* for it)."""
     port = free_port()
@@ -92,7 +93,8 @@ def running_server(data_dir: Path, log_path: Path, timeout_s: float = READY_TIME
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
-            [*citeqa_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
+            [*citeqa_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+             "--workers", str(workers)],
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=env)
         try:
             ready_s = wait_until_ready(proc, f"{url}/readyz", timeout_s, log_path=log_path)

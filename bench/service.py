@@ -195,8 +195,7 @@ def _bench_local(results: dict[str, Any], root: Path, items: list[DocumentInput]
     results.update(index_size(data_dir, results["sentences"]))
 
     plan.log(f"starting citeqa serve --workers {plan.workers}")
-    with _environment(CITEQA_WORKERS=str(plan.workers)), \
-            running_server(data_dir, root / "serve.log") as (server_url, pid, ready_s):
+    with running_server(data_dir, root / "serve.log", workers=plan.workers) as (server_url, pid, ready_s):
         waited = time.perf_counter()
         if plan.workers > 1:
             wait_for_workers(server_url, plan.workers)  # else the first clients' connections all go to one
@@ -329,21 +328,6 @@ def _tree_peak_rss_mb(pid: int) -> float | None:
             child = peak_rss_mb(int(stat.parent.name))
             total = (total or 0.0) + (child or 0.0)
     return round(total, 1) if total is not None else None
-
-
-@contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """``values`` in os.environ meanwhile (the server started inside inherits them)."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _load() -> float:
