@@ -21,7 +21,9 @@ How:
   young); if none ever became ready, the configuration is broken and the supervisor exits
   with the worker's code instead of looping. SIGTERM or SIGINT to the supervisor is passed
   on as SIGTERM: each worker stops accepting, finishes its requests in flight, and exits;
-  one still running after ``STOP_TIMEOUT_S`` is killed. A worker whose supervisor dies
+  one still running after ``STOP_TIMEOUT_S`` is killed (one not yet ready, which serves no
+  request, after ``NOT_READY_STOP_S``: a worker waiting for the seeds of a worker 0 that died
+  would otherwise hold the exit up for the whole timeout). A worker whose supervisor dies
   (even by SIGKILL) gets SIGTERM from the kernel (``PR_SET_PDEATHSIG``) and stops too.
 
 What stays per process (so differs between workers): the rate-limit buckets of anonymous
@@ -58,6 +60,7 @@ from citeqa.index.encode_pool import cores  # numpy only: the supervisor loads n
 log = logging.getLogger("citeqa.serve")
 
 STOP_TIMEOUT_S = 60.0  # a worker still busy this long after SIGTERM is killed
+NOT_READY_STOP_S = 5.0  # ... or this long, when it never became ready (it has no request in flight)
 YOUNG_S = 10.0  # a worker that dies younger than this is restarted after a growing pause
 FIRST_PAUSE_S = 0.5
 MAX_PAUSE_S = 30.0
@@ -282,12 +285,14 @@ class Supervisor:
                     os.kill(w.process.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-        deadline = time.monotonic() + self.stop_timeout_s
-        for w in self._running.values():
-            w.process.join(max(0.0, deadline - time.monotonic()))
+        signalled = time.monotonic()
+        # Ready workers first: their requests in flight may need the whole timeout.
+        for w in sorted(self._running.values(), key=lambda w: not w.is_ready):
+            grace = self.stop_timeout_s if w.is_ready else min(self.stop_timeout_s, NOT_READY_STOP_S)
+            w.process.join(max(0.0, signalled + grace - time.monotonic()))
             if w.process.is_alive():
                 log.warning("worker %d (pid %s) still running %.0f s after SIGTERM: killed", w.number,
-                            w.process.pid, self.stop_timeout_s)
+                            w.process.pid, grace)
                 w.process.kill()
                 w.process.join(10)
             if w.ready is not None:

@@ -167,6 +167,15 @@ def broken_worker(settings, sockets, number, ready, parent) -> None:
     raise SystemExit(3)
 
 
+def broken_first_worker_beside_a_stubborn_one(settings, sockets, number, ready, parent) -> None:
+    """Worker 0 fails on start; worker 1 ignores SIGTERM and never becomes ready (as one
+    waiting for worker 0's seeds does)."""
+    if number == 0:
+        raise SystemExit(3)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(300)
+
+
 def _pids(folder: Path) -> dict[int, set[int]]:
     found: dict[int, set[int]] = {}
     for f in folder.glob("worker-*-*"):
@@ -221,3 +230,15 @@ def test_a_worker_that_never_becomes_ready_stops_the_supervisor_with_its_code(tm
     started = time.monotonic()
     assert supervisor.run() == 3
     assert time.monotonic() - started < 60 and supervisor.restarts == 0
+
+
+def test_a_worker_that_is_not_ready_does_not_hold_up_the_stop(tmp_path):
+    from citeqa.api.settings import Settings
+    from citeqa.api.workers import NOT_READY_STOP_S, Supervisor
+
+    supervisor = Supervisor(Settings(data_dir=tmp_path, seeds_dir=None), [], 2,
+                            target=broken_first_worker_beside_a_stubborn_one, stop_timeout_s=120)
+    started = time.monotonic()
+    assert supervisor.run() == 3
+    # Killed after the short grace, not the 120 s a serving worker would get.
+    assert time.monotonic() - started < NOT_READY_STOP_S + 60
