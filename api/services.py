@@ -104,8 +104,9 @@ class Services:
     # spaCy's English pipeline (index/language.py): sentence mentions at ingest, and the one
     # pipeline anything on the query path parses questions with.
     analyzer: Analyzer
-    # Mentions for sentences stored without them (a data directory from before they were
-    # stored): analysed in the background while the service runs.
+    # Mentions for sentences stored without them (ingested with CITEQA_MENTION_ANALYSIS=
+    # background, or a data directory from before they were stored): analysed in the
+    # background while the service runs, when ingest is quiet.
     backfill: MentionBackfill | None = field(default=None, repr=False)
     # Questions (search, ask, chat) are embedded through this, batched across requests;
     # ``embedder`` itself is ingest's (its own batches) and the bench's raw encode.
@@ -125,8 +126,10 @@ class Services:
         backfill = MentionBackfill(store, analyzer) if isinstance(store, MentionStore) else None
         # A wrong reranker name, setting or model path fails here, at start.
         reranker = load_reranker(settings.reranker, settings.reranker_config(settings.reranker))
+        # Without a backfill (a store that cannot record mentions later) ingest analyses inline.
+        ingestor = Ingestor(store, embedder, analyzer, analysis=settings.mention_analysis, listener=backfill)
         services = cls(
-            settings=settings, embedder=embedder, store=store, ingestor=Ingestor(store, embedder, analyzer),
+            settings=settings, embedder=embedder, store=store, ingestor=ingestor,
             retriever=retriever, generators=pool,
             answerer=QuestionAnswerer(retriever, store, pool, answer_settings(settings), questions, reranker=reranker,
                                       analyzer=analyzer),

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         "overlap (a lone client's question is encoded at once, never delayed). 0: no wait; a batch is what "
         "queued while the previous one was encoded, which measured as fast as a 2 ms wait or faster at "
         "16 clients (docs/SCALING.md)."))
+    mention_analysis: Literal["background", "inline"] = Field("background", description=(
+        "When a new document's sentences get their entities, noun chunks and roles (spaCy): background: "
+        "after it is stored and acknowledged, by the backfill once no ingest has run for a second (ingest "
+        "encodes on every core; answers analyse candidates not reached yet on the spot, so they do not "
+        "change); inline: beside the encode, before the document is acknowledged."))
     torch_threads: int | None = Field(None, ge=1, le=256, description=(
         "torch threads for the query and ingest encodes; default: the usable cores (with several workers, "
         "the usable cores shared among them). Only the batcher's one thread embeds questions, so these never "

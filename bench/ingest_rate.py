@@ -1,11 +1,13 @@
 """Ingest rate beside the model's raw encode rate on the same sentences: the ratio shows what
 splitting and storing add to embedding. Ingest goes in process or over HTTP (in batches, as
-``citeqa ingest --url`` sends documents)."""
+``citeqa ingest --url`` sends documents). In process, also how long the mention backfill
+needs after the ingest (``CITEQA_MENTION_ANALYSIS=background``), and the rate with it."""
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager, Sequence
 
 import numpy as np
 
@@ -105,7 +107,8 @@ def ingest_and_encode(items: Sequence[DocumentInput], ingest: IngestBatch, embed
         batches.append({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()})
     ingest_rate = totals["new"] / totals["ingest_s"] if totals["new"] else None
     results: dict[str, Any] = {
-        "sentences": int(totals["sentences"]), "ingest_s": round(totals["ingest_s"], 2),
+        "sentences": int(totals["sentences"]), "ingest_new_sentences": int(totals["new"]),
+        "ingest_s": round(totals["ingest_s"], 2),
         "ingest_created_documents": int(totals["created"]),
         "ingest_unchanged_documents": len(items) - int(totals["created"]),
         "ingest_sentences_per_s": round(ingest_rate, 1) if ingest_rate else None,
@@ -124,6 +127,33 @@ def ingest_and_encode(items: Sequence[DocumentInput], ingest: IngestBatch, embed
             # What ingest spends beyond splitting and encoding: storing (SQLite, FTS5, FAISS), bookkeeping.
             "ingest_other_s": round(totals["ingest_s"] - totals["split_s"] - totals["encode_s"], 2),
         }
+    return results
+
+
+def ingest_in_process(services: Any, items: Sequence[DocumentInput], repeats: int,
+                      timeout_s: float = 3600.0) -> dict[str, Any]:
+    """``ingest_and_encode`` through ``services`` (api.services.Services), then the wait for the
+    mention backfill to analyse what the ingest stored without mentions. The backfill is held
+    through the ingest, as a continuous ingest holds it (it analyses after a quiet second):
+    here it would run during the raw encodes between batches and slow them instead."""
+    backfill = services.backfill
+    hold: ContextManager[None] = backfill.held() if backfill is not None else nullcontext()
+    with hold:
+        results = ingest_and_encode(items, in_process_ingest(services), services.embedder, repeats)
+    t0 = time.perf_counter()
+    caught_up = backfill.wait(timeout_s) if backfill is not None else True
+    after_s = time.perf_counter() - t0
+    if not caught_up:
+        raise BenchError(f"the mention backfill had not caught up {timeout_s:.0f} s after the ingest")
+    new, ingest_s = results["ingest_new_sentences"], results["ingest_s"]
+    with_analysis = new / (ingest_s + after_s) if new else None
+    results |= {
+        "mention_analysis": services.ingestor.analysis,
+        "analysis_after_ingest_s": round(after_s, 2),
+        # Issue 14's figure: the ingest and the analysis of what it stored, against the raw encode.
+        "ingest_with_analysis_sentences_per_s": round(with_analysis, 1) if with_analysis else None,
+        "ingest_with_analysis_vs_encode_ratio": ratio(with_analysis, results.get("raw_encode_sentences_per_s")),
+    }
     return results
 
 

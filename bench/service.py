@@ -45,7 +45,7 @@ from citeqa.api.settings import Settings
 from citeqa.bench.environment import machine, versions
 from citeqa.bench.errors import BenchError
 from citeqa.bench.footprint import index_size, open_data_dir, peak_rss_mb
-from citeqa.bench.ingest_rate import INGEST_BATCH, http_ingest, in_process_ingest, ingest_and_encode
+from citeqa.bench.ingest_rate import INGEST_BATCH, http_ingest, ingest_and_encode, ingest_in_process
 from citeqa.bench.inputs import DEFAULT_CORPUS, Questions, load_inputs
 from citeqa.bench.latency import http_latency, in_process_latency
 from citeqa.bench.percentiles import percentiles
@@ -181,7 +181,7 @@ def _bench_local(results: dict[str, Any], root: Path, items: list[DocumentInput]
     try:
         plan.log(f"ingesting {len(items)} documents in batches of {INGEST_BATCH}, each beside a raw encode of its "
                  "sentences")
-        results.update(ingest_and_encode(items, in_process_ingest(services), services.embedder, plan.repeats))
+        results.update(ingest_in_process(services, items, plan.repeats))
         plan.log(f"in-process latency over {plan.n_queries} questions")
         top_k = settings.default_top_k
         for q in plan.asked.warmup(plan.warmup):

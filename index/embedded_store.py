@@ -105,6 +105,8 @@ _SENTENCE_COLUMNS = "s.id, v.doc_id, v.version, s.idx, s.start_char, s.end_char,
 # A document row is these, whether it is current, then v.source (JSON text, NULL for a
 # version without a source file); never the original's bytes (document() is on the ask path).
 _DOCUMENT_COLUMNS = "v.doc_id, v.version, v.title, v.text, v.metadata, v.created_at"
+# The same without the text (document_info: what anchors and passage titles read).
+_DOCUMENT_INFO_COLUMNS = "v.doc_id, v.version, v.title, '', v.metadata, v.created_at"
 _CURRENT = "JOIN versions v ON v.doc_id = d.doc_id AND v.version = d.current_version"
 
 _INSERT_VERSION = (
@@ -127,6 +129,17 @@ _INSERT_COLLECTION = "INSERT INTO collections (name, created_at) VALUES (?, ?) O
 POST_FILTER_FACTOR = 8
 _SCOPES_KEPT = 32  # scopes whose sentence keys are kept between searches
 
+# (doc_id, idx) names one sentence among the active ones. Walk the wanted pairs through
+# the unique indexes; "+" keeps the planner off the partial index on active, which would
+# scan every searchable row.
+def _searchable_pairs(columns: str) -> str:
+    """``columns`` of the searchable sentences named by the pairs of :doc_ids and :indexes."""
+    return ("WITH wanted(doc_id, idx) AS ("
+            " SELECT d.value, json_extract(:indexes, '$[' || d.key || ']') FROM json_each(:doc_ids) AS d) "
+            f"SELECT {columns} FROM wanted w JOIN versions v ON v.doc_id = w.doc_id "
+            "JOIN sentences s ON s.version_id = v.id AND s.idx = w.idx WHERE +s.active = 1")
+
+
 _READS = ReadStatements(
     document=(
         f"SELECT {_DOCUMENT_COLUMNS}, 1, v.source FROM documents d {_CURRENT} "
@@ -134,6 +147,10 @@ _READS = ReadStatements(
     ),
     document_version=(
         f"SELECT {_DOCUMENT_COLUMNS}, v.version = d.current_version AND d.deleted = 0, v.source FROM versions v "
+        "JOIN documents d ON d.doc_id = v.doc_id WHERE v.doc_id = :doc_id AND v.version = :version"
+    ),
+    document_info=(
+        f"SELECT {_DOCUMENT_INFO_COLUMNS}, v.version = d.current_version AND d.deleted = 0, v.source FROM versions v "
         "JOIN documents d ON d.doc_id = v.doc_id WHERE v.doc_id = :doc_id AND v.version = :version"
     ),
     original=(
@@ -163,15 +180,9 @@ _READS = ReadStatements(
         "WHERE d.doc_id IN (SELECT value FROM json_each(:doc_ids)) AND d.deleted = 0 AND +s.active = 1 "
         "ORDER BY v.doc_id, s.idx"
     ),
-    # (doc_id, idx) names one sentence among the active ones. Walk the wanted pairs through
-    # the unique indexes; "+" keeps the planner off the partial index on active, which would
-    # scan every searchable row.
-    searchable_vectors=(
-        "WITH wanted(doc_id, idx) AS ("
-        " SELECT d.value, json_extract(:indexes, '$[' || d.key || ']') FROM json_each(:doc_ids) AS d) "
-        "SELECT v.doc_id, s.idx, s.vector FROM wanted w JOIN versions v ON v.doc_id = w.doc_id "
-        "JOIN sentences s ON s.version_id = v.id AND s.idx = w.idx WHERE +s.active = 1"
-    ),
+    searchable_vectors=_searchable_pairs("v.doc_id, s.idx, s.vector"),
+    # The neighbours' texts a ranker reads: four columns, no mentions to decode.
+    searchable_texts=_searchable_pairs("v.doc_id, v.version, s.idx, s.text"),
     unanalysed=(
         f"SELECT {_SENTENCE_COLUMNS} FROM sentences s JOIN versions v ON v.id = s.version_id "
         "WHERE s.mentions IS NULL AND s.id > :after ORDER BY s.id LIMIT :limit"

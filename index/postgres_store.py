@@ -199,6 +199,8 @@ _SENTENCE_COLUMNS = "s.id, s.doc_id, s.version, s.idx, s.start_char, s.end_char,
 _SCORE = 8  # the column after them: a search's distance or score
 # source as text, not jsonb: rows.source keeps the decoded sources of recent reads by their text.
 _DOCUMENT_COLUMNS = "doc_id, version, title, text, metadata, created_at, live, source::text"
+# The same without the text (document_info: what anchors and passage titles read).
+_DOCUMENT_INFO_COLUMNS = "doc_id, version, title, '', metadata, created_at, live, source::text"
 
 # A new version, inserted as it stays: current and live, or neither (the caller locked the document).
 _INSERT_LIVE_VERSION = (
@@ -214,10 +216,19 @@ _INSERT_COLLECTION = (
 )
 _INSERT_ORIGINAL = "INSERT INTO citeqa_originals (sha256, data) VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING"
 
+# The searchable sentences named by (doc_id, idx) pairs, given as two arrays.
+_WANTED_SEARCHABLE = (
+    "FROM citeqa_sentences s JOIN unnest(%(doc_ids)s::text[], %(indexes)s::int[]) AS w(doc_id, idx) "
+    "ON s.doc_id = w.doc_id AND s.idx = w.idx WHERE s.active"
+)
+
 _READS = ReadStatements(
     document=f"SELECT {_DOCUMENT_COLUMNS} FROM citeqa_versions WHERE doc_id = %(doc_id)s AND live",
     document_version=(
         f"SELECT {_DOCUMENT_COLUMNS} FROM citeqa_versions WHERE doc_id = %(doc_id)s AND version = %(version)s"
+    ),
+    document_info=(
+        f"SELECT {_DOCUMENT_INFO_COLUMNS} FROM citeqa_versions WHERE doc_id = %(doc_id)s AND version = %(version)s"
     ),
     original=(
         "SELECT o.data FROM citeqa_versions v JOIN citeqa_originals o ON o.sha256 = v.source ->> 'sha256' "
@@ -243,11 +254,9 @@ _READS = ReadStatements(
         f"SELECT {_SENTENCE_COLUMNS} FROM citeqa_sentences s "
         "WHERE s.doc_id = ANY(%(doc_ids)s) AND s.active ORDER BY s.doc_id, s.idx"
     ),
-    searchable_vectors=(
-        "SELECT s.doc_id, s.idx, s.embedding FROM citeqa_sentences s "
-        "JOIN unnest(%(doc_ids)s::text[], %(indexes)s::int[]) AS w(doc_id, idx) ON s.doc_id = w.doc_id "
-        "AND s.idx = w.idx WHERE s.active"
-    ),
+    searchable_vectors=f"SELECT s.doc_id, s.idx, s.embedding {_WANTED_SEARCHABLE}",
+    # The neighbours' texts a ranker reads: four columns, no mentions to decode.
+    searchable_texts=f"SELECT s.doc_id, s.version, s.idx, s.text {_WANTED_SEARCHABLE}",
     unanalysed=(
         f"SELECT {_SENTENCE_COLUMNS} FROM citeqa_sentences s WHERE s.mentions IS NULL AND s.id > %(after)s "
         "ORDER BY s.id LIMIT %(limit)s"

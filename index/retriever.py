@@ -118,11 +118,14 @@ class HybridRetriever:
     def _blend(self, dense: list[Scored], lexical: list[Scored], vector: np.ndarray, document_query: str,
                exclude: AbstractSet[str]) -> CandidatePool:
         cfg = self.settings
-        cosine = {d.sentence.id: d.score for d in dense}
-        sentences = {d.sentence.id: d.sentence for d in dense}
-        dense_rank = {d.sentence.id: rank for rank, d in enumerate(dense, start=1)}
-        lexical_scores = {item.sentence.id: item.score for item in lexical}
-        lexical_rank = {item.sentence.id: rank for rank, item in enumerate(lexical, start=1)}
+        # Sentence.id formats a string each time it is asked: each candidate's is made once.
+        dense_ids = [d.sentence.id for d in dense]
+        lexical_ids = [item.sentence.id for item in lexical]
+        cosine = {key: d.score for key, d in zip(dense_ids, dense, strict=True)}
+        sentences = {key: d.sentence for key, d in zip(dense_ids, dense, strict=True)}
+        dense_rank = {key: rank for rank, key in enumerate(dense_ids, start=1)}
+        lexical_scores = {key: item.score for key, item in zip(lexical_ids, lexical, strict=True)}
+        lexical_rank = {key: rank for rank, key in enumerate(lexical_ids, start=1)}
         top_lexical = max(lexical_scores.values(), default=0.0)
         found = (
             self.store.lexical_document_search(document_query, max(cfg.candidates, cfg.documents) + len(exclude))
@@ -133,11 +136,15 @@ class HybridRetriever:
         top_document = max(documents.values(), default=0.0)
         read_documents = tuple(list(documents)[:cfg.documents])
         read_sentences = tuple(self.store.current_sentences(list(read_documents))) if read_documents else ()
-        extra = [item.sentence for item in lexical] + list(read_sentences)
-        unscored = list({s.id: s for s in extra if s.id not in cosine}.values())
-        for sentence, exact in zip(unscored, self.store.dense_scores(vector, unscored), strict=True):
-            cosine[sentence.id] = exact
-            sentences[sentence.id] = sentence
+        extra = {key: item.sentence for key, item in zip(lexical_ids, lexical, strict=True) if key not in cosine}
+        for s in read_sentences:
+            key = s.id
+            if key not in cosine:
+                extra[key] = s  # a later row of the same sentence replaces the earlier, as before
+        unscored = list(extra.values())
+        for key, sentence, exact in zip(extra, unscored, self.store.dense_scores(vector, unscored), strict=True):
+            cosine[key] = exact
+            sentences[key] = sentence
 
         def score(key: str) -> float:
             value = cfg.dense_weight * cosine[key]

@@ -53,10 +53,19 @@ class ScopedView:
             doc_ids = [d for d in doc_ids if d in self.scope.doc_ids]
         return self.store.current_sentences(doc_ids, self.collection)
 
+    def searchable_texts(self, wanted: Sequence[tuple[str, int]]) -> list[tuple[str, str, int, str]]:
+        """Neighbours' texts, as current_sentences: the collection's, in the scope's doc_ids."""
+        if self.scope.doc_ids is not None:
+            wanted = [w for w in wanted if w[0] in self.scope.doc_ids]
+        return self.store.searchable_texts(wanted, self.collection)
+
     # -- reads of the scope's collection -------------------------------------------------
 
     def document(self, doc_id: str, version: str | None = None) -> Document | None:
         return self.store.document(doc_id, version, self.collection)
+
+    def document_info(self, doc_id: str, version: str) -> Document | None:
+        return self.store.document_info(doc_id, version, self.collection)
 
     def sentences(self, doc_id: str, version: str) -> list[Sentence]:
         return self.store.sentences(doc_id, version, self.collection)

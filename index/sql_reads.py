@@ -1,8 +1,8 @@
 """The reads both SQL backends make alike: one statement each, in their own dialect.
 
-``document``, ``original``, ``sentences``, ``list_documents``, ``vectors_by_text``, ``sentence_count``,
-``get_flag``, ``current_sentences``, ``unanalysed_sentences`` and ``dense_scores`` (from
-the stored vectors) each
+``document``, ``document_info``, ``original``, ``sentences``, ``list_documents``, ``vectors_by_text``,
+``sentence_count``, ``get_flag``, ``current_sentences``, ``searchable_texts``, ``unanalysed_sentences`` and
+``dense_scores`` (from the stored vectors) each
 run one parameterised statement and read its rows with :mod:`citeqa.index.rows`. Only
 the SQL differs between SQLite and PostgreSQL (tables, ``:name`` or ``%(name)s``
 placeholders, how a list is bound), so a backend gives its statements and how to run
@@ -29,6 +29,8 @@ class ReadStatements:
 
     document: str  # doc_id -> the current version of the live document (a document row)
     document_version: str  # doc_id, version -> that version, current or not (a document row)
+    # doc_id, version -> that version's document row with '' in place of its text
+    document_info: str
     original: str  # doc_id, version -> (the bytes of its source's original,) if it has a source
     sentences: str  # doc_id, version -> that version's sentence rows, by index
     # Every doc_id parameter and column is a storage key (index/scope.py). ``prefix``: the
@@ -43,6 +45,8 @@ class ReadStatements:
     current_sentences: str
     # doc_ids, indexes (two lists, pairwise) -> (doc_id, idx, stored vector) of those of them that are searchable
     searchable_vectors: str
+    # doc_ids, indexes (two lists, pairwise) -> (doc_id, version, idx, text) of those of them that are searchable
+    searchable_texts: str
     # after (a row key), limit -> sentence rows stored without mentions (NULL), by key
     unanalysed: str
     collections: str  # -> (name, created_at) of every collection, by name
@@ -83,6 +87,10 @@ class SqlReads(ABC):
             found = self._fetch(self._reads.document, {"doc_id": key})
         else:
             found = self._fetch(self._reads.document_version, {"doc_id": key, "version": version})
+        return rows.document(found[0]) if found else None
+
+    def document_info(self, doc_id: str, version: str, collection: str = DEFAULT_COLLECTION) -> Document | None:
+        found = self._fetch(self._reads.document_info, {"doc_id": storage_key(collection, doc_id), "version": version})
         return rows.document(found[0]) if found else None
 
     def original(self, doc_id: str, version: str, collection: str = DEFAULT_COLLECTION) -> bytes | None:
@@ -132,6 +140,18 @@ class SqlReads(ABC):
         keys = [storage_key(collection, d) for d in doc_ids]
         return rows.sentences(self._fetch(self._reads.current_sentences, {"doc_ids": self._list(keys)}))
 
+    def searchable_texts(self, wanted: Sequence[tuple[str, int]],
+                         collection: str = DEFAULT_COLLECTION) -> list[tuple[str, str, int, str]]:
+        if not wanted:
+            return []
+        found = self._fetch(self._reads.searchable_texts, self._pairs(
+            [storage_key(collection, doc_id) for doc_id, _ in wanted], [index for _, index in wanted]))
+        return [(split_key(key)[1], version, index, text) for key, version, index, text in found]
+
+    def _pairs(self, keys: list[str], indexes: list[int]) -> dict[str, Any]:
+        """The parameters of a statement that walks (storage key, index) pairs."""
+        return {"doc_ids": self._list(keys), "indexes": self._list(indexes)}
+
     def unanalysed_sentences(self, limit: int, after: int = -1) -> list[Sentence]:
         """Up to ``limit`` sentences stored without language analysis, with row keys above
         ``after``, by key: what the mention backfill reads (index/mention_backfill.py)."""
@@ -142,7 +162,6 @@ class SqlReads(ABC):
         the searchable sentences; 0.0 for a sentence that is not searchable."""
         if not sentences:
             return []
-        wanted = {"doc_ids": self._list([storage_key(s.collection, s.doc_id) for s in sentences]),
-                  "indexes": self._list([s.index for s in sentences])}
+        wanted = self._pairs([storage_key(s.collection, s.doc_id) for s in sentences], [s.index for s in sentences])
         found = self._fetch(self._reads.searchable_vectors, wanted)
         return rows.cosines(vector, sentences, {(d, i): self._vector(stored) for d, i, stored in found})

@@ -179,6 +179,12 @@ class DocumentStore(Protocol):
         """A version (any, by ``version``), or the live current one; None if there is none."""
         ...
 
+    def document_info(self, doc_id: str, version: str, collection: str = DEFAULT_COLLECTION) -> Document | None:
+        """``document(doc_id, version)`` without its text (``text`` is ""): the title,
+        metadata and source that anchors and passage titles read, without moving a long
+        page's text (or a PDF's) for them. None if there is no such version."""
+        ...
+
     def sentences(self, doc_id: str, version: str, collection: str = DEFAULT_COLLECTION) -> list[Sentence]: ...
 
     def original(self, doc_id: str, version: str, collection: str = DEFAULT_COLLECTION) -> bytes | None:
@@ -258,6 +264,14 @@ class LexicalIndex(Protocol):
         index: what a document found by ``lexical_document_search`` contributes."""
         ...
 
+    def searchable_texts(self, wanted: Sequence[tuple[str, int]],
+                         collection: str = DEFAULT_COLLECTION) -> list[tuple[str, str, int, str]]:
+        """(doc_id, version, index, text) of the searchable sentences among the ``wanted``
+        (doc_id, index) pairs (the current versions'), in no particular order; pairs that
+        name none are left out. What a ranker reads of its candidates' neighbours: the
+        texts alone, not whole sentence rows."""
+        ...
+
 
 class HybridIndex(DenseIndex, LexicalIndex, Protocol):
     """Dense and lexical search over the same sentences: what retrieval reads."""
@@ -284,7 +298,11 @@ class Corpus(Protocol):
 
     def current_sentences(self, doc_ids: Sequence[str]) -> list[Sentence]: ...
 
+    def searchable_texts(self, wanted: Sequence[tuple[str, int]]) -> list[tuple[str, str, int, str]]: ...
+
     def document(self, doc_id: str, version: str | None = None) -> Document | None: ...
+
+    def document_info(self, doc_id: str, version: str) -> Document | None: ...
 
     def sentences(self, doc_id: str, version: str) -> list[Sentence]: ...
 

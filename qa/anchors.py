@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from citeqa.index.pages import page_range
@@ -54,6 +55,12 @@ class Anchor:
 
 def anchor(doc: Document, start: int, end: int) -> Anchor:
     """Where ``doc.text[start:end]`` is in the original (see the module's docstring)."""
+    return _anchor(doc, start, end, None, lambda: doc.text)
+
+
+def _anchor(doc: Document, start: int, end: int, quote: str | None, text: Callable[[], str]) -> Anchor:
+    """``anchor`` of a version whose ``text`` is read only if the link needs it (a text
+    directive that is not the ``quote`` alone); ``quote``: ``text()[start:end]`` if known."""
     page = end_page = None
     pages = doc.source.pages if doc.source is not None else ()
     if pages:
@@ -67,7 +74,7 @@ def anchor(doc: Document, start: int, end: int) -> Anchor:
         if pages:
             link = f"{base}#page={page}" if page is not None else base
         else:
-            directive = text_directive(doc.text, start, end)
+            directive = _directive(text()[start:end] if quote is None else quote, start, end, text)
             link = f"{base}#:~:text={directive}" if directive else base
     return Anchor(page, end_page, link)
 
@@ -92,14 +99,20 @@ def source_url(value: object) -> str | None:
 def text_directive(text: str, start: int, end: int) -> str | None:
     """The value of ``#:~:text=`` that finds ``text[start:end]``: ``textStart`` alone, or
     ``textStart,textEnd``, percent-encoded; None when the span has no word."""
-    blocks = [words for line in text[start:end].split("\n")
+    return _directive(text[start:end], start, end, lambda: text)
+
+
+def _directive(quote: str, start: int, end: int, whole: Callable[[], str]) -> str | None:
+    """``text_directive`` of the span ``quote`` (``whole()[start:end]``): a short one is the
+    directive alone, and only a longer one reads the whole text (to be its first match)."""
+    blocks = [words for line in quote.split("\n")
               if (words := line.split()) and any(_WORD_CHAR.search(w) for w in words)]
     if not blocks:
         return None
     first, last = blocks[0], blocks[-1]
     if len(blocks) == 1 and len(first) <= SHORT_QUOTE_WORDS:
         return encode(_phrase(first))
-    text = _lowered(text)
+    text = _lowered(whole())
     if len(blocks) == 1:
         room = min(MAX_PART_WORDS, len(first) // 2)  # the two parts never overlap
         first_room = last_room = room
@@ -165,21 +178,45 @@ def _lowered(text: str) -> str:
 
 class Anchors:
     """Anchors of spans in stored versions, each version read from the store once: make
-    one per request (or per verification)."""
+    one per request (or per verification). A version's text is read only when a link
+    needs it (a document with a URL and no pages, and a quote longer than a few words):
+    a page or a link to a PDF page needs the version's source and metadata alone."""
 
     def __init__(self, store: Corpus):
         self.store = store
         self._documents: dict[tuple[str, str], Document | None] = {}
+        self._infos: dict[tuple[str, str], Document | None] = {}
 
     def document(self, doc_id: str, version: str) -> Document | None:
+        """The whole version, text included."""
         key = (doc_id, version)
         if key not in self._documents:
             self._documents[key] = self.store.document(doc_id, version)
         return self._documents[key]
 
-    def of(self, doc_id: str, version: str, start: int, end: int) -> Anchor:
+    def info(self, doc_id: str, version: str) -> Document | None:
+        """The version without its text (``Corpus.document_info``), or the whole one when
+        it was read already."""
+        key = (doc_id, version)
+        if key in self._documents:
+            return self._documents[key]
+        if key not in self._infos:
+            self._infos[key] = self.store.document_info(doc_id, version)
+        return self._infos[key]
+
+    def of(self, doc_id: str, version: str, start: int, end: int, quote: str | None = None) -> Anchor:
+        """The anchor of ``[start, end)`` in the version; ``quote``: the text there (a
+        sentence's text, which the store keeps equal to it), when the caller has it."""
+        info = self.info(doc_id, version)
+        if info is None:
+            return Anchor()
+        if info.text:  # the whole version
+            return anchor(info, start, end)
+        return _anchor(info, start, end, quote, lambda: self._text(doc_id, version))
+
+    def _text(self, doc_id: str, version: str) -> str:
         doc = self.document(doc_id, version)
-        return anchor(doc, start, end) if doc is not None else Anchor()
+        return doc.text if doc is not None else ""
 
 
 __all__ = ["FEW_WORDS", "MAX_PART_WORDS", "SHORT_QUOTE_WORDS", "Anchor", "Anchors", "anchor", "encode", "source_url",

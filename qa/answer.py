@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
+from citeqa.index.fresh_mentions import with_mentions
 from citeqa.index.language import Analyzer
 from citeqa.index.retriever import HybridRetriever
 from citeqa.index.types import Corpus, Embedder, Hit, Mention
@@ -22,8 +23,7 @@ from citeqa.qa.ranking.features import (
     answer_type_of,
     candidate_features,
     key_term,
-    neighbours_from,
-    pooled_documents,
+    pool_neighbours,
     terms,
 )
 from citeqa.qa.ranking.learned import LearnedRanker
@@ -118,10 +118,9 @@ class QuestionAnswerer:
         pool = self.retriever.pool(query, 0, vector, context)
         if self.settings.rerank_candidates:
             pool = replace(pool, items=pool.items[:self.settings.rerank_candidates])
-        # The fusion read its best documents whole: only the other candidates' documents are read.
-        read = frozenset(pool.read_documents)
-        unread = [d for d in pooled_documents(pool) if d not in read]
-        neighbours = neighbours_from([*pool.read_sentences, *self.store.current_sentences(unread)])
+        pool = with_mentions(pool, self.analyzer)  # candidates the backfill has not reached yet: analysed now
+        # Only the neighbour texts the pool does not hold are read (features.pool_neighbours).
+        neighbours = pool_neighbours(pool, self.store)
         # The expected answer type reads the mentions stored at ingest: no model runs here.
         return self.reranker.rerank(query, candidate_features(query, pool, neighbours, answer_type_of(query)))
 
@@ -200,7 +199,7 @@ class QuestionAnswerer:
         for h in hits:
             key = (h.sentence.doc_id, h.sentence.doc_version)
             if key not in titles:
-                doc = self.store.document(*key)
+                doc = self.store.document_info(*key)  # the title alone: not the text
                 titles[key] = doc.title if doc else ""
         return [Passage(number=i, hit=h, title=titles[(h.sentence.doc_id, h.sentence.doc_version)])
                 for i, h in enumerate(hits, start=1)]

@@ -30,7 +30,7 @@ def search(body: SearchIn, request: Request, services: ServicesDep, settings: Se
     out = []
     for h in hits:
         s = h.sentence
-        where = anchors.of(s.doc_id, s.doc_version, s.start, s.end)
+        where = anchors.of(s.doc_id, s.doc_version, s.start, s.end, s.text)
         out.append(HitOut.of(h).model_copy(update={"page": where.page, "end_page": where.end_page,
                                                      "link": where.link}))
     took = round((time.perf_counter() - start) * 1000, 2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -34,6 +36,22 @@ class DocumentStoreContract(BackendFixtures):
         assert got.metadata == metadata
         assert got.current is True
         assert store.document("doc-ü", item.doc.version) == got
+
+    def test_document_info_is_the_version_without_its_text(self, store):
+        metadata = {"url": "https://example.org/a", "n": 3}
+        v1 = put(store, "doc-ü", UNICODE_TEXT, title="Tïtle ☃", metadata=metadata)
+        v2 = put(store, "doc-ü", OTHER_TEXT, title="Second")
+        for item, current in ((v1, False), (v2, True)):
+            info = store.document_info("doc-ü", item.doc.version)
+            whole = store.document("doc-ü", item.doc.version)
+            assert info is not None and whole is not None and whole.text
+            assert info.text == ""
+            assert info == replace(whole, text="")  # title, metadata, created_at, source, collection
+            assert info.current is current
+        store.delete("doc-ü")
+        assert store.document_info("doc-ü", v2.doc.version).current is False  # still readable
+        assert store.document_info("doc-ü", "no-such-version") is None
+        assert store.document_info("unknown", v1.doc.version) is None
 
     def test_unknown_document_or_version_is_none(self, store):
         put(store, "known", OTHER_TEXT)

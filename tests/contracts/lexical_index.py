@@ -69,12 +69,18 @@ class LexicalIndexContract(BackendFixtures):
         assert store.lexical_document_search("", 5) == []
         assert store.lexical_document_search("bakeries", 0) == []
 
-    def test_current_sentences(self, store):
+    @staticmethod
+    def _updated_other_and_gone(store):
+        """Store "doc" in two versions and "other" in one, and delete "gone": (doc's v2, other)."""
         put(store, "doc", V1_TEXT)
         v2 = put(store, "doc", V2_TEXT)
         other = put(store, "other", OTHER_TEXT)
         put(store, "gone", "A deleted note.")
         store.delete("gone")
+        return v2, other
+
+    def test_current_sentences(self, store):
+        v2, other = self._updated_other_and_gone(store)
         got = store.current_sentences(["other", "gone", "missing", "doc"])
         # By doc_id, then index; only the searchable sentences of current versions.
         assert [(s.doc_id, s.doc_version, s.index) for s in got] == (
@@ -89,6 +95,19 @@ class LexicalIndexContract(BackendFixtures):
         # What a document hit stands for: the sentences its lexical_document_search hit names.
         (hit, _), = store.lexical_document_search("croissants", 5)
         assert [s.text for s in store.current_sentences([hit])] == [s.text for s in other.sentences]
+
+    def test_searchable_texts(self, store):
+        v2, other = self._updated_other_and_gone(store)
+        wanted = [("other", 1), ("doc", 0), ("gone", 0), ("missing", 0), ("doc", 99), ("doc", -1), ("doc", 1)]
+        got = store.searchable_texts(wanted)
+        # The current versions' searchable sentences the pairs name, as current_sentences reads them.
+        current = {(s.doc_id, s.doc_version, s.index): s.text for s in store.current_sentences(["doc", "other"])}
+        assert sorted(got) == sorted((*key, text) for key, text in current.items()
+                                     if key[::2] in {("other", 1), ("doc", 0), ("doc", 1)})
+        assert {(d, v) for d, v, _, _ in got} == {("doc", v2.doc.version), ("other", other.doc.version)}
+        assert len(got) == 3
+        assert store.searchable_texts([]) == []
+        assert store.searchable_texts([("gone", 0)]) == []
 
     @pytest.mark.parametrize(
         "query, finds",

@@ -303,3 +303,64 @@ def test_ingest_each_reports_invalid_items_in_place_and_stores_the_rest_at_once(
     assert [getattr(r, "created", None) for r in again] == [False, None, None, False]
     with pytest.raises(InvalidDocument):  # ingest_many refuses the whole batch instead
         ingestor.ingest_many(items)
+
+
+# -- when the analysis runs ---------------------------------------------------------------------
+
+
+class RecordingListener:
+    """An IngestListener that records what ingest tells it (the service's backfill in production)."""
+
+    def __init__(self):
+        self.events: list[tuple[str, int]] = []
+
+    def ingest_started(self) -> None:
+        self.events.append(("started", 0))
+
+    def ingest_finished(self, unanalysed: int) -> None:
+        self.events.append(("finished", unanalysed))
+
+
+def test_background_analysis_stores_sentences_unanalysed_and_tells_the_listener(store, counting, analyzer):
+    listener = RecordingListener()
+    ingestor = Ingestor(store, counting, analyzer, analysis="background", listener=listener)
+    result = ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour"))
+    stored = store.sentences("harbour", result.doc_version)
+    assert [s.analysed for s in stored] == [False] * 4 and all(s.mentions == () for s in stored)
+    assert listener.events == [("started", 0), ("finished", 4)]
+    assert [s.id for s in store.unanalysed_sentences(100)] == [s.id for s in stored]
+    # The same content again stores nothing: nothing new to analyse.
+    ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour"))
+    assert listener.events[2:] == [("started", 0), ("finished", 0)]
+
+
+def test_inline_analysis_stores_mentions_before_acknowledging(store, counting, analyzer):
+    listener = RecordingListener()
+    ingestor = Ingestor(store, counting, analyzer, analysis="inline", listener=listener)
+    result = ingestor.ingest(DocumentInput(text="Marie Curie moved to Paris in 1891.", doc_id="curie"))
+    [sentence] = store.sentences("curie", result.doc_version)
+    assert sentence.analysed
+    assert {("Marie Curie", "PERSON"), ("Paris", "GPE")} <= {(sentence.text[m.start:m.end], m.label)
+                                                             for m in sentence.mentions}
+    assert listener.events == [("started", 0), ("finished", 0)]
+
+
+def test_background_analysis_without_a_listener_analyses_inline(store, counting, analyzer):
+    # Nothing would analyse the sentences later: ingest does it, rather than leave them bare.
+    ingestor = Ingestor(store, counting, analyzer, analysis="background")
+    result = ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour"))
+    assert all(s.analysed for s in store.sentences("harbour", result.doc_version))
+
+
+def test_a_failed_ingest_still_tells_the_listener_it_ended(store, counting, analyzer, monkeypatch):
+    listener = RecordingListener()
+    ingestor = Ingestor(store, counting, analyzer, analysis="background", listener=listener)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(store, "put_many", broken)
+    with pytest.raises(RuntimeError):
+        ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="harbour"))
+    # Else the backfill would wait for the end of an ingest forever.
+    assert listener.events == [("started", 0), ("finished", 0)]

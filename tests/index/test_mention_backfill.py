@@ -4,7 +4,8 @@ running service analyses them in the background (index/mention_backfill.py)."""
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
+from contextlib import closing, contextmanager
+from typing import Any, Iterator
 
 import pytest
 
@@ -69,7 +70,10 @@ def test_services_analyse_an_old_directory_while_running(tmp_path, analyzer):
         assert services.backfill is not None and services.backfill.wait(timeout=120)
         assert all(s.analysed for s in services.store.current_sentences(["lighthouse", "bakery", "curie"]))
         result = services.ingestor.ingest(DocumentInput(text="Ada Lovelace lived in London.", doc_id="ada"))
+        # Analysed after the ingest (CITEQA_MENTION_ANALYSIS=background): the ingest woke the backfill.
+        assert services.backfill.wait(timeout=120)
         ada = services.store.sentences("ada", result.doc_version)
+        assert all(s.analysed for s in ada)
         assert {("Ada Lovelace", "PERSON"), ("London", "GPE")} <= {(s.text[m.start:m.end], m.label)
                                                                    for s in ada for m in s.mentions}
     finally:
@@ -80,7 +84,7 @@ def test_stopping_the_backfill_leaves_the_rest_for_the_next_start(tmp_path, anal
     old_data_directory(tmp_path / "data")
     with closing(EmbeddedStore(tmp_path / "data", DIMENSION)) as store:
         backfill = MentionBackfill(store, analyzer, batch=1)
-        backfill._stop.set()  # stopped before its first batch
+        backfill.stop()  # stopped before its first batch
         backfill.start()
         assert backfill.wait(timeout=60) and backfill.done == 0
         assert len(store.unanalysed_sentences(100)) == 8
@@ -94,3 +98,85 @@ def test_every_batch_size_reaches_every_sentence(tmp_path, analyzer, batch):
         backfill.start()
         assert backfill.wait(timeout=120) and backfill.done == 8
         assert store.unanalysed_sentences(100) == []
+
+
+# -- analysis after ingest (CITEQA_MENTION_ANALYSIS=background) -----------------------------
+
+
+@contextmanager
+def running(backfill: MentionBackfill) -> Iterator[MentionBackfill]:
+    backfill.start()
+    try:
+        yield backfill
+    finally:
+        backfill.stop()
+
+
+def mentions_by_id(sentences) -> dict[str, tuple]:
+    return {s.id: (s.analysed, tuple(s.mentions)) for s in sentences}
+
+
+def test_the_backfill_analyses_what_a_background_ingest_stored_as_inline_ingest_would(tmp_path, analyzer):
+    documents = [DocumentInput(text=text, doc_id=doc_id) for doc_id, text in
+                 (("lighthouse", V1_TEXT), ("bakery", OTHER_TEXT), ("curie", ARTICLE))]
+    with closing(EmbeddedStore(tmp_path / "inline", DIMENSION)) as store:
+        Ingestor(store, FAKE, analyzer, analysis="inline").ingest_many(documents)
+        inline = mentions_by_id(store.current_sentences(["lighthouse", "bakery", "curie"]))
+    with closing(EmbeddedStore(tmp_path / "background", DIMENSION)) as store:
+        with running(MentionBackfill(store, analyzer, quiet_s=0.0)) as backfill:
+            ingestor = Ingestor(store, FAKE, analyzer, analysis="background", listener=backfill)
+            with backfill.held():
+                ingestor.ingest_many(documents)
+                assert len(store.unanalysed_sentences(100)) == 8  # acknowledged before any analysis
+            assert backfill.wait(timeout=120)
+            assert store.unanalysed_sentences(100) == []
+            assert mentions_by_id(store.current_sentences(["lighthouse", "bakery", "curie"])) == inline
+            assert store.reconcile() == (0, 0)  # only mentions were written
+
+
+def test_no_analysis_while_an_ingest_runs(tmp_path, analyzer):
+    old_data_directory(tmp_path / "data")
+    with closing(EmbeddedStore(tmp_path / "data", DIMENSION)) as store:
+        backfill = MentionBackfill(store, analyzer, quiet_s=0.0)
+        backfill.ingest_started()  # an ingest in progress (its encode has the cores)
+        with running(backfill):
+            assert not backfill.wait(timeout=1.0)
+            assert len(store.unanalysed_sentences(100)) == 8
+            backfill.ingest_finished(0)
+            assert backfill.wait(timeout=120) and store.unanalysed_sentences(100) == []
+
+
+@contextmanager
+def opened_services(data_dir, analyzer, mention_analysis: str) -> Iterator[Any]:
+    from citeqa.api.services import Services
+    from citeqa.api.settings import Settings
+
+    settings = Settings(data_dir=data_dir, seeds_dir=None, mention_analysis=mention_analysis)
+    services = Services.open(settings, embedder=FAKE, analyzer=analyzer)
+    try:
+        assert services.backfill is not None
+        yield services
+    finally:
+        services.close()
+
+
+def test_a_restart_resumes_the_analysis_of_a_background_ingest(tmp_path, analyzer):
+    with opened_services(tmp_path / "data", analyzer, "background") as services:
+        assert services.backfill.wait(timeout=60)
+        with services.backfill.held():
+            services.ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="curie"))
+            services.backfill.stop()  # stopped before it analysed anything (as if killed)
+    with closing(EmbeddedStore(tmp_path / "data", DIMENSION)) as store:
+        assert len(store.unanalysed_sentences(100)) == 2
+    with opened_services(tmp_path / "data", analyzer, "background") as services:
+        assert services.backfill.wait(timeout=120)
+        curie = services.store.current_sentences(["curie"])
+        assert all(s.analysed for s in curie)
+        assert ("Marie Curie", "PERSON") in {(s.text[m.start:m.end], m.label) for s in curie for m in s.mentions}
+
+
+def test_inline_setting_analyses_before_the_ingest_returns(tmp_path, analyzer):
+    with opened_services(tmp_path / "data", analyzer, "inline") as services:
+        with services.backfill.held():  # no backfill could have done it
+            result = services.ingestor.ingest(DocumentInput(text=ARTICLE, doc_id="curie"))
+            assert all(s.analysed for s in services.store.sentences("curie", result.doc_version))

@@ -55,6 +55,10 @@ def test_reads_through_a_view_name_its_collection(store):
     version = beta.document("other").version
     assert alpha.sentences("other", version) == [] and alpha.original("other", version) is None
     assert [s.doc_id for s in alpha.current_sentences(["plant", "other"])] == ["plant", "plant"]
+    assert alpha.document_info("plant", alpha.document("plant").version).title == "Plant"
+    assert alpha.document_info("other", version) is None and beta.document_info("other", version).text == ""
+    assert sorted(alpha.searchable_texts([("plant", 1), ("other", 0)])) == [
+        ("plant", alpha.document("plant").version, 1, "It opened in 1998 beside the river.")]
 
 
 def test_a_sentence_of_another_collection_scores_zero_through_a_view(store):
@@ -72,6 +76,7 @@ def test_filters_narrow_a_collection_and_still_fill_k(store):
     assert {h.sentence.doc_id for h in hits} == {"other"} and len(hits) == 2
     only = ScopedView(store, scope_from_request("beta", doc_ids=["plant"]))
     assert {s.doc_id for s in only.current_sentences(["plant", "other"])} == {"plant"}
+    assert {d for d, _, _, _ in only.searchable_texts([("plant", 0), ("other", 0)])} == {"plant"}
 
 
 def test_a_data_directory_from_before_collections_opens_with_everything_in_default(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import re
 import string
+from dataclasses import replace
 from urllib.parse import unquote
 
 import pytest
@@ -272,17 +273,58 @@ def test_encode_leaves_only_unreserved_characters_and_escapes():
     assert "-" not in encoded and "," not in encoded and "&" not in encoded
 
 
+class _CountingStore:
+    """A corpus of versions that records which reads anchors make: whole versions
+    (``document``) or their title, metadata and source alone (``document_info``)."""
+
+    def __init__(self, *docs: Document):
+        self.docs = {(d.doc_id, d.version): d for d in docs}
+        self.reads: list[tuple[str, str, str | None]] = []
+
+    def document(self, doc_id, version=None):
+        self.reads.append(("text", doc_id, version))
+        return self.docs.get((doc_id, version))
+
+    def document_info(self, doc_id, version):
+        self.reads.append(("info", doc_id, version))
+        found = self.docs.get((doc_id, version))
+        return replace(found, text="") if found is not None else None
+
+
 def test_anchors_read_each_version_once():
-    reads = []
-
-    class Store:
-        def document(self, doc_id, version=None):
-            reads.append((doc_id, version))
-            return _doc("The council approved the bridge. It opens in May.") if doc_id == "d" else None
-
-    anchors = Anchors(Store())  # type: ignore[arg-type]
+    store = _CountingStore(_doc("The council approved the bridge. It opens in May."))
+    anchors = Anchors(store)  # type: ignore[arg-type]
     assert anchors.of("d", "v1", 0, 32).link == URL + "#:~:text=The%20council%20approved%20the%20bridge"
     assert anchors.of("d", "v1", 33, 49).link == URL + "#:~:text=It%20opens%20in%20May"
     assert anchors.of("gone", "v1", 0, 5) == Anchor()
     assert anchors.of("gone", "v1", 0, 5) == Anchor()
-    assert reads == [("d", "v1"), ("gone", "v1")]
+    assert store.reads == [("info", "d", "v1"), ("text", "d", "v1"), ("info", "gone", "v1")]
+
+
+def test_anchors_read_a_text_only_for_a_link_that_needs_it():
+    long_quote = "The council approved the bridge over the river after a vote of nine to two on Monday."
+    text = f"{long_quote} It opens in May."
+    pdf = replace(_doc(text, pages=((0, len(long_quote)), (len(long_quote), len(text)))), doc_id="pdf")
+    plain = replace(_doc(text, url=None), doc_id="plain")
+    store = _CountingStore(_doc(text), pdf, plain)
+    anchors = Anchors(store)  # type: ignore[arg-type]
+    # A PDF's page and link, a document without a URL, and a short quote the caller gives:
+    # the version's source and metadata are all they need.
+    assert anchors.of("pdf", "v1", 0, len(long_quote)) == anchor(pdf, 0, len(long_quote))
+    assert anchors.of("pdf", "v1", 0, len(long_quote)).link == URL + "#page=1"
+    assert anchors.of("plain", "v1", 0, len(long_quote)) == Anchor()
+    short = (len(long_quote) + 1, len(text))
+    assert anchors.of("d", "v1", *short, quote=text[short[0]:short[1]]) == anchor(_doc(text), *short)
+    assert [kind for kind, _, _ in store.reads] == ["info", "info", "info"]
+    # A long quote's directive must be its first match in the text: the text is read, once.
+    assert anchors.of("d", "v1", 0, len(long_quote), quote=long_quote) == anchor(_doc(text), 0, len(long_quote))
+    assert anchors.of("d", "v1", 0, len(long_quote)) == anchor(_doc(text), 0, len(long_quote))
+    assert [kind for kind, _, _ in store.reads] == ["info", "info", "info", "text"]
+
+
+def test_anchors_use_a_version_read_whole_without_reading_it_again():
+    store = _CountingStore(_doc("The council approved the bridge. It opens in May."))
+    anchors = Anchors(store)  # type: ignore[arg-type]
+    assert anchors.document("d", "v1") is not None  # as the verifier reads a quote
+    assert anchors.of("d", "v1", 0, 32) == anchor(_doc("The council approved the bridge. It opens in May."), 0, 32)
+    assert store.reads == [("text", "d", "v1")]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from citeqa.index.retriever import CandidatePool, HybridRetriever, Pooled
+from citeqa.index.retriever import CandidatePool, HybridRetriever, Pooled, RetrievalSettings
 from citeqa.index.types import Hit, Mention, Sentence
 from citeqa.qa.ranking.features import (
     FEATURES,
@@ -17,6 +17,7 @@ from citeqa.qa.ranking.features import (
     key_term,
     near_miss,
     neighbours_from,
+    pool_neighbours,
     pooled_documents,
     question_terms,
     stem,
@@ -33,6 +34,34 @@ def troops_candidates(seeded, embedder):
     pool = retriever.pool(TROOPS_QUESTION)
     near = neighbours_from(seeded.current_sentences(pooled_documents(pool)))
     return candidate_features(TROOPS_QUESTION, pool, near, answer_type_of(TROOPS_QUESTION))
+
+
+@pytest.mark.parametrize("documents", [0, 5])
+def test_pool_neighbours_are_the_neighbours_of_the_current_sentences(seeded, embedder, documents):
+    """Read as texts alone (and only those the pool lacks), the same neighbours as from
+    the candidates' documents read whole; with documents=0 the fusion reads none whole."""
+    reads = []
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(seeded, name)
+
+        def searchable_texts(self, wanted):
+            reads.append(list(wanted))
+            return seeded.searchable_texts(wanted)
+
+    pool = HybridRetriever(seeded, embedder, RetrievalSettings(documents=documents)).pool(TROOPS_QUESTION)
+    assert bool(pool.read_documents) == bool(documents)
+    expected = neighbours_from(seeded.current_sentences(pooled_documents(pool)))
+    got = pool_neighbours(pool, Counting())  # type: ignore[arg-type]
+    sentences = [p.hit.sentence for p in pool.items]
+    assert [got(s) for s in sentences] == [expected(s) for s in sentences]
+    assert any(len(got(s)) == 2 for s in sentences)
+    held = {(s.doc_id, s.index) for s in sentences}
+    [wanted] = reads
+    assert not held & set(wanted)  # a candidate's own text is not read again
+    if documents:  # every candidate's document was read whole by the fusion
+        assert wanted == []
 
 
 def test_every_candidate_has_every_feature_as_a_finite_number(troops_candidates):
