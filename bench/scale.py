@@ -40,7 +40,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, Sequence
+from typing import Annotated, Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import typer
@@ -61,6 +61,7 @@ from citeqa.bench.scale_data import (
 from citeqa.bench.scale_probe import run_probe
 from citeqa.index.scope import scope_from_request
 from citeqa.index.types import Embedder
+from citeqa.index.vector_checks import Batch
 
 INGEST_BATCH = 256  # documents per put_many, as `citeqa ingest` does
 DEFAULT_SIZES = [10_000, 100_000, 1_000_000]
@@ -193,41 +194,30 @@ def run(backend: Backend, real: RealCorpus, sizes: Sequence[int], work_dir: Path
     np.savez(queries_path, questions=json.dumps(real.questions), question_vectors=real.question_vectors,
              synthetic_vectors=synthetic_queries)
     all_vectors = np.zeros((0, dimension), dtype=np.float32)
-    chunks: list[np.ndarray] = []
-    ids: list[str] = []
-    scope = scope_from_request(None, metadata=FILTER)
-    admitted: list[bool] = []  # per sentence: its document is in the filter (Scope.admits)
-    documents_in_scope = 0
-    real_items = [(doc, sentences, vectors)
-                  for (doc, sentences), vectors in zip(real.documents, real.vectors, strict=True)]
-    next_synthetic, rows = 0, []
+    growth = _Growth(real, generator)
+    ids = growth.ids  # every sentence handed out so far (the list grows in place)
+    rows = []
     store = backend.open()
     try:
         for size in sorted(sizes):
+            bulk: dict[str, float] = {}
+            bulk_until = size - backend.measured_tail if backend.measured_tail is not None else 0
+            if len(ids) < bulk_until:  # the stage's rate is measured on its last sentences only
+                before = len(ids)
+                bulk = backend.bulk_grow(store, growth.batches(bulk_until))
+                bulk["sentences"] = len(ids) - before
+                log(f"  {backend.name}: {len(ids) - before:,} sentences loaded in bulk in {bulk['total_s']:,.0f} s")
             stored, ingest_s = len(ids), 0.0
-            while len(ids) < size:
-                if real_items:
-                    batch = real_items[:INGEST_BATCH]
-                    del real_items[:INGEST_BATCH]
-                else:
-                    wanted = min(INGEST_BATCH, -(-(size - len(ids)) // SENTENCES_PER_DOCUMENT))
-                    batch = list(synthetic_documents(real, next_synthetic, wanted, generator))
-                    next_synthetic += wanted
+            for batch in growth.batches(size):
                 started = time.perf_counter()
                 store.put_many(batch)
                 ingest_s += time.perf_counter() - started
-                for doc, sentences, vectors in batch:
-                    ids.extend(s.id for s in sentences)
-                    inside = scope.admits(doc.doc_id, doc.metadata)
-                    documents_in_scope += inside
-                    admitted.extend([inside] * len(sentences))
-                    chunks.append(np.asarray(vectors, dtype=np.float32))
                 if len(ids) // 50_000 != (len(ids) - sum(len(s) for _, s, _ in batch)) // 50_000:
                     log(f"  {backend.name}: {len(ids):,} sentences, {(len(ids) - stored) / ingest_s:,.0f}/s")
             settle_s = _settle(store, log)
             store.close()
-            all_vectors = np.concatenate([all_vectors, *chunks]) if chunks else all_vectors
-            chunks = []
+            all_vectors = np.concatenate([all_vectors, *growth.chunks]) if growth.chunks else all_vectors
+            growth.chunks = []
             disk = backend.disk_bytes()
             restart_s = backend.before_probe()
             log(f"{backend.name} @ {len(ids):,}: probing after a restart")
@@ -239,7 +229,9 @@ def run(backend: Backend, real: RealCorpus, sizes: Sequence[int], work_dir: Path
                 "backend": backend.name, "sentences": n,
                 "real_sentences": min(n, sum(len(s) for _, s in real.documents)),
                 "ingest_sentences_per_s": (n - stored) / ingest_s if ingest_s else None,
-                "ingest_s": ingest_s, "settle_s": settle_s,
+                "ingest_s": ingest_s, "ingest_sentences": n - stored,
+                # Sentences stored before the measured put_many calls, in bulk (None: none).
+                "bulk_load": bulk or None, "settle_s": settle_s,
                 "server_restart_s": restart_s, "open_s": result["open_s"],
                 "latency": result["latency"],
                 "recall_at_10": {"questions": _recall(result["found"]["questions"], exact_questions, ids),
@@ -249,7 +241,7 @@ def run(backend: Backend, real: RealCorpus, sizes: Sequence[int], work_dir: Path
                 "server_memory_bytes": server_memory,
                 "memory_bytes_per_sentence": (result["probe_memory_bytes"] + (server_memory or 0)) / n,
                 "filtered": _filtered(result["filtered"], result["latency"], all_vectors, ids,
-                                      np.asarray(admitted, dtype=bool), documents_in_scope,
+                                      np.asarray(growth.admitted, dtype=bool), growth.documents_in_scope,
                                       {"questions": real.question_vectors, "synthetic": synthetic_queries}),
                 "searchable": result["sentences"],
                 "loadavg_1m": os.getloadavg()[0],
@@ -260,6 +252,41 @@ def run(backend: Backend, real: RealCorpus, sizes: Sequence[int], work_dir: Path
     finally:
         store.close()
     return rows
+
+
+class _Growth:
+    """The documents a run stores, in order (the real ones, then synthetic ones), and what
+    the figures need of those handed out so far: sentence ids, vectors, filter membership."""
+
+    def __init__(self, real: RealCorpus, generator: ClusteredVectors):
+        self.real, self.generator = real, generator
+        self.real_items = [(doc, sentences, vectors)
+                           for (doc, sentences), vectors in zip(real.documents, real.vectors, strict=True)]
+        self.next_synthetic = 0
+        self.ids: list[str] = []
+        self.chunks: list[np.ndarray] = []  # vectors not yet joined into the run's matrix
+        self.scope = scope_from_request(None, metadata=FILTER)
+        self.admitted: list[bool] = []  # per sentence: its document is in the filter (Scope.admits)
+        self.documents_in_scope = 0
+
+    def batches(self, size: int) -> Iterator[Batch]:
+        """Batches of INGEST_BATCH documents (as `citeqa ingest` stores them) until ``size``
+        sentences were handed out; each is recorded as it is handed out."""
+        while len(self.ids) < size:
+            if self.real_items:
+                batch = self.real_items[:INGEST_BATCH]
+                del self.real_items[:INGEST_BATCH]
+            else:
+                wanted = min(INGEST_BATCH, -(-(size - len(self.ids)) // SENTENCES_PER_DOCUMENT))
+                batch = list(synthetic_documents(self.real, self.next_synthetic, wanted, self.generator))
+                self.next_synthetic += wanted
+            for doc, sentences, vectors in batch:
+                self.ids.extend(s.id for s in sentences)
+                inside = self.scope.admits(doc.doc_id, doc.metadata)
+                self.documents_in_scope += inside
+                self.admitted.extend([inside] * len(sentences))
+                self.chunks.append(np.asarray(vectors, dtype=np.float32))
+            yield batch
 
 
 def _settle(store: Any, log: Log) -> float:

