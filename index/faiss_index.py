@@ -90,6 +90,10 @@ class VectorIndex:
         self.rebuild_in_background = rebuild_in_background
         self.on_rebuilt = on_rebuilt
         self._rebuild: _Rebuild | None = None
+        # The last rebuild thread started. It outlives ``_rebuild`` (cleared at the swap) by
+        # the ``on_rebuilt`` call: a wait that read only ``_rebuild`` returned while the
+        # rebuilt index was still being saved (a flaky test in CI, session 26).
+        self._rebuild_thread: threading.Thread | None = None
         self._stop = threading.Event()  # set by stop_rebuild: a background build gives up
         self._index = self._build("flat", np.zeros(0, np.int64), np.zeros((0, dimension), np.float32))
         self._hnsw = False
@@ -160,22 +164,28 @@ class VectorIndex:
         return self._rebuild is not None
 
     def wait_for_rebuild(self, timeout: float | None = None) -> bool:
-        """Block until a background rebuild (if any) has been swapped in; False on timeout."""
-        rebuild = self._rebuild
-        if rebuild is not None and rebuild.thread is not None:
-            rebuild.thread.join(timeout)
-            return not rebuild.thread.is_alive()
-        return True
+        """Block until no background rebuild is running: each one swapped in and its
+        ``on_rebuilt`` returned, including one a swap started in turn; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            thread = self._rebuild_thread
+            if thread is None or thread is threading.current_thread():
+                return True
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return False
+            if self._rebuild_thread is thread:
+                return True
 
     def stop_rebuild(self) -> None:
         """Abandon a background rebuild (if any) and wait for its thread to end: the old
         index stays, and the next trigger (a later add, or the next load) starts again."""
-        rebuild = self._rebuild
-        if rebuild is None or rebuild.thread is None:
+        thread = self._rebuild_thread
+        if thread is None or thread is threading.current_thread() or not thread.is_alive():
             return
         self._stop.set()
         try:
-            rebuild.thread.join()
+            self.wait_for_rebuild()
         finally:
             self._stop.clear()
 
@@ -307,8 +317,8 @@ class VectorIndex:
             self._replace(kind, self._build(kind, ids, vectors), len(ids))
             return
         rebuild = self._rebuild = _Rebuild(kind)
-        rebuild.thread = threading.Thread(target=self._build_and_swap, args=(rebuild, ids, vectors),
-                                          name=f"faiss-rebuild-{kind}", daemon=True)
+        rebuild.thread = self._rebuild_thread = threading.Thread(
+            target=self._build_and_swap, args=(rebuild, ids, vectors), name=f"faiss-rebuild-{kind}", daemon=True)
         rebuild.thread.start()
 
     def _build_and_swap(self, rebuild: _Rebuild, ids: np.ndarray, vectors: np.ndarray) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import time
 from contextlib import closing
 
 import faiss
@@ -435,11 +434,7 @@ def test_a_background_switch_to_hnsw_is_saved_when_it_ends(data_dir):
         store.vectors.hnsw_threshold = 4  # the switch, at a size a test can reach: the next write
         put(store, "storm", STORM)
         assert store.settle(60) and store.vectors.kind == "hnsw"
-        # Flaky in CI (session 26, ~1 run in 6): settle() can return before the save lands;
-        # the save is waited for here until the race is found (noted on issue 17).
-        deadline = time.monotonic() + 30
-        while not store.faiss_path.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # settle() waits for the save too (it returned before it once: flaky in session 26)
         loaded = faiss.read_index(str(store.faiss_path))  # owns the inner index: keep it alive
         assert isinstance(faiss.downcast_index(loaded.index), faiss.IndexHNSWFlat)
         assert loaded.ntotal == len(active_ids(store))

@@ -291,3 +291,26 @@ def test_changes_made_during_the_build_are_replayed_off_the_lock(data, monkeypat
     assert index.wait_for_rebuild(60) and done and index.kind == "hnsw"
     assert sorted(index.ids().tolist()) == sorted(ids[:THRESHOLD + 110].tolist())
     assert index.search(vectors[THRESHOLD + 105], 1)[0][0] == ids[THRESHOLD + 105]
+
+
+def test_wait_for_rebuild_returns_only_after_on_rebuilt_has_returned(data):
+    """The owner saves the new index in ``on_rebuilt``, after the swap: a wait that returned
+    once the swap was made (``kind`` already "hnsw") let a test read the file before it was
+    written (flaky in CI, session 26). Here the save is slow on purpose."""
+    import threading
+    import time
+
+    ids, vectors = data
+    saving, saved = threading.Event(), threading.Event()
+
+    def slow_save() -> None:
+        saving.set()
+        time.sleep(0.5)
+        saved.set()
+
+    index = VectorIndex(DIM, hnsw_threshold=THRESHOLD, rebuild_in_background=True, on_rebuilt=slow_save)
+    index.add(ids[:THRESHOLD], vectors[:THRESHOLD])
+    assert saving.wait(60) and index.kind == "hnsw" and not index.rebuilding  # swapped, saving
+    assert index.wait_for_rebuild(60)
+    assert saved.is_set()
+    index.stop_rebuild()  # nothing left to stop: returns at once
