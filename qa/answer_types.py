@@ -86,8 +86,17 @@ _HOW: dict[str, frozenset[str]] = {
 }
 for _adjective in "tall high deep wide big large heavy fast large small".split():
     _HOW[_adjective] = frozenset({"QUANTITY", "CARDINAL"})
+# "how many", "how long": the adjective asks for a measure; it is no word of the subject, and
+# the answer seldom holds it ("many of the North Koreans arriving ..." does not say how many).
+_HOW_PHRASE = re.compile(r"\b(how)\s+(?:" + "|".join(sorted(_HOW)) + r")\b", re.IGNORECASE)
 _COPULAS = frozenset("is are was were".split())
 _WORD = re.compile(r"[A-Za-z]+(?:['’][a-z]+)?")
+
+
+def subject_text(question: str) -> str:
+    """The question without the measure word of a "how <adjective>" phrase: "how many troops
+    did they send" → "how troops did they send". What the ranker matches sentences against."""
+    return _HOW_PHRASE.sub(r"\1", question)
 
 
 class _Token(Protocol):

@@ -26,7 +26,7 @@ from citeqa.index.retriever import CandidatePool, Pooled
 from citeqa.index.rows import labelled
 from citeqa.index.text import STOPWORDS, TOKEN, tokens
 from citeqa.index.types import Corpus, Sentence
-from citeqa.qa.answer_types import expected_types, type_match
+from citeqa.qa.answer_types import expected_types, subject_text, type_match
 from citeqa.qa.generators.extractive import is_heading
 from citeqa.qa.ranking.types import Candidate
 
@@ -185,7 +185,8 @@ def question_terms(question: str, pool_terms: Sequence[frozenset[str]]) -> Quest
 def _asked(question: str, seen: frozenset[str]) -> AbstractSet[str]:
     """The question's terms; a misspelt word ("recieve") found nowhere in ``seen`` (the
     pool's words) stands for the pool's word one edit away."""
-    asked = terms(question) or {stem(w) for w in tokens(question)}
+    subject = subject_text(question)
+    asked = terms(subject) or {stem(w) for w in tokens(subject)}
     if not asked <= seen:
         asked = {t if t in seen or len(t) < 5 else _stand_in(t, seen) for t in asked}
     return asked
@@ -224,7 +225,7 @@ def candidate_features(question: str, pool: CandidatePool, neighbours: Neighbour
     asked = _weighted(asked_terms, context_terms)
     coverage = [asked.coverage(words) for words in sentence_terms]
     best_coverage = max(coverage)
-    pairs = profile(question).bigrams
+    pairs = profile(subject_text(question)).bigrams
     by_document: dict[str, list[float]] = {}
     for p, cov in zip(items, coverage, strict=True):
         by_document.setdefault(p.hit.sentence.doc_id, []).append(cov)

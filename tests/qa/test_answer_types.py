@@ -8,7 +8,16 @@ import time
 import pytest
 
 from citeqa.index.language import shared_analyzer
-from citeqa.qa.answer_types import DATES, NUMBERS, PEOPLE, PLACES, expected_types, question_type, type_match
+from citeqa.qa.answer_types import (
+    DATES,
+    NUMBERS,
+    PEOPLE,
+    PLACES,
+    expected_types,
+    question_type,
+    subject_text,
+    type_match,
+)
 
 # (question, a label the answer carries, a label it does not)
 TYPED = [
@@ -107,3 +116,15 @@ def test_type_match_is_fast(analyzer):
             type_match(expected, mentions, SENTENCE, "Which cities will get teachers?")
         best = min(best, (time.perf_counter() - t0) / 1000)
     assert best < 0.001, f"{best * 1000:.3f} ms per sentence"
+
+
+@pytest.mark.parametrize(("question", "subject"), [
+    ("how many troops?", "how troops?"),
+    ("How much did the treatment cost", "How did the treatment cost"),
+    ("how long do they stay", "how do they stay"),
+    ("how did they get there", "how did they get there"),  # no measure word
+    ("Howard many times", "Howard many times"),  # "how" as a whole word only
+    ("what is so important about how many there are", "what is so important about how there are"),
+])
+def test_subject_text_drops_the_measure_word_after_how(question, subject):
+    assert subject_text(question) == subject

@@ -188,6 +188,18 @@ def test_first_mention_and_rare_coverage_favour_where_a_name_is_introduced():
     assert features[0]["rare_coverage"] == features[3]["rare_coverage"] == 0.0
 
 
+def test_the_measure_word_of_how_many_is_no_term_of_the_question():
+    """"how many soldiers did they send": a sentence that says "many" does not say how many,
+    and "many" weighed as a rare word (session 27: the NIS "many of the North Koreans ..."
+    sentence ranked above "dispatched 11,000 to 12,000 elite troops")."""
+    texts = ["Many of the soldiers were sent home.", "They dispatched 11,000 soldiers.", "The weather was mild."]
+    features = _pool("how many soldiers did they send", texts)
+    assert features[0]["coverage"] == pytest.approx(features[1]["coverage"])  # "soldiers" alone counts
+    assert _pool("how long were the soldiers there", texts)[0]["coverage"] == 1.0  # "long" is no term either
+    asked = _pool("why were so many soldiers sent", texts)  # "many" outside "how many" still is
+    assert asked[0]["coverage"] > asked[1]["coverage"]
+
+
 def test_the_key_term_is_the_longest_content_word():
     assert key_term("What is the boiling point of tungsten?") == stem("tungsten")
     assert key_term("any internships?") == stem("internships")
