@@ -63,8 +63,9 @@ def open_embedder(settings: Settings) -> Embedder:
 def size_threads(settings: Settings) -> None:
     """torch's thread count, set once, at start, here. torch keeps its count per calling thread
     but starts every new thread from the global set here, so the batcher's thread (the only one
-    embedding questions) and ingest's get ``torch_threads``. FAISS needs nothing: a request
-    searches one vector, and FAISS forms no OpenMP team for a single query (flat or HNSW)."""
+    embedding questions) and ingest's get ``torch_threads``. FAISS needs nothing here: its
+    searches (one query each) run on one OpenMP thread, which VectorIndex sets around each
+    (index/faiss_index.py), while its builds keep every core."""
     if settings.torch_threads is None and settings.embedder != "torch":
         return  # ONNX Runtime sizes its own; no reason to load torch for it
     import torch
