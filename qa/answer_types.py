@@ -93,10 +93,19 @@ _COPULAS = frozenset("is are was were".split())
 _WORD = re.compile(r"[A-Za-z]+(?:['’][a-z]+)?")
 
 
+# Verbs people put in a question's frame ("why are soldiers *going* to Korea", "what
+# *happened* at Kursk") that a sentence answering it seldom repeats: absent from every
+# candidate, they weighed as the rarest words and pulled every candidate's coverage down.
+_FRAME_VERBS = re.compile(r"\b(?:go|goes|going|went|gone|get|gets|getting|got|gotten|"
+                          r"happen|happens|happened|happening)\b")  # lower case: "Gotten" may be a name
+
+
 def subject_text(question: str) -> str:
-    """The question without the measure word of a "how <adjective>" phrase: "how many troops
-    did they send" → "how troops did they send". What the ranker matches sentences against."""
-    return _HOW_PHRASE.sub(r"\1", question)
+    """The question without the words of its frame that name nothing asked about: the measure
+    word of a "how <adjective>" phrase ("how many troops did they send" → "how troops did
+    they send") and light verbs ("go", "get", "happen"). What the ranker matches sentences
+    against."""
+    return _FRAME_VERBS.sub("", _HOW_PHRASE.sub(r"\1", question))
 
 
 class _Token(Protocol):

@@ -200,6 +200,15 @@ def test_the_measure_word_of_how_many_is_no_term_of_the_question():
     assert asked[0]["coverage"] > asked[1]["coverage"]
 
 
+def test_a_light_verb_of_the_question_is_no_missing_word():
+    """"why are soldiers going to korea": no sentence says "going", and a word in no candidate
+    weighs most and pulls every coverage down (the seed question was refused, p 0.085)."""
+    texts = ["Wounded soldiers are sent to Korea for recovery.", "The weather in Korea was mild."]
+    features = _pool("why are the soldiers going to korea", texts)
+    assert features[0]["missing_terms"] == 0.0 and features[0]["coverage"] == 1.0
+    assert _pool("why are the soldiers marching to korea", texts)[0]["missing_terms"] > 0  # a real word is
+
+
 def test_the_key_term_is_the_longest_content_word():
     assert key_term("What is the boiling point of tungsten?") == stem("tungsten")
     assert key_term("any internships?") == stem("internships")
