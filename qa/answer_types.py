@@ -94,10 +94,13 @@ _WORD = re.compile(r"[A-Za-z]+(?:['’][a-z]+)?")
 
 
 # Verbs people put in a question's frame ("why are soldiers *going* to Korea", "what
-# *happened* at Kursk") that a sentence answering it seldom repeats: absent from every
-# candidate, they weighed as the rarest words and pulled every candidate's coverage down.
+# *happened* at Kursk", "what does the NIS *say*", "what do they *think* of", "what does SVO
+# *mean*") that a sentence answering it seldom repeats ("reported", "a favorable perception",
+# "refers to"): absent from every candidate, they weighed as the rarest words and pulled every
+# candidate's coverage down. Lower case only ("Gotten" may be a name); not "means" (a noun).
 _FRAME_VERBS = re.compile(r"\b(?:go|goes|going|went|gone|get|gets|getting|got|gotten|"
-                          r"happen|happens|happened|happening)\b")  # lower case: "Gotten" may be a name
+                          r"happen|happens|happened|happening|say|says|said|saying|"
+                          r"think|thinks|thinking|mean|meant)\b")
 
 
 def subject_text(question: str) -> str:

@@ -129,6 +129,9 @@ def test_type_match_is_fast(analyzer):
     ("What happened at Kursk?", "What  at Kursk?"),
     ("Did they get paid?", "Did they  paid?"),
     ("who wrote the gospel of Gotten", "who wrote the gospel of Gotten"),  # capitalised: a name
+    ("what does the NIS say about workers", "what does the NIS  about workers"),
+    ("what does SVO mean", "what does SVO "),
+    ("by what means of transport", "by what means of transport"),  # "means": a noun
 ])
 def test_subject_text_drops_the_words_of_the_frame(question, subject):
     assert subject_text(question) == subject
