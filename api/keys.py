@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Protocol
 
 from citeqa.index.scope import InvalidScope, check_collection
+from citeqa.index.sqlite_wal import switch_to_wal
 
 if TYPE_CHECKING:
     from citeqa.api.settings import Settings
@@ -175,21 +176,6 @@ CREATE TABLE IF NOT EXISTS api_keys (
 _COLUMNS = "key_id, name, scopes, rate_per_s, burst, created_at, revoked_at, collections"
 
 
-def _switch_to_wal(db: sqlite3.Connection, attempts: int = 20) -> None:
-    """``PRAGMA journal_mode=WAL``, tried again while another process makes the same switch:
-    SQLite answers that one "database is locked" at once, without waiting out the busy timeout
-    (two ``serve --workers`` opening a new keys.db together: one worker died at start, CI
-    session 27)."""
-    for attempt in range(attempts):
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.1)
-
-
 class SqliteKeyStore:
     """``keys.db`` in one replica's data directory. Its rate-limit buckets live in this
     process's memory: a data directory is served by one process."""
@@ -198,7 +184,7 @@ class SqliteKeyStore:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / "keys.db"
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        _switch_to_wal(self._db)
+        switch_to_wal(self._db)
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(_SCHEMA)
         self._add_collections_column()

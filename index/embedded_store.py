@@ -39,6 +39,7 @@ from citeqa.index.scope import (
     storage_key,
 )
 from citeqa.index.sql_reads import ReadStatements, SqlReads
+from citeqa.index.sqlite_wal import switch_to_wal
 from citeqa.index.tantivy_lexical import COMMIT_WAIT_S, Changes, LexicalIndex, query_terms
 from citeqa.index.thread_connections import DEFAULT_MAX_OPEN, ConnectionPool
 from citeqa.index.types import Document, Mention, Scored, Sentence
@@ -305,7 +306,7 @@ class EmbeddedStore(CheckedWrites, SqlReads):
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA journal_mode = WAL")
+        switch_to_wal(conn)
         # FULL: a commit is on disk before we acknowledge it, even across a power cut.
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")

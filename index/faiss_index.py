@@ -59,7 +59,6 @@ class _Rebuild:
     """A rebuild running off the lock: the changes made meanwhile, replayed before the swap."""
 
     kind: str
-    thread: threading.Thread | None = None
     # (op, ids, vectors): "add" with its vectors, or "remove" with none (an empty array).
     changes: list[tuple[str, np.ndarray, np.ndarray]] = field(default_factory=list)
 
@@ -319,9 +318,9 @@ class VectorIndex:
             self._replace(kind, self._build(kind, ids, vectors), len(ids))
             return
         rebuild = self._rebuild = _Rebuild(kind)
-        rebuild.thread = self._rebuild_thread = threading.Thread(
+        thread = self._rebuild_thread = threading.Thread(
             target=self._build_and_swap, args=(rebuild, ids, vectors), name=f"faiss-rebuild-{kind}", daemon=True)
-        rebuild.thread.start()
+        thread.start()
 
     def _build_and_swap(self, rebuild: _Rebuild, ids: np.ndarray, vectors: np.ndarray) -> None:
         started = time.perf_counter()
