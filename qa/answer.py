@@ -22,7 +22,7 @@ from citeqa.qa.citations import SupportScorer, verify
 from citeqa.qa.ranking.features import (
     answer_type_of,
     candidate_features,
-    key_term,
+    key_terms,
     pool_neighbours,
     terms,
 )
@@ -42,6 +42,8 @@ NO_ANSWER = "The indexed documents do not contain an answer to this question."
 # The best sentences that may hold the count or date asked for (the extractive answer cites
 # up to two).
 ASKED_KIND_SENTENCES = 2
+# The question's longest content words of which a hit must hold one when none is similar (unrelated).
+KEY_TERMS = 2
 
 
 @dataclass(frozen=True)
@@ -77,13 +79,14 @@ def support_of(hits: Sequence[Hit]) -> float:
 
 
 def unrelated(question: str, hits: Sequence[Hit], min_similarity: float) -> bool:
-    """No hit is similar enough (cosine under ``min_similarity``) and none holds the
-    question's key word (its longest: "tungsten", "internships", "ISW" spelled out): the
-    collection does not speak of what is asked."""
+    """No hit is similar enough (cosine under ``min_similarity``) and none holds one of the
+    question's key words (its two longest: "tungsten", "internships", "ISW" spelled out):
+    the collection does not speak of what is asked. Two, since the longest may be a
+    paraphrase ("is that more than in *previous* years?" of "... compared to prior years")."""
     if support_of(hits) >= min_similarity:
         return False
-    key = key_term(question)
-    return key is None or not any(key in terms(h.sentence.text) for h in hits)
+    keys = key_terms(question, KEY_TERMS)
+    return not keys or not any(key in terms(h.sentence.text) for h in hits for key in keys)
 
 
 class QuestionAnswerer:

@@ -76,8 +76,15 @@ def key_term(question: str) -> str | None:
     """The stem of the question's longest content word (the first of equal length): the
     likeliest to be rare, so the one a sentence about the question should hold ("tungsten"
     in "what is the boiling point of tungsten"). None without content words."""
+    words = key_terms(question, 1)
+    return words[0] if words else None
+
+
+def key_terms(question: str, n: int) -> list[str]:
+    """The stems of the question's ``n`` longest content words, longest first (the first of
+    equal length first)."""
     words = [w for w in TOKEN.findall(question.lower()) if w not in STOPWORDS]
-    return stem(max(words, key=len)) if words else None
+    return [stem(w) for w in sorted(words, key=len, reverse=True)[:n]]
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,15 @@ def test_the_cosine_floor_spares_questions_that_share_words_with_the_answer(seed
     assert "Institute for the Study of War" in short.citations[0].quote
 
 
+def test_the_floor_spares_a_question_whose_longest_word_is_a_paraphrase(seeded, embedder):
+    # "previous" is not in the article ("... compared to prior years"), "years" is: with the
+    # floor at 0.99 only the shared word keeps the question answerable.
+    strict = answerer(seeded, embedder, min_similarity=0.99, min_probability=0.0)
+    paraphrased = strict.ask("is that more than in previous years?", top_k=5)
+    assert paraphrased.status == "answered"
+    assert strict.ask("any zeppelins or submarines?", top_k=5).status == "unsupported"
+
+
 def test_a_count_asked_of_sentences_without_one_is_unsupported(seeded, embedder):
     # The article names no count of educators, and neither of the best sentences for this
     # question holds a number. ("How many teachers is North Korea sending?" was the example
