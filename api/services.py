@@ -30,11 +30,14 @@ log = logging.getLogger(__name__)
 SEEDED_FLAG = "seeded"
 
 
-def retrieval_settings(settings: Settings) -> RetrievalSettings:
+def retrieval_settings(settings: Settings, store: object = None) -> RetrievalSettings:
+    """``store``: the store searched; one whose searches run in a database server
+    (``searches_run_elsewhere``) gets its BM25 searches run in parallel."""
     return RetrievalSettings(
         fusion=settings.fusion, candidates=settings.candidates, rrf_k=settings.rrf_k,
         dense_weight=settings.dense_weight, lexical_weight=settings.lexical_weight,
         document_weight=settings.document_weight, documents=settings.documents,
+        parallel_searches=bool(getattr(store, "searches_run_elsewhere", False)),
     )
 
 
@@ -121,7 +124,7 @@ class Services:
         analyzer = analyzer or shared_analyzer()  # a missing or wrong pipeline fails here, at start
         store = open_store(settings, embedder.dimension)
         questions = query_embedder(settings, embedder)
-        retriever = HybridRetriever(store, questions, retrieval_settings(settings))
+        retriever = HybridRetriever(store, questions, retrieval_settings(settings, store))
         pool = registry.GeneratorPool(settings.generator, settings.generator_config, extra_generators)
         pool.instance(settings.generator)  # an unknown default fails at start, not on a question
         backfill = MentionBackfill(store, analyzer) if isinstance(store, MentionStore) else None

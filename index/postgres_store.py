@@ -480,6 +480,9 @@ class PostgresStore(CheckedWrites, SqlReads):
 
     _reads = _READS
     seed_budget_rows = SEED_BUDGET_ROWS  # index/postgres_lexical.py first_prefix
+    # Searches run in the server's processes: a question's dense and BM25 searches may run
+    # at once (index/retriever.py parallel_searches).
+    searches_run_elsewhere = True
 
     def __init__(self, url: str, dimension: int, ef_search: int = DEFAULT_EF_SEARCH,
                  max_connections: int = DEFAULT_MAX_OPEN):

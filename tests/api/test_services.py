@@ -18,6 +18,9 @@ CHANGED = {"fusion": "rrf", "candidates": 7, "rrf_k": 11, "dense_weight": 0.1, "
            "attribute_uncited": False, "min_probability": 0.4, "rerank_candidates": 20,
            "require_asked_kind": False}
 
+# Not settings: what the store is decides them.
+FROM_THE_STORE = {"parallel_searches"}
+
 
 @pytest.mark.parametrize("build, domain", [(retrieval_settings, RetrievalSettings), (answer_settings, AnswerSettings)])
 def test_every_domain_setting_comes_from_the_setting_of_its_name(tmp_path, build, domain):
@@ -25,6 +28,8 @@ def test_every_domain_setting_comes_from_the_setting_of_its_name(tmp_path, build
     built = build(settings)
     assert isinstance(built, domain)
     for field in fields(domain):
+        if field.name in FROM_THE_STORE:
+            continue
         assert getattr(built, field.name) == getattr(settings, field.name) == CHANGED[field.name], field.name
 
 
@@ -32,6 +37,15 @@ def test_the_defaults_agree_with_the_domain_s_own(tmp_path):
     settings = Settings(data_dir=tmp_path)
     assert retrieval_settings(settings) == RetrievalSettings()
     assert answer_settings(settings) == AnswerSettings()
+
+
+def test_a_store_searched_in_a_database_server_gets_parallel_searches(tmp_path):
+    class ServerStore:
+        searches_run_elsewhere = True
+
+    settings = Settings(data_dir=tmp_path)
+    assert retrieval_settings(settings, ServerStore()).parallel_searches
+    assert not retrieval_settings(settings, object()).parallel_searches
 
 
 def test_services_are_built_from_the_settings_and_seed_once(tmp_path, embedder):

@@ -29,6 +29,14 @@ def test_troops_sentence_is_in_top_three(seeded, embedder, fusion):
     assert any(TROOPS_FACT in h.sentence.text for h in hits), [h.sentence.text for h in hits]
 
 
+def test_parallel_searches_give_the_same_pool(seeded, embedder):
+    sequential = HybridRetriever(seeded, embedder).pool(TROOPS_QUESTION, 10, context="the Russian ambassador")
+    parallel = HybridRetriever(seeded, embedder, RetrievalSettings(parallel_searches=True)).pool(
+        TROOPS_QUESTION, 10, context="the Russian ambassador")
+    assert parallel == sequential
+    assert parallel.top_document > 0 and parallel.top_lexical > 0  # all three searches ran
+
+
 @pytest.mark.parametrize("fusion", ["blend", "rrf"])
 @pytest.mark.parametrize("k", [1, 5, 10])
 def test_hits_have_dense_scores_sorted_scores_and_respect_top_k(seeded, embedder, fusion, k):
