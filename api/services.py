@@ -16,7 +16,7 @@ from citeqa.index.extract import Limits
 from citeqa.index.ingest import Ingestor, read_inputs
 from citeqa.index.language import Analyzer, shared_analyzer
 from citeqa.index.mention_backfill import MentionBackfill, MentionStore
-from citeqa.index.retriever import HybridRetriever, RetrievalSettings
+from citeqa.index.retriever import HybridRetriever, RetrievalSettings, for_store
 from citeqa.index.scope import Scope
 from citeqa.index.scoped_view import ScopedView
 from citeqa.index.types import Embedder, Store
@@ -31,14 +31,12 @@ SEEDED_FLAG = "seeded"
 
 
 def retrieval_settings(settings: Settings, store: object = None) -> RetrievalSettings:
-    """``store``: the store searched; one whose searches run in a database server
-    (``searches_run_elsewhere``) gets its BM25 searches run in parallel."""
-    return RetrievalSettings(
+    """``store``: the store searched (whether its searches may run in parallel: for_store)."""
+    return for_store(RetrievalSettings(
         fusion=settings.fusion, candidates=settings.candidates, rrf_k=settings.rrf_k,
         dense_weight=settings.dense_weight, lexical_weight=settings.lexical_weight,
         document_weight=settings.document_weight, documents=settings.documents,
-        parallel_searches=bool(getattr(store, "searches_run_elsewhere", False)),
-    )
+    ), store)
 
 
 def answer_settings(settings: Settings) -> AnswerSettings:

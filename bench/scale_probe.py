@@ -91,11 +91,13 @@ def _timed_queries(store: Store, scope: Scope, questions: list[str], question_ve
     """Dense search for every query, lexical and hybrid for every question, inside
     ``scope`` (hybrid through a ScopedView, as ``Services.answerer_for`` reads a store);
     p50/p95 of each and the dense top 10s."""
-    from citeqa.index.retriever import HybridRetriever
+    from citeqa.index.retriever import HybridRetriever, RetrievalSettings, for_store
     from citeqa.index.scoped_view import ScopedView
 
-    # Unfiltered: the store itself, as bench-scale has always measured it.
-    retriever = HybridRetriever(ScopedView(store, scope) if scope.filtered else store, _GivenVectors())
+    # Unfiltered: the store itself, as bench-scale has always measured it; with the
+    # settings the service gives this store (parallel searches on PostgreSQL).
+    retriever = HybridRetriever(ScopedView(store, scope) if scope.filtered else store, _GivenVectors(),
+                                for_store(RetrievalSettings(), store))
     found: dict[str, list[list[str]]] = {"questions": [], "synthetic": []}
     timings: dict[str, list[float]] = {"dense": [], "lexical": [], "hybrid": []}
     for kind, vectors in (("questions", question_vectors), ("synthetic", synthetic)):

@@ -53,6 +53,12 @@ class RetrievalSettings:
     parallel_searches: bool = False
 
 
+def for_store(settings: RetrievalSettings, store: object) -> RetrievalSettings:
+    """``settings`` with parallel_searches on for a store whose searches run in a database
+    server (it says so with ``searches_run_elsewhere``), off otherwise."""
+    return replace(settings, parallel_searches=bool(getattr(store, "searches_run_elsewhere", False)))
+
+
 @dataclass(frozen=True)
 class Pooled:
     """One fused candidate: its hit (``score`` = the blend) and the raw signals behind it."""
