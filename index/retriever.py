@@ -48,7 +48,7 @@ class RetrievalSettings:
     documents: int = 5
     # Run the sentence and document BM25 searches on other threads while this one runs the
     # dense search: for a store whose searches run in a database server (PostgreSQL: its
-    # processes use their own cores; at 1M sentences hybrid p50/p95 199/572 -> 110/328 ms).
+    # processes use their own cores; 1M sentences: hybrid p50/p95 345/1,072 -> 148/427 ms, docs/SCALING.md).
     # An in-process store would only contend for the GIL.
     parallel_searches: bool = False
 
