@@ -72,17 +72,10 @@ def terms(text: str) -> frozenset[str]:
     return profile(text).terms
 
 
-def key_term(question: str) -> str | None:
-    """The stem of the question's longest content word (the first of equal length): the
-    likeliest to be rare, so the one a sentence about the question should hold ("tungsten"
-    in "what is the boiling point of tungsten"). None without content words."""
-    words = key_terms(question, 1)
-    return words[0] if words else None
-
-
 def key_terms(question: str, n: int) -> list[str]:
     """The stems of the question's ``n`` longest content words, longest first (the first of
-    equal length first)."""
+    equal length first): the likeliest to be rare, so those a sentence about the question
+    should hold ("tungsten" in "what is the boiling point of tungsten")."""
     words = [w for w in TOKEN.findall(question.lower()) if w not in STOPWORDS]
     return [stem(w) for w in sorted(words, key=len, reverse=True)[:n]]
 
@@ -347,5 +340,5 @@ def pooled_documents(pool: CandidatePool) -> list[str]:
     return list(dict.fromkeys(p.hit.sentence.doc_id for p in pool.items))
 
 
-__all__ = ["FEATURES", "Candidate", "Pooled", "answer_type_of", "candidate_features", "key_term", "neighbours_from",
+__all__ = ["FEATURES", "Candidate", "Pooled", "answer_type_of", "candidate_features", "key_terms", "neighbours_from",
            "pool_neighbours", "pooled_documents", "terms"]

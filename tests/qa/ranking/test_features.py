@@ -14,7 +14,7 @@ from citeqa.qa.ranking.features import (
     acronyms,
     answer_type_of,
     candidate_features,
-    key_term,
+    key_terms,
     near_miss,
     neighbours_from,
     pool_neighbours,
@@ -209,9 +209,10 @@ def test_a_light_verb_of_the_question_is_no_missing_word():
     assert _pool("why are the soldiers marching to korea", texts)[0]["missing_terms"] > 0  # a real word is
 
 
-def test_the_key_term_is_the_longest_content_word():
-    assert key_term("What is the boiling point of tungsten?") == stem("tungsten")
-    assert key_term("any internships?") == stem("internships")
-    assert key_term("what is the ISW") == "isw"
-    assert key_term("who is it?") is None  # only stop words
-    assert key_term("what is the ISW") in terms("Analysts from the Institute for the Study of War in Washington")
+def test_the_key_terms_are_the_longest_content_words():
+    assert key_terms("What is the boiling point of tungsten?", 1) == [stem("tungsten")]
+    assert key_terms("any internships?", 1) == [stem("internships")]
+    assert key_terms("what is the ISW", 1) == ["isw"]
+    assert key_terms("who is it?", 1) == []  # only stop words
+    assert key_terms("what is the ISW", 1)[0] in terms("Analysts from the Institute for the Study of War in Washington")
+    assert key_terms("is that more than in previous years?", 2) == [stem("previous"), stem("years")]
