@@ -11,8 +11,16 @@ common word is what made a lexical search slow at scale, so a search follows Max
 3. a row holding none of the seed words scores at most the sum of the other words' upper
    bounds, ``idf * (k1 + 1) / (1 + k1 * (1 - b))`` (the length factor at length 0). When
    that sum is below the k-th candidate's score, no such row can enter the top k and the
-   candidates' top k is the exact answer; otherwise the prefix grows to the shortest one
-   whose rest is below that score and the search runs again (the k-th score can only rise).
+   candidates' top k is the exact answer;
+4. otherwise the next search adds, instead of every row of the words still needed, only the
+   rows holding *two* of the other words, one of them needed (:func:`pair_queries`: "nfl &
+   (super | bowl | team)", one GIN scan each, which walks the rarer word's list). A row
+   holding one of the other words alone scores at most that word's bound, so when the new
+   k-th score is above the largest of those bounds the top k is exact. When it is not, the
+   words whose bound alone reaches it become seeds, and the search runs again (the k-th
+   score can only rise). A question's common words ("come", "differ", "many") are mostly
+   held alone, so most of their rows are never read: at 1M sentences, 10,843 rows read for
+   one question instead of 59,625.
 
 The first prefix holds the rarest words whose rows together stay within a budget, so a
 question with one rare word touches a few thousand rows instead of every row holding
@@ -64,6 +72,21 @@ def needed_prefix(bounds: Sequence[float], threshold: float | None) -> int:
             return i + 1
         rest += bounds[i]
     return 0
+
+
+def pair_queries(queries: Sequence[str], start: int, stop: int) -> list[str]:
+    """For each word ``i`` in ``[start, stop)`` (tsqueries rarest first): "word i and a rarer-
+    ranked-after word" — rows holding two of the words from ``start`` on whose first (rarest)
+    one is needed (before ``stop``). A row whose two rarest such words both lie past ``stop``
+    holds only words whose bounds together stay below the k-th score."""
+    return [f"({queries[i]}) & ({' | '.join(f'({q})' for q in queries[i + 1:])})"
+            for i in range(start, stop) if i + 1 < len(queries)]
+
+
+def reaching_alone(bounds: Sequence[float], start: int, threshold: float) -> int:
+    """How many of the words from ``start`` on (bounds falling, rarest first) could lift a row
+    to ``threshold`` on their own: these must be read in full."""
+    return sum(1 for bound in bounds[start:] if bound >= threshold)
 
 
 @dataclass

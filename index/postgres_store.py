@@ -53,7 +53,15 @@ from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
 from citeqa.index import rows
-from citeqa.index.postgres_lexical import SEED_BUDGET_ROWS, TermDelta, first_prefix, needed_prefix, upper_bound
+from citeqa.index.postgres_lexical import (
+    SEED_BUDGET_ROWS,
+    TermDelta,
+    first_prefix,
+    needed_prefix,
+    pair_queries,
+    reaching_alone,
+    upper_bound,
+)
 from citeqa.index.scope import (
     DEFAULT_COLLECTION,
     DEFAULT_SCOPE,
@@ -106,6 +114,7 @@ def _schema(dimension: int) -> list[str]:
             tsv tsvector GENERATED ALWAYS AS (
                 setweight(to_tsvector('{TS_CONFIG}'::regconfig, title), 'A')
                 || to_tsvector('{TS_CONFIG}'::regconfig, text)) STORED,
+            text_length integer GENERATED ALWAYS AS (char_length(title) + char_length(text)) STORED,
             UNIQUE (doc_id, version),
             CHECK (current OR NOT live))""",
         # At most one current version per document.
@@ -134,6 +143,11 @@ def _schema(dimension: int) -> list[str]:
         # in every row; a running service fills them in (index/mention_backfill.py).
         "ALTER TABLE citeqa_sentences ADD COLUMN IF NOT EXISTS mentions jsonb",
         "CREATE INDEX IF NOT EXISTS citeqa_sentences_unanalysed ON citeqa_sentences (id) WHERE mentions IS NULL",
+        # BM25's document length, stored: char_length() of a TOASTed text reads and
+        # decompresses it, once per candidate document of every search. Databases made
+        # before it get it computed once here (a rewrite of the versions table).
+        "ALTER TABLE citeqa_versions ADD COLUMN IF NOT EXISTS text_length integer "
+        "GENERATED ALWAYS AS (char_length(title) + char_length(text)) STORED",
         # Databases made before sources were stored: their versions have none (NULL).
         "ALTER TABLE citeqa_versions ADD COLUMN IF NOT EXISTS source jsonb",
         "CREATE TABLE IF NOT EXISTS citeqa_originals (sha256 text PRIMARY KEY, data bytea NOT NULL)",
@@ -391,6 +405,11 @@ class _LexicalTable:
     # Whole documents: a version's tsvector (~1.6 kB at 1M sentences) is TOASTed, and each
     # reference to a TOASTed value reads and decompresses it again (see seeded_sql).
     toasted: bool = False
+    # Whether to read rows holding two of the other words rather than every row of each
+    # (index/postgres_lexical.py pair_queries). Not for whole documents: most documents
+    # holding one of a question's words hold another, so the pairs cut few rows and their
+    # scans cost more (one question at 1M: 0.4-0.65 s reading every row, 2.6-2.9 s paired).
+    pairs: bool = True
 
     def _matches(self, word: str) -> str:
         return f"{self.alias}.tsv @@ plainto_tsquery('{TS_CONFIG}'::regconfig, {word})"
@@ -415,16 +434,19 @@ class _LexicalTable:
                 f"FROM unnest(%s::text[]) AS w(word), "
                 f"LATERAL (SELECT tsvector_to_array(to_tsvector('{TS_CONFIG}'::regconfig, w.word)) AS lexemes) AS l")
 
-    def seeded_sql(self, where: str, words: int) -> str:
+    def seeded_sql(self, where: str, words: int, pairs: int = 0) -> str:
         """The k best rows meeting ``where`` among those holding a seed word (``seeds``: the
         seed words' tsqueries ORed, one bitmap scan, each row read once); each is scored over
         the query's ``words`` words (tsqueries ``q0``.., IDFs ``idf0``..) by testing its own
         tsvector, so the other words' posting lists are never read (index/postgres_lexical.py
         says when this is the exact top k). The sum is written out: a subquery per row cost
-        more than the scoring."""
+        more than the scoring. ``pairs``: also the rows matching tsqueries ``pair0``.. (two
+        words each, index/postgres_lexical.py pair_queries), a GIN scan each, ORed."""
         norm = f"(1 + %(k1)s * (1 - %(b)s + %(b)s * ({self.length}) / %(avglen)s))"
         a = self.alias
-        matches = f"{a}.tsv @@ %(seeds)s::tsquery AND {self.live} AND {where}"
+        tests = ["seeds"] + [f"pair{i}" for i in range(pairs)]
+        holds = " OR ".join(f"{a}.tsv @@ %({name})s::tsquery" for name in tests)
+        matches = f"({holds}) AND {self.live} AND {where}"
         rows, tested = f"{self.table} WHERE {matches}", f"{a}.tsv"
         if self.toasted:
             # Detoasted once per row: strip() makes one in-memory copy (without positions,
@@ -454,8 +476,8 @@ class _LexicalTable:
 
 _SENTENCES = _LexicalTable("citeqa_sentences s", "s", "s.active", "char_length(s.text)", _SENTENCE_COLUMNS,
                            on_versions=False, terms_column="sentences")
-_DOCUMENTS = _LexicalTable("citeqa_versions v", "v", "v.live", "char_length(v.title) + char_length(v.text)",
-                           "v.doc_id", on_versions=True, terms_column="versions", toasted=True)
+_DOCUMENTS = _LexicalTable("citeqa_versions v", "v", "v.live", "v.text_length",
+                           "v.doc_id", on_versions=True, terms_column="versions", toasted=True, pairs=False)
 
 
 def _as_is(text: str) -> str:
@@ -823,10 +845,14 @@ class PostgresStore(CheckedWrites, SqlReads):
             frequencies = [df for df, _, _ in found]
             budget = self.seed_budget_rows
             prefix = first_prefix(frequencies, budget)
+            paired = prefix  # the words [prefix, paired) have pair queries in this search
             while True:
                 # tsqueries as PostgreSQL printed them, so their text parses back as they were.
                 seeds = " | ".join(f"({q})" for q in queries[:prefix])
-                best = self._seeded(conn, lexical, where, len(queries), {**params, **scored, "seeds": seeds})
+                pairs = pair_queries(queries, prefix, paired)
+                paired_params = {f"pair{i}": q for i, q in enumerate(pairs)}
+                best = self._seeded(conn, lexical, where, len(queries),
+                                    {**params, **scored, "seeds": seeds, **paired_params}, len(pairs))
                 if prefix == len(found):  # every match was a candidate
                     return best
                 if len(best) < k:
@@ -836,23 +862,33 @@ class PostgresStore(CheckedWrites, SqlReads):
                     # 1% filter at 100k: lexical p50 233 ms stepping, vs 133 ms scoring all).
                     budget *= 4
                     prefix = len(found) if where != "true" else max(prefix + 1, first_prefix(frequencies, budget))
+                    paired = prefix
                     continue
-                needed = needed_prefix(bounds, float(best[-1][-1]))
+                threshold = float(best[-1][-1])
+                needed = needed_prefix(bounds, threshold)
                 if needed <= prefix:  # no row without a seed word can reach the k-th score
                     return best
-                prefix = needed
+                if not lexical.pairs:
+                    prefix = needed
+                    continue
+                if paired > prefix:  # rows holding two of the other words were candidates
+                    if bounds[prefix] < threshold:  # and one word alone reaches no k-th score
+                        return best
+                    prefix = min(needed, prefix + reaching_alone(bounds, prefix, threshold))
+                paired = needed
 
     @staticmethod
     def _seeded(conn: psycopg.Connection, lexical: _LexicalTable, where: str, words: int,
-                params: dict[str, Any]) -> list[tuple[Any, ...]]:
+                params: dict[str, Any], pairs: int = 0) -> list[tuple[Any, ...]]:
+        sql = lexical.seeded_sql(where, words, pairs)
         if not lexical.toasted:
-            return conn.execute(lexical.seeded_sql(where, words), params).fetchall()
+            return conn.execute(sql, params).fetchall()
         # The planner prices a sequential scan without the detoasting its filter costs on
         # every row: it chose one for a third of the documents (590 ms for 40k of 125k at
         # 1M sentences) over the GIN bitmap, which needs no tsvector to pick rows (39 ms).
         with conn.transaction():
             conn.execute("SELECT set_config('enable_seqscan', 'off', true)")
-            return conn.execute(lexical.seeded_sql(where, words), params).fetchall()
+            return conn.execute(sql, params).fetchall()
 
     def _lexical_scope(self, conn: psycopg.Connection, lexical: _LexicalTable,
                        scope: Scope) -> tuple[str, dict[str, Any]]:

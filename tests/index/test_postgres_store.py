@@ -176,6 +176,31 @@ def test_a_database_from_before_collections_opens_with_everything_in_default(dat
         store.close()
 
 
+def test_a_database_from_before_stored_document_lengths_opens_and_ranks_the_same(database_url):
+    """A database as citeqa wrote it before versions stored their BM25 length (text_length):
+    the column is computed on open, and the document search scores as before."""
+    store = PostgresStore(database_url, DIMENSION)
+    try:
+        put(store, "doc", V1_TEXT)
+        put(store, "other", "A storm is a storm. Nothing else happened at the harbour that winter.")
+        before = store.lexical_document_search("storm harbour", 5)
+    finally:
+        store.close()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE citeqa_versions DROP COLUMN text_length")
+    store = PostgresStore(database_url, DIMENSION)
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            lengths = conn.execute("SELECT text_length = char_length(title) + char_length(text) "
+                                   "FROM citeqa_versions").fetchall()
+        assert lengths and all(same for (same,) in lengths)
+        after = store.lexical_document_search("storm harbour", 5)
+        assert [d for d, _ in after] == [d for d, _ in before] and len(after) == 2
+        assert [s for _, s in after] == pytest.approx([s for _, s in before])
+    finally:
+        store.close()
+
+
 def test_a_scope_the_hnsw_scan_gives_up_on_is_searched_exactly(database_url):
     """Forced through the HNSW index with a scan cap far below the rows nearer the query
     than the scope's, the iterative scan of a scope too large to search exactly up front
