@@ -221,7 +221,8 @@ def _question(question: str) -> _Question:
     wh = next((k for k, w in enumerate(words) if w in _WH), None)
     if wh is None:
         return _Question("thing", frozenset(), 0, yes_no=_yes_no(words))
-    w, after, head = words[wh], words[wh + 1:], []
+    w, after = words[wh], words[wh + 1:]
+    head: list[str] = []
     kind = any(x in _TYPE_WORDS and x != "of" for x in after[:2])
     if w in ("who", "whom", "whose"):
         qtype = "person"
@@ -230,7 +231,9 @@ def _question(question: str) -> _Question:
     elif w == "how":
         qtype = "number" if after[:1] and after[0] in _HOW_QUANTITY else "phrase"
         if after[:1] in (["many"], ["much"]):
-            head = [x for x in after[1:2] if x not in _STOP]  # "how many yards"
+            # "how many yards", "how many photographic plates": up to two words, as for "what X"
+            while len(head) < min(2, len(after) - 1) and after[1 + len(head)] not in _STOP:
+                head.append(after[1 + len(head)])
         after = after[1 + len(head):] if qtype == "number" else after
     else:  # what/which X: X (after "kind of") names the answer's class
         after = [x for x in after if x not in _TYPE_WORDS]

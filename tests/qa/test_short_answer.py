@@ -195,6 +195,15 @@ def test_seed_article_questions(analyzer, question, words, expected):
     assert answer_text(question, seed_sentence(words), analyzer) in expected
 
 
+def test_how_many_reads_the_counted_noun_after_an_adjective(analyzer):
+    # "how many photographic plates": the count is of "plates", not of the first word after
+    # "many"; "photographs" after the name must not pass for the counted noun.
+    sentence = ("One of the more unusual collections is that of Eadweard Muybridge's photographs of "
+                "Animal Locomotion of 1887, this consists of 781 plates.")
+    assert answer_text("How many photographic plates comprise the Animal Locomotion collection?",
+                       sentence, analyzer) == "781"
+
+
 def test_the_answer_is_not_the_question_repeated(analyzer):
     # Both entities are people; the one the question names is not the answer.
     sentence = "Putin met Kim Jong Un in Pyongyang, where Kim praised the alliance."
