@@ -171,7 +171,30 @@ def _schema(dimension: int) -> list[str]:
         # write transaction, so a search reads them instead of counting matching rows.
         "CREATE TABLE IF NOT EXISTS citeqa_terms (lexeme text PRIMARY KEY, sentences bigint NOT NULL, "
         "versions bigint NOT NULL)",
+        # The live versions' words (their tsvector without positions) and BM25 lengths, in
+        # rows narrow enough to stay in the table's own pages: a version's tsvector beside its
+        # text is TOASTed, and the document BM25 read and decompressed it once per candidate
+        # (index/postgres_lexical.py). Kept by a trigger, so every write path (put, replace,
+        # make_current, delete, a collection's deletion, a bulk COPY) keeps it exact.
+        "CREATE TABLE IF NOT EXISTS citeqa_live_words (id bigint PRIMARY KEY REFERENCES citeqa_versions (id) "
+        "ON DELETE CASCADE, doc_id text NOT NULL, length integer NOT NULL, words tsvector NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS citeqa_live_words_words ON citeqa_live_words USING gin (words)",
+        """CREATE OR REPLACE FUNCTION citeqa_follow_live() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.live AND (TG_OP = 'INSERT' OR NOT OLD.live) THEN
+                INSERT INTO citeqa_live_words VALUES (NEW.id, NEW.doc_id, NEW.text_length, strip(NEW.tsv));
+            ELSIF TG_OP = 'UPDATE' AND OLD.live AND NOT NEW.live THEN
+                DELETE FROM citeqa_live_words WHERE id = OLD.id;
+            END IF;
+            RETURN NULL;
+        END $$""",
+        "CREATE OR REPLACE TRIGGER citeqa_versions_live_words AFTER INSERT OR UPDATE OF live ON citeqa_versions "
+        "FOR EACH ROW EXECUTE FUNCTION citeqa_follow_live()",
     ]
+
+# Fills citeqa_live_words once, when a database made before it opens.
+_FILL_LIVE_WORDS = ("INSERT INTO citeqa_live_words SELECT id, doc_id, text_length, strip(tsv) FROM citeqa_versions "
+                    "WHERE live ON CONFLICT (id) DO NOTHING")
 
 
 # Fills citeqa_terms from the searchable rows, once, when a database made before it opens.
@@ -410,9 +433,10 @@ class _LexicalTable:
     # holding one of a question's words hold another, so the pairs cut few rows and their
     # scans cost more (one question at 1M: 0.4-0.65 s reading every row, 2.6-2.9 s paired).
     pairs: bool = True
+    column: str = "tsv"  # the tsvector searched
 
     def _matches(self, word: str) -> str:
-        return f"{self.alias}.tsv @@ plainto_tsquery('{TS_CONFIG}'::regconfig, {word})"
+        return f"{self.alias}.{self.column} @@ plainto_tsquery('{TS_CONFIG}'::regconfig, {word})"
 
     @property
     def stats_sql(self) -> str:
@@ -445,9 +469,9 @@ class _LexicalTable:
         norm = f"(1 + %(k1)s * (1 - %(b)s + %(b)s * ({self.length}) / %(avglen)s))"
         a = self.alias
         tests = ["seeds"] + [f"pair{i}" for i in range(pairs)]
-        holds = " OR ".join(f"{a}.tsv @@ %({name})s::tsquery" for name in tests)
+        holds = " OR ".join(f"{a}.{self.column} @@ %({name})s::tsquery" for name in tests)
         matches = f"({holds}) AND {self.live} AND {where}"
-        rows, tested = f"{self.table} WHERE {matches}", f"{a}.tsv"
+        rows, tested = f"{self.table} WHERE {matches}", f"{a}.{self.column}"
         if self.toasted:
             # Detoasted once per row: strip() makes one in-memory copy (without positions,
             # which @@ of plain words never reads), the subquery (OFFSET 0: not flattened
@@ -476,6 +500,10 @@ class _LexicalTable:
 
 _SENTENCES = _LexicalTable("citeqa_sentences s", "s", "s.active", "char_length(s.text)", _SENTENCE_COLUMNS,
                            on_versions=False, terms_column="sentences")
+# The whole store's documents, read from their narrow copies (citeqa_live_words): a scope's
+# condition reads the versions' own columns, so a search in a scope reads _DOCUMENTS.
+_LIVE_DOCUMENTS = _LexicalTable("citeqa_live_words d", "d", "true", "d.length", "d.doc_id", on_versions=True,
+                                terms_column="versions", pairs=False, column="words")
 _DOCUMENTS = _LexicalTable("citeqa_versions v", "v", "v.live", "v.text_length",
                            "v.doc_id", on_versions=True, terms_column="versions", toasted=True, pairs=False)
 
@@ -519,11 +547,14 @@ class PostgresStore(CheckedWrites, SqlReads):
         with psycopg.connect(url, autocommit=True) as conn:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                had_terms = conn.execute("SELECT to_regclass('citeqa_terms') IS NOT NULL").fetchone()
+                had = conn.execute("SELECT to_regclass('citeqa_terms') IS NOT NULL, "
+                                   "to_regclass('citeqa_live_words') IS NOT NULL").fetchone() or (True, True)
                 for statement in _schema(dimension):
                     conn.execute(statement)
-                if had_terms is not None and not had_terms[0]:  # a database from before citeqa_terms
+                if not had[0]:  # a database from before citeqa_terms
                     conn.execute(_COUNT_ALL_TERMS)
+                if not had[1]:  # ... or before citeqa_live_words
+                    conn.execute(_FILL_LIVE_WORDS)
                 row = conn.execute("SELECT value FROM citeqa_meta WHERE key = 'dimension'").fetchone()
                 if row is None:
                     conn.execute("INSERT INTO citeqa_meta VALUES ('dimension', %s)", (str(dimension),))
@@ -837,6 +868,8 @@ class PostgresStore(CheckedWrites, SqlReads):
             # FTS5's IDF: log((N - df + 0.5) / (df + 0.5)), floored just above zero.
             idf = [max(1e-6, float(np.log((n - df + 0.5) / (df + 0.5)))) for df, _, _ in found]
             where, params = self._lexical_scope(conn, lexical, scope)
+            if lexical is _DOCUMENTS and where == "true":  # the whole store: its narrow copy
+                lexical = _LIVE_DOCUMENTS
             params = {**params, "words": [word for _, word, _ in found], "idf": idf, "k": k,
                       "k1": BM25_K1, "b": BM25_B, "avglen": max(mean_length, 1.0)}
             queries = [tsquery for _, _, tsquery in found]

@@ -108,6 +108,15 @@ def _stored_terms(url: str) -> dict[str, tuple[int, int]]:
             "SELECT lexeme, sentences, versions FROM citeqa_terms WHERE sentences <> 0 OR versions <> 0")}
 
 
+def _live_words_follow_versions(url: str) -> bool:
+    """citeqa_live_words holds exactly the live versions, with their words and lengths."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        kept = conn.execute("SELECT id, doc_id, length, words::text FROM citeqa_live_words ORDER BY id").fetchall()
+        live = conn.execute("SELECT id, doc_id, char_length(title) + char_length(text), strip(tsv)::text "
+                            "FROM citeqa_versions WHERE live ORDER BY id").fetchall()
+    return kept == live
+
+
 def _counted_terms(url: str) -> dict[str, tuple[int, int]]:
     """The frequencies counted afresh from the searchable rows."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -216,16 +225,20 @@ def test_term_counts_follow_every_write(stores, database_url):
     first = _corpus(5, 40)
     pruned.put_many([(d.doc, d.sentences, d.vectors) for d in first])
     assert _stored_terms(database_url) == _counted_terms(database_url)
+    assert _live_words_follow_versions(database_url)
     second = _corpus(6, 25)  # new versions of d0..d24: replaced in one batch
     pruned.put_many([(d.doc, d.sentences, d.vectors) for d in second])
     assert _stored_terms(database_url) == _counted_terms(database_url)
+    assert _live_words_follow_versions(database_url)
     pruned.make_current("d3", first[3].doc.version)  # back to an older version
     assert pruned.delete("d7") and not pruned.delete("d7")
     pruned.put(second[7].doc, second[7].sentences, second[7].vectors)  # revived
     assert _stored_terms(database_url) == _counted_terms(database_url)
+    assert _live_words_follow_versions(database_url)
     pruned.create_collection("news")
     pruned.delete_collection("default")
     assert _stored_terms(database_url) == _counted_terms(database_url) == {}
+    assert _live_words_follow_versions(database_url)
 
 
 def test_term_counts_hold_under_concurrent_writers(database_url):
@@ -243,6 +256,7 @@ def test_term_counts_hold_under_concurrent_writers(database_url):
 
         run_at_once([lambda n=n: write(n) for n in range(4)], timeout_s=120)
         assert _stored_terms(database_url) == _counted_terms(database_url)
+        assert _live_words_follow_versions(database_url)
     finally:
         for store in replicas:
             store.close()
@@ -259,5 +273,25 @@ def test_a_database_from_before_term_counts_gets_them_on_open(database_url):
     try:
         assert _stored_terms(database_url) == _counted_terms(database_url) != {}
         _same_results(reopened.lexical_search("castle river", 10), before)
+    finally:
+        reopened.close()
+
+
+def test_a_database_from_before_live_words_gets_them_on_open(database_url):
+    """A database as citeqa wrote it before the documents' narrow copy (citeqa_live_words)."""
+    store = PostgresStore(database_url, DIMENSION)
+    store.put_many([(d.doc, d.sentences, d.vectors) for d in _corpus(8, 30)])
+    store.delete("d4")
+    before = store.lexical_document_search("castle river harbour", 10)
+    store.close()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE citeqa_live_words")
+        conn.execute("DROP TRIGGER citeqa_versions_live_words ON citeqa_versions")
+    reopened = PostgresStore(database_url, DIMENSION)
+    try:
+        assert _live_words_follow_versions(database_url)
+        _same_documents(reopened.lexical_document_search("castle river harbour", 10), before)
+        reopened.put_many([(d.doc, d.sentences, d.vectors) for d in _corpus(9, 5)])  # the trigger is back
+        assert _live_words_follow_versions(database_url)
     finally:
         reopened.close()
