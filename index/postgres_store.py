@@ -167,6 +167,11 @@ def _schema(dimension: int) -> list[str]:
         # separator" and, in a store with other collections, sorts every row for a default
         # search instead of walking the HNSW index (measured: 15 ms -> 1.2 ms at 6,000 rows).
         "CREATE STATISTICS IF NOT EXISTS citeqa_sentences_keys ON (strpos(doc_id, chr(31))) FROM citeqa_sentences",
+        # The same for versions: without it the planner guesses a third of them lie outside
+        # default, and answers "is every live document in default?" (_NAMED_LIVE_SQL, asked
+        # before every unscoped search) by a sequential scan that finds none: 50-90 ms for
+        # 125k versions at 1M sentences, against 0.03 ms from the empty partial index.
+        "CREATE STATISTICS IF NOT EXISTS citeqa_versions_keys ON (strpos(doc_id, chr(31))) FROM citeqa_versions",
         # BM25's document frequencies, per lexeme (index/postgres_lexical.py): kept by every
         # write transaction, so a search reads them instead of counting matching rows.
         "CREATE TABLE IF NOT EXISTS citeqa_terms (lexeme text PRIMARY KEY, sentences bigint NOT NULL, "
@@ -548,13 +553,17 @@ class PostgresStore(CheckedWrites, SqlReads):
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 had = conn.execute("SELECT to_regclass('citeqa_terms') IS NOT NULL, "
-                                   "to_regclass('citeqa_live_words') IS NOT NULL").fetchone() or (True, True)
+                                   "to_regclass('citeqa_live_words') IS NOT NULL, "
+                                   "EXISTS (SELECT 1 FROM pg_statistic_ext WHERE stxname = 'citeqa_versions_keys')"
+                                   ).fetchone() or (True, True, True)
                 for statement in _schema(dimension):
                     conn.execute(statement)
                 if not had[0]:  # a database from before citeqa_terms
                     conn.execute(_COUNT_ALL_TERMS)
                 if not had[1]:  # ... or before citeqa_live_words
                     conn.execute(_FILL_LIVE_WORDS)
+                if not had[2]:  # ... or before the versions' key statistics: gather them now
+                    conn.execute("ANALYZE citeqa_versions")
                 row = conn.execute("SELECT value FROM citeqa_meta WHERE key = 'dimension'").fetchone()
                 if row is None:
                     conn.execute("INSERT INTO citeqa_meta VALUES ('dimension', %s)", (str(dimension),))
