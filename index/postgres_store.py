@@ -193,8 +193,15 @@ def _schema(dimension: int) -> list[str]:
             END IF;
             RETURN NULL;
         END $$""",
-        "CREATE OR REPLACE TRIGGER citeqa_versions_live_words AFTER INSERT OR UPDATE OF live ON citeqa_versions "
-        "FOR EACH ROW EXECUTE FUNCTION citeqa_follow_live()",
+        # Created once: replacing a trigger locks the table against writers, and every
+        # replica runs this schema when it opens.
+        """DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'citeqa_versions_live_words'
+                           AND tgrelid = 'citeqa_versions'::regclass) THEN
+                CREATE TRIGGER citeqa_versions_live_words AFTER INSERT OR UPDATE OF live ON citeqa_versions
+                FOR EACH ROW EXECUTE FUNCTION citeqa_follow_live();
+            END IF;
+        END $$""",
     ]
 
 # Fills citeqa_live_words once, when a database made before it opens.
