@@ -162,6 +162,7 @@ _CONTENTS = {
     "sentences": "SELECT id, doc_id, version, idx, start_char, end_char, text, embedding::text, active, "
                  "mentions::text, tsv::text FROM citeqa_sentences ORDER BY id",
     "terms": "SELECT lexeme, sentences, versions FROM citeqa_terms ORDER BY lexeme",
+    "live words": "SELECT id, doc_id, length, words::text FROM citeqa_live_words ORDER BY id",
     "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname",
     "invalid indexes": "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid OR NOT indisready",
     "statistics": "SELECT stxname FROM pg_statistic_ext ORDER BY stxname",
