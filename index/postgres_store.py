@@ -446,6 +446,8 @@ class _LexicalTable:
     # scans cost more (one question at 1M: 0.4-0.65 s reading every row, 2.6-2.9 s paired).
     pairs: bool = True
     column: str = "tsv"  # the tsvector searched
+    # What a search of the whole store (no scope condition) reads instead, if anything.
+    whole_store: "_LexicalTable | None" = None
 
     def _matches(self, word: str) -> str:
         return f"{self.alias}.{self.column} @@ plainto_tsquery('{TS_CONFIG}'::regconfig, {word})"
@@ -512,12 +514,13 @@ class _LexicalTable:
 
 _SENTENCES = _LexicalTable("citeqa_sentences s", "s", "s.active", "char_length(s.text)", _SENTENCE_COLUMNS,
                            on_versions=False, terms_column="sentences")
-# The whole store's documents, read from their narrow copies (citeqa_live_words): a scope's
-# condition reads the versions' own columns, so a search in a scope reads _DOCUMENTS.
-_LIVE_DOCUMENTS = _LexicalTable("citeqa_live_words d", "d", "true", "d.length", "d.doc_id", on_versions=True,
-                                terms_column="versions", pairs=False, column="words")
+# The whole store's documents are read from their narrow copies (citeqa_live_words); a scope's
+# condition reads the versions' own columns, so a search in a scope reads the versions.
 _DOCUMENTS = _LexicalTable("citeqa_versions v", "v", "v.live", "v.text_length",
-                           "v.doc_id", on_versions=True, terms_column="versions", toasted=True, pairs=False)
+                           "v.doc_id", on_versions=True, terms_column="versions", toasted=True, pairs=False,
+                           whole_store=_LexicalTable("citeqa_live_words d", "d", "true", "d.length", "d.doc_id",
+                                                     on_versions=True, terms_column="versions", pairs=False,
+                                                     column="words"))
 
 
 def _as_is(text: str) -> str:
@@ -884,8 +887,8 @@ class PostgresStore(CheckedWrites, SqlReads):
             # FTS5's IDF: log((N - df + 0.5) / (df + 0.5)), floored just above zero.
             idf = [max(1e-6, float(np.log((n - df + 0.5) / (df + 0.5)))) for df, _, _ in found]
             where, params = self._lexical_scope(conn, lexical, scope)
-            if lexical is _DOCUMENTS and where == "true":  # the whole store: its narrow copy
-                lexical = _LIVE_DOCUMENTS
+            if where == "true" and lexical.whole_store is not None:
+                lexical = lexical.whole_store
             params = {**params, "words": [word for _, word, _ in found], "idf": idf, "k": k,
                       "k1": BM25_K1, "b": BM25_B, "avglen": max(mean_length, 1.0)}
             queries = [tsquery for _, _, tsquery in found]

@@ -214,6 +214,17 @@ def _yes_no(words: Sequence[str]) -> bool:
     return lead in _YES_NO_LEADS and "or" not in words
 
 
+def _class_words(words: Sequence[str]) -> list[str]:
+    """The words naming the answer's class in "what X" / "how many X": up to two, up to the
+    first function word ("photographic plates" in "how many photographic plates comprise")."""
+    head: list[str] = []
+    for word in words[:2]:
+        if word in _STOP:
+            break
+        head.append(word)
+    return head
+
+
 @lru_cache(maxsize=1024)
 def _question(question: str) -> _Question:
     # "whats straining ...", "whos ...": the apostrophe left out is still a wh-word and "is".
@@ -221,8 +232,7 @@ def _question(question: str) -> _Question:
     wh = next((k for k, w in enumerate(words) if w in _WH), None)
     if wh is None:
         return _Question("thing", frozenset(), 0, yes_no=_yes_no(words))
-    w, after = words[wh], words[wh + 1:]
-    head: list[str] = []
+    w, after, head = words[wh], words[wh + 1:], []
     kind = any(x in _TYPE_WORDS and x != "of" for x in after[:2])
     if w in ("who", "whom", "whose"):
         qtype = "person"
@@ -231,14 +241,11 @@ def _question(question: str) -> _Question:
     elif w == "how":
         qtype = "number" if after[:1] and after[0] in _HOW_QUANTITY else "phrase"
         if after[:1] in (["many"], ["much"]):
-            # "how many yards", "how many photographic plates": up to two words, as for "what X"
-            while len(head) < min(2, len(after) - 1) and after[1 + len(head)] not in _STOP:
-                head.append(after[1 + len(head)])
+            head = _class_words(after[1:])  # "how many yards", "how many photographic plates"
         after = after[1 + len(head):] if qtype == "number" else after
     else:  # what/which X: X (after "kind of") names the answer's class
         after = [x for x in after if x not in _TYPE_WORDS]
-        while len(head) < min(2, len(after)) and after[len(head)] not in _STOP:
-            head.append(after[len(head)])
+        head = _class_words(after)
         qtype = next((t for x in after[:3] for t, nouns in _TYPE_NOUNS if x in nouns), "thing")
         after = after[len(head):]
     # "Who won X?" asks for the subject, "What did X win?" for the object, "What is X?" either.
