@@ -21,6 +21,12 @@ common word is what made a lexical search slow at scale, so a search follows Max
    score can only rise). A question's common words ("come", "differ", "many") are mostly
    held alone, so most of their rows are never read: at 1M sentences, 10,843 rows read for
    one question instead of 59,625.
+   Whole documents hold too many words for pairs to cut rows: a document search adds the
+   next word as a seed instead, one word per pass, and each pass reads only the rows that
+   hold none of the words read before (:func:`unread_rows`), so every row is scored once
+   and every pass may raise the k-th score. At 1M sentences (125k documents), document
+   BM25 p95 on 100 SQuAD questions: 102-104 ms jumping to every needed word, 60-77 ms
+   word by word.
 
 The first prefix holds the rarest words whose rows together stay within a budget, so a
 question with one rare word touches a few thousand rows instead of every row holding
@@ -81,6 +87,16 @@ def pair_queries(queries: Sequence[str], start: int, stop: int) -> list[str]:
     holds only words whose bounds together stay below the k-th score."""
     return [f"({queries[i]}) & ({' | '.join(f'({q})' for q in queries[i + 1:])})"
             for i in range(start, stop) if i + 1 < len(queries)]
+
+
+def unread_rows(queries: Sequence[str], read: int, prefix: int) -> str:
+    """The tsquery of the rows holding one of the words ``[read, prefix)`` and none of the
+    first ``read`` words, whose rows an earlier pass scored already: a search adding seed
+    words reads each row once."""
+    new = " | ".join(f"({q})" for q in queries[read:prefix])
+    if not read:
+        return new
+    return f"({new}) & !({' | '.join(f'({q})' for q in queries[:read])})"
 
 
 def reaching_alone(bounds: Sequence[float], start: int, threshold: float) -> int:

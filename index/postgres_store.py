@@ -60,6 +60,7 @@ from citeqa.index.postgres_lexical import (
     needed_prefix,
     pair_queries,
     reaching_alone,
+    unread_rows,
     upper_bound,
 )
 from citeqa.index.scope import (
@@ -523,6 +524,13 @@ _DOCUMENTS = _LexicalTable("citeqa_versions v", "v", "v.live", "v.text_length",
                                                      column="words"))
 
 
+def _top(rows: list[tuple[Any, ...]], k: int) -> list[tuple[Any, ...]]:
+    """The k best of rows (key first, score last) that passes of one search found: best
+    first, equal scores by key; a row found twice counts once."""
+    unique = {row[0]: row for row in rows}
+    return sorted(unique.values(), key=lambda row: (-float(row[-1]), row[0]))[:k]
+
+
 def _as_is(text: str) -> str:
     """The mentions column's JSON is made as text already (rows.stored_mentions)."""
     return text
@@ -898,13 +906,20 @@ class PostgresStore(CheckedWrites, SqlReads):
             budget = self.seed_budget_rows
             prefix = first_prefix(frequencies, budget)
             paired = prefix  # the words [prefix, paired) have pair queries in this search
+            read = 0  # without pairs: the seed words whose rows earlier passes scored
+            best: list[tuple[Any, ...]] = []
             while True:
                 # tsqueries as PostgreSQL printed them, so their text parses back as they were.
-                seeds = " | ".join(f"({q})" for q in queries[:prefix])
+                if lexical.pairs:
+                    seeds = " | ".join(f"({q})" for q in queries[:prefix])
+                else:
+                    seeds = unread_rows(queries, read, prefix)
                 pairs = pair_queries(queries, prefix, paired)
                 paired_params = {f"pair{i}": q for i, q in enumerate(pairs)}
-                best = self._seeded(conn, lexical, where, len(queries),
+                more = self._seeded(conn, lexical, where, len(queries),
                                     {**params, **scored, "seeds": seeds, **paired_params}, len(pairs))
+                best = more if lexical.pairs else _top(best + more, k)
+                read = prefix
                 if prefix == len(found):  # every match was a candidate
                     return best
                 if len(best) < k:
@@ -921,7 +936,9 @@ class PostgresStore(CheckedWrites, SqlReads):
                 if needed <= prefix:  # no row without a seed word can reach the k-th score
                     return best
                 if not lexical.pairs:
-                    prefix = needed
+                    # One more word per pass: each row is read once, and every pass may raise
+                    # the k-th score and so end the search sooner.
+                    prefix += 1
                     continue
                 if paired > prefix:  # rows holding two of the other words were candidates
                     if bounds[prefix] < threshold:  # and one word alone reaches no k-th score

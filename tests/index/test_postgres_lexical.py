@@ -15,6 +15,7 @@ from citeqa.index.postgres_lexical import (
     needed_prefix,
     pair_queries,
     reaching_alone,
+    unread_rows,
     upper_bound,
 )
 from citeqa.index.scope import scope_from_request
@@ -52,6 +53,13 @@ def test_reaching_alone_counts_the_words_whose_bound_reaches_the_threshold():
     assert reaching_alone(bounds, 1, 5.0) == 1
     assert reaching_alone(bounds, 1, 4.0) == 2  # a tie could enter
     assert reaching_alone(bounds, 0, 10.0) == 0
+
+
+def test_unread_rows_leaves_out_the_rows_of_words_read_before():
+    queries = ["'nfc'", "'nfl'", "'super'", "'team'"]
+    assert unread_rows(queries, 0, 2) == "('nfc') | ('nfl')"
+    assert unread_rows(queries, 2, 3) == "(('super')) & !(('nfc') | ('nfl'))"
+    assert unread_rows(queries, 1, 4) == "(('nfl') | ('super') | ('team')) & !(('nfc'))"
 
 
 def test_upper_bound_is_the_score_at_length_zero():
@@ -190,6 +198,10 @@ def test_pruned_search_equals_scoring_every_match(stores, monkeypatch):
     monkeypatch.setattr(postgres_store, "pair_queries",
                         lambda queries, start, stop: paired.append(len(original_pairs(queries, start, stop)))
                         or original_pairs(queries, start, stop))
+    stepped: list[int] = []  # documents: the words whose rows an earlier pass had read
+    original_unread = postgres_store.unread_rows
+    monkeypatch.setattr(postgres_store, "unread_rows",
+                        lambda queries, read, prefix: stepped.append(read) or original_unread(queries, read, prefix))
     for query in QUERIES:
         for k in (1, 5, 50):
             _same_results(pruned.lexical_search(query, k), _reference(monkeypatch, full.lexical_search, query, k))
@@ -197,6 +209,7 @@ def test_pruned_search_equals_scoring_every_match(stores, monkeypatch):
                             _reference(monkeypatch, full.lexical_document_search, query, k))
     assert any(needed < words for needed, words in pruning)  # common words were left unread
     assert any(paired)  # and rows holding two of them read instead of every row of each
+    assert any(stepped)  # document searches added words pass by pass, reading only new rows
 
 
 def test_pruned_search_within_scopes_never_leaks_nor_starves(stores, monkeypatch):
