@@ -33,7 +33,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 from citeqa.index import rows
-from citeqa.index.postgres_store import _INSERT_ORIGINAL, PostgresStore
+from citeqa.index.postgres_store import _FILL_LIVE_WORDS, _INSERT_ORIGINAL, PostgresStore
 from citeqa.index.scope import check_collection, storage_key
 from citeqa.index.vector_checks import Batch, check_batch
 
@@ -42,10 +42,13 @@ from citeqa.index.vector_checks import Batch, check_batch
 BUILD_MEMORY = "4GB"
 # Workers besides the leader for CREATE INDEX (pgvector builds HNSW in parallel since 0.6).
 BUILD_WORKERS = 1
-# citeqa_live_words too: its trigger fills it row by row during the COPY, and keeping its GIN
-# index current meanwhile made the COPY of 980,000 sentences take 1,788 s (session 28's
-# load, before the copy existed: 748 s with every index built).
 _TABLES = ("citeqa_sentences", "citeqa_versions", "citeqa_live_words")
+# citeqa_live_words is filled once after the COPY, not by its trigger row by row. Each row the
+# trigger adds has its key checked against citeqa_versions, by a plan the backend made while
+# that table was empty: a sequential scan of every version loaded so far, for every new one.
+# The COPY of 980,000 sentences took 1,788 s so (session 30: 100,000 sentences per 4 minutes
+# and slowing, the backend's time in int8eq under SeqNext), against ~110 s without the copy.
+_LIVE_WORDS_TRIGGER = "citeqa_versions_live_words"
 _TEMPORARY_INDEXES = (
     "SELECT c.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
     "WHERE x.indrelid = ANY(%s::regclass[]) AND NOT x.indisunique ORDER BY c.relname"
@@ -97,7 +100,13 @@ def bulk_load(url: str, dimension: int, batches: Iterable[Batch], log: Log = pri
             after = conn.execute("SELECT (SELECT coalesce(max(id), 0) FROM citeqa_sentences), "
                                  "(SELECT coalesce(max(id), 0) FROM citeqa_versions)").fetchone()
             started = time.perf_counter()
+            conn.execute(f"ALTER TABLE citeqa_versions DISABLE TRIGGER {_LIVE_WORDS_TRIGGER}")
             _copy(conn, dimension, batches, done, log)
+            # Statistics first (this transaction's rows count): the fill's key checks then
+            # read citeqa_versions by its primary key.
+            conn.execute("ANALYZE citeqa_versions")
+            conn.execute(_FILL_LIVE_WORDS)
+            conn.execute(f"ALTER TABLE citeqa_versions ENABLE TRIGGER {_LIVE_WORDS_TRIGGER}")
             done.copy_s = time.perf_counter() - started
             started = time.perf_counter()
             if after is not None:
