@@ -33,7 +33,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 from citeqa.index import rows
-from citeqa.index.postgres_store import _FILL_LIVE_WORDS, _INSERT_ORIGINAL, PostgresStore
+from citeqa.index.postgres_store import _FILL_LIVE_WORDS, _INSERT_ORIGINAL, LIVE_WORDS_TRIGGER, PostgresStore
 from citeqa.index.scope import check_collection, storage_key
 from citeqa.index.vector_checks import Batch, check_batch
 
@@ -48,7 +48,6 @@ _TABLES = ("citeqa_sentences", "citeqa_versions", "citeqa_live_words")
 # that table was empty: a sequential scan of every version loaded so far, for every new one.
 # The COPY of 980,000 sentences took 1,788 s so (session 30: 100,000 sentences per 4 minutes
 # and slowing, the backend's time in int8eq under SeqNext), against ~110 s without the copy.
-_LIVE_WORDS_TRIGGER = "citeqa_versions_live_words"
 _TEMPORARY_INDEXES = (
     "SELECT c.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid "
     "WHERE x.indrelid = ANY(%s::regclass[]) AND NOT x.indisunique ORDER BY c.relname"
@@ -100,13 +99,13 @@ def bulk_load(url: str, dimension: int, batches: Iterable[Batch], log: Log = pri
             after = conn.execute("SELECT (SELECT coalesce(max(id), 0) FROM citeqa_sentences), "
                                  "(SELECT coalesce(max(id), 0) FROM citeqa_versions)").fetchone()
             started = time.perf_counter()
-            conn.execute(f"ALTER TABLE citeqa_versions DISABLE TRIGGER {_LIVE_WORDS_TRIGGER}")
+            conn.execute(f"ALTER TABLE citeqa_versions DISABLE TRIGGER {LIVE_WORDS_TRIGGER}")
             _copy(conn, dimension, batches, done, log)
             # Statistics first (this transaction's rows count): the fill's key checks then
             # read citeqa_versions by its primary key.
             conn.execute("ANALYZE citeqa_versions")
             conn.execute(_FILL_LIVE_WORDS)
-            conn.execute(f"ALTER TABLE citeqa_versions ENABLE TRIGGER {_LIVE_WORDS_TRIGGER}")
+            conn.execute(f"ALTER TABLE citeqa_versions ENABLE TRIGGER {LIVE_WORDS_TRIGGER}")
             done.copy_s = time.perf_counter() - started
             started = time.perf_counter()
             if after is not None:

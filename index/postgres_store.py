@@ -94,6 +94,8 @@ BM25_K1, BM25_B = 1.2, 0.75
 # each process refreshes them at most this often instead of counting on every query.
 STATS_TTL_S = 60.0
 _LENGTH_SAMPLE = 10_000  # rows whose mean length stands for the collection's
+# The trigger that keeps citeqa_live_words (bench/scale_bulk.py turns it off while it copies).
+LIVE_WORDS_TRIGGER = "citeqa_versions_live_words"
 
 
 def _schema(dimension: int) -> list[str]:
@@ -196,10 +198,10 @@ def _schema(dimension: int) -> list[str]:
         END $$""",
         # Created once: replacing a trigger locks the table against writers, and every
         # replica runs this schema when it opens.
-        """DO $$ BEGIN
-            IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'citeqa_versions_live_words'
+        f"""DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{LIVE_WORDS_TRIGGER}'
                            AND tgrelid = 'citeqa_versions'::regclass) THEN
-                CREATE TRIGGER citeqa_versions_live_words AFTER INSERT OR UPDATE OF live ON citeqa_versions
+                CREATE TRIGGER {LIVE_WORDS_TRIGGER} AFTER INSERT OR UPDATE OF live ON citeqa_versions
                 FOR EACH ROW EXECUTE FUNCTION citeqa_follow_live();
             END IF;
         END $$""",
@@ -910,10 +912,8 @@ class PostgresStore(CheckedWrites, SqlReads):
             best: list[tuple[Any, ...]] = []
             while True:
                 # tsqueries as PostgreSQL printed them, so their text parses back as they were.
-                if lexical.pairs:
-                    seeds = " | ".join(f"({q})" for q in queries[:prefix])
-                else:
-                    seeds = unread_rows(queries, read, prefix)
+                # With pairs a pass reads every seed's rows again (its pair rows are not kept).
+                seeds = unread_rows(queries, 0 if lexical.pairs else read, prefix)
                 pairs = pair_queries(queries, prefix, paired)
                 paired_params = {f"pair{i}": q for i, q in enumerate(pairs)}
                 more = self._seeded(conn, lexical, where, len(queries),
