@@ -163,7 +163,8 @@ class QuestionTerms:
 
     @cached_property
     def total(self) -> float:
-        return sum(self.weights.values())
+        # fsum: exact, so the same whatever order the set's hash seed gives the terms.
+        return math.fsum(self.weights.values())
 
     @cached_property
     def terms(self) -> frozenset[str]:
@@ -174,7 +175,7 @@ class QuestionTerms:
         # once, and the intersection is of two frozensets (with a dict's keys it costs twice).
         total = self.total
         weights = self.weights
-        return sum([weights[t] for t in words & self.terms]) / total if total else 0.0
+        return math.fsum([weights[t] for t in words & self.terms]) / total if total else 0.0
 
 
 def question_terms(question: str, pool_terms: Sequence[frozenset[str]]) -> QuestionTerms:
@@ -200,8 +201,8 @@ def _weighted(asked: AbstractSet[str], pool_terms: Sequence[AbstractSet[str]]) -
     # A word in no candidate is the rarest of all: it weighs most, and pulls every candidate's
     # coverage down (little in the collection speaks of it: a signal for abstaining).
     weights = {t: math.log(1.0 + (n + 1) / (df[t] + 0.5)) for t in asked}
-    total = sum(weights.values())
-    unseen = sum(w for t, w in weights.items() if df[t] == 0) / total if total else 1.0
+    total = math.fsum(weights.values())
+    unseen = math.fsum(w for t, w in weights.items() if df[t] == 0) / total if total else 1.0
     return QuestionTerms(weights, unseen)
 
 
@@ -280,8 +281,8 @@ def _first_mentions(items: Sequence[Pooled], sentence_terms: Sequence[frozenset[
             key = (p.hit.sentence.doc_id, t)
             if key not in earliest or p.hit.sentence.index < earliest[key]:
                 earliest[key] = p.hit.sentence.index
-    total = sum(asked.weights.values())
-    return [sum(asked.weights[t] for t in words & asked.terms
+    total = math.fsum(asked.weights.values())
+    return [math.fsum(asked.weights[t] for t in words & asked.terms
                 if earliest[(p.hit.sentence.doc_id, t)] == p.hit.sentence.index) / total if total else 0.0
             for p, words in zip(items, sentence_terms, strict=True)]
 

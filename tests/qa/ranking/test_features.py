@@ -216,3 +216,36 @@ def test_the_key_terms_are_the_longest_content_words():
     assert key_terms("who is it?", 1) == []  # only stop words
     assert key_terms("what is the ISW", 1)[0] in terms("Analysts from the Institute for the Study of War in Washington")
     assert key_terms("is that more than in previous years?", 2) == [stem("previous"), stem("years")]
+
+
+_FEATURES_UNDER_A_HASH_SEED = """
+import json, sys
+from citeqa.qa.ranking.features import question_terms, terms
+pool = [terms(s) for s in json.loads(sys.argv[1])]
+asked = question_terms(sys.argv[2], pool)
+print(json.dumps([asked.total, asked.unseen] + [asked.coverage(p) for p in pool]
+                 + [asked.coverage(a | b) for a, b in zip(pool, pool[1:])]))
+"""
+
+
+def test_features_are_the_same_whatever_the_hash_seed():
+    # A set's order follows the string hash seed, which differs per process; a float sum
+    # over it may differ in the last bit, and a ranker's ties break on such bits.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pool = ["Between 11,000 and 12,000 North Korean troops were sent to Kursk in late 2024.",
+            "Pyongyang's army doctors treated wounded Russian soldiers at a military hospital.",
+            "The ambassador said troops, doctors and engineers would follow in the spring.",
+            "Seoul's intelligence service counted casualties among the soldiers sent north."]
+    question = "How many North Korean troops and army doctors were sent to treat soldiers in Kursk?"
+    runs = {
+        json.dumps(json.loads(subprocess.run(
+            [sys.executable, "-c", _FEATURES_UNDER_A_HASH_SEED, json.dumps(pool), question],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True, text=True, check=True).stdout))
+        for seed in range(8)
+    }
+    assert len(runs) == 1, runs
