@@ -43,7 +43,8 @@ def answer_settings(settings: Settings) -> AnswerSettings:
     return AnswerSettings(min_probability=settings.min_probability, min_similarity=settings.min_similarity,
                           rerank_candidates=settings.rerank_candidates, min_support=settings.min_support,
                           attribute_uncited=settings.attribute_uncited,
-                          require_asked_kind=settings.require_asked_kind)
+                          require_asked_kind=settings.require_asked_kind,
+                          lead_short_answer_weight=settings.lead_short_answer_weight)
 
 
 def extraction_limits(settings: Settings) -> Limits:

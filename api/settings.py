@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     require_asked_kind: bool = Field(True, description=(
         "Answer \"how many / how much / when / what year\" questions only from sentences holding a number or "
         "a date (among the two best); otherwise the answer is unsupported."))
+    lead_short_answer_weight: float = Field(0.25, ge=0, description=(
+        "Of the two best-ranked sentences, the answer leads with the one scoring highest on log(probability) + "
+        "this × its best short-answer span's score (qa/answer_lead.py); 0: the ranker's order."))
     min_support: float = Field(0.5, description=(
         "Support a cited claim needs from its quote: 0.75 × content-word recall + 0.25 × cosine "
         "(docs/GENERATORS.md)."))

@@ -18,6 +18,7 @@ from citeqa.index.fresh_mentions import with_mentions
 from citeqa.index.language import Analyzer
 from citeqa.index.retriever import HybridRetriever
 from citeqa.index.types import Corpus, Embedder, Hit, Mention
+from citeqa.qa.answer_lead import SHORT_ANSWER_WEIGHT, with_lead
 from citeqa.qa.citations import SupportScorer, verify
 from citeqa.qa.ranking.features import (
     answer_type_of,
@@ -71,6 +72,10 @@ class AnswerSettings:
     # (qa/short_answer.py ``asks_count_or_date``): a sentence on the subject that does not
     # hold the kind of thing asked for does not answer it.
     require_asked_kind: bool = True
+    # Of the best sentences (qa/answer_lead.py ``LEAD_AMONG``), the answer leads with the one
+    # whose log(probability) + this × its best short-answer span's score is highest; 0: the
+    # ranker's order. Chosen on SQuAD dev 1-1000 (docs/EVALUATION.md).
+    lead_short_answer_weight: float = SHORT_ANSWER_WEIGHT
 
 
 def support_of(hits: Sequence[Hit]) -> float:
@@ -100,6 +105,7 @@ class QuestionAnswerer:
         self.embedder = embedder  # for the embedding half of support; lexical only without it
         self.reranker = reranker if reranker is not None else LearnedRanker()
         self.analyzer = analyzer  # parses the question for its expected answer type; rules alone without it
+        self._parsed: tuple[str, Any] | None = None  # the last question parsed (_question_doc)
 
     def over(self, corpus: Corpus) -> "QuestionAnswerer":
         """This answerer reading ``corpus`` instead (a request's scope: index/scoped_view.py);
@@ -108,6 +114,19 @@ class QuestionAnswerer:
         scoped.retriever = HybridRetriever(corpus, self.retriever.embedder, self.retriever.settings)
         scoped.store = corpus
         return scoped
+
+    def _question_doc(self, question: str) -> Any:
+        """The question parsed (~2.5 ms), once per request: the lead's choice and the short
+        answer both read it. A one-entry memo: requests are answered one question at a time
+        per thread, and a parse of another question is simply redone."""
+        if self.analyzer is None:
+            return None
+        memo = self._parsed
+        if memo is not None and memo[0] == question:
+            return memo[1]
+        doc = self.analyzer.question_doc(question)
+        self._parsed = (question, doc)
+        return doc
 
     @property
     def min_probability(self) -> float:
@@ -179,6 +198,8 @@ class QuestionAnswerer:
         weak = (not hits or hits[0].score < self.min_probability
                 or unrelated(query, hits, self.settings.min_similarity)
                 or self._lacks_asked_kind(query, hits))
+        if not weak and self.settings.lead_short_answer_weight > 0:
+            hits = with_lead(query, hits, self._question_doc(query), self.settings.lead_short_answer_weight)
         passages = [] if weak else self.passages(hits)
         timings["embed"] = (t1 - t0) * 1000
         timings["retrieve"] = (time.perf_counter() - t1) * 1000
@@ -223,8 +244,7 @@ class QuestionAnswerer:
                                   generation=generation)
         short = None
         if checked.citations:
-            question_doc = self.analyzer.question_doc(question) if self.analyzer is not None else None
-            short = short_answer(question, checked.citations, passages, question_doc)
+            short = short_answer(question, checked.citations, passages, self._question_doc(question))
         # The question's tagging and the short answer are part of the answer's time (the
         # bench's HTTP overhead is what lies beyond this total).
         t5 = time.perf_counter()

@@ -663,6 +663,9 @@ def _features(i: int, j: int, tk: _Tokens, matched: list[int],
         # "what stadium" -> "Levi's Stadium": a name that ends with the class noun.
         "named_class": float(bool(q.head) and n > 1 and stems[j - 1] in q.head and toks[j - 1][2][:1].isupper()
                              and toks[i][2][:1].isupper()),
+        # "what gorge" -> "Rhine Gorge", "what theorem" -> "the prime number theorem": a phrase
+        # ending on the class noun, capitalised or not (the class noun alone is no answer).
+        "class_end": float(bool(q.head) and n > 1 and stems[j - 1] in q.head and tk.content[i]),
         "example": float(bool(q.head) and q.type not in ("number", "date") and _after_class(i, tk, q.head)),
         # "who says / thinks / revealed X?": the subject that opens the sentence, when a
         # reporting verb follows it in the same clause ("Analysts ... suggest that ...").
@@ -803,18 +806,41 @@ def extract_short_answer(question: str, sentence: str, mentions: Sequence[Mentio
     noun chunks (offsets into ``sentence``, as stored at ingest); ``question_doc``: the
     question parsed by the same pipeline (a spaCy Doc). Without them the answer comes from
     the rules and the question's words alone."""
+    found = best_span(question, sentence, mentions, question_doc)
+    return None if found is None else found[0]
+
+
+def best_span(question: str, sentence: str, mentions: Sequence[Mention] | None = None,
+              question_doc: Any = None) -> tuple[tuple[int, int], float] | None:
+    """``extract_short_answer``'s span with its score: how answer-shaped the best span is (a
+    typed entity beside the question's words scores high; the lead sentence is chosen with it,
+    qa/answer_lead.py)."""
     if mentions:  # offsets from elsewhere: keep only those that lie inside this sentence
         mentions = [m for m in mentions if 0 <= m.start < m.end <= len(sentence)]
     qtype, cands = candidates(question, sentence, mentions, question_doc)
     if qtype == "yes_no" and not any(feats["yn_match"] for _, _, feats in cands):
         qtype = "thing"  # the sentence does not repeat what is asked: the usual choice
     weights = _weights(qtype, _level(mentions))
-    best, best_span = float("-inf"), None
+    # "How many X?" is answered by a count and "when did ...?" by a date: where the sentence
+    # holds one, a phrase beside the question's words ("a significant rise") is no answer.
+    kinds = ("num",) if _COUNT_ASKED.search(question) else ()
+    if kinds and any(feats[k] for _, _, feats in cands for k in kinds):
+        cands = [c for c in cands if any(c[2][k] for k in kinds)]
+    best, span = float("-inf"), None
     for start, end, feats in cands:
         score = _score(feats, weights)
         if score > best:
-            best, best_span = score, (start, end)
-    return best_span
+            best, span = score, (start, end)
+    return None if span is None else (span, best)
+
+
+def asks_for_a_name(question: str) -> bool:
+    """Whether the short answer is a name, a number or a date ("what X", "who", "where",
+    "when", "how many"), not a reason, a manner, a description or a yes or no ("why", "how",
+    "what is X", "did ..."): only the former's best span tells a sentence that answers from
+    one that is merely about the question (qa/answer_lead.py)."""
+    q = _question(question)
+    return not (q.yes_no or q.define or q.why or q.type == "phrase")
 
 
 def holds_expected_type(question: str, sentence: str, mentions: Sequence[Mention] | None = None,

@@ -10,7 +10,7 @@ from citeqa.evaluation.short_answers import without_syntax
 from citeqa.index.language import SYNTAX_PREFIX, shared_analyzer
 from citeqa.index.types import Hit, Mention, Sentence
 from citeqa.qa.answer import short_answer
-from citeqa.qa.short_answer import extract_short_answer
+from citeqa.qa.short_answer import candidates, extract_short_answer
 from citeqa.qa.types import Citation, Passage
 
 SHAPE = ("The tension from the ongoing conflict in Ukraine and its reverberations in regional geopolitics "
@@ -51,6 +51,26 @@ def test_a_count_that_modifies_its_noun_still_answers_how_many(analyzer):
     # "approximately 11,000 to 12,000 elite troops": a number modifier is the count asked for.
     got = answer(analyzer, "how many troops did north korea send?", TROOPS)
     assert got is not None and "11,000" in got and "troops" not in got
+
+
+WORKERS = ("Furthermore, reports suggest a significant rise in the number of North Koreans entering Russia for "
+           "work, with a recent estimate indicating over 13,000 crossings in 2024.")
+
+
+def test_how_many_is_answered_by_a_count_where_the_sentence_holds_one(analyzer):
+    # "a significant rise" sits among the question's words, "over 13,000" further off: the count wins.
+    assert answer(analyzer, "how many north koreans are in russia", WORKERS) == "over 13,000"
+    # Asked otherwise, the count has no such precedence.
+    assert answer(analyzer, "what is happening to the number of north koreans in russia", WORKERS) != "over 13,000"
+
+
+def test_a_phrase_ending_on_the_asked_class_is_marked(analyzer):
+    question = "What gorge is between Bingen and Bonn?"
+    sentence = "Between Bingen and Bonn, the Middle Rhine flows through the Rhine Gorge, a formation made by erosion."
+    _, cands = candidates(question, sentence, analyzer.mentions([sentence])[0], analyzer.question_doc(question))
+    marked = {sentence[a:b] for a, b, feats in cands if feats["class_end"]}
+    assert "Rhine Gorge" in marked and "Gorge" not in marked
+    assert not any(m.endswith("Rhine") for m in marked)
 
 
 def test_without_the_roles_the_answer_is_what_it_was(analyzer):
