@@ -171,6 +171,7 @@ def _apply(weights: dict[str, float]) -> None:
     for qtype, fitted in short_answer._TYPE_FIT.items():
         for k in fitted:
             fitted[k] = weights[f"{k}@{qtype}"]
+    short_answer._best_span.cache_clear()  # spans scored with the weights before
 
 
 def write_weights(path: Path) -> None:

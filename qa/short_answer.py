@@ -815,14 +815,23 @@ def best_span(question: str, sentence: str, mentions: Sequence[Mention] | None =
     """``extract_short_answer``'s span with its score: how answer-shaped the best span is (a
     typed entity beside the question's words scores high; the lead sentence is chosen with it,
     qa/answer_lead.py)."""
-    if mentions:  # offsets from elsewhere: keep only those that lie inside this sentence
-        mentions = [m for m in mentions if 0 <= m.start < m.end <= len(sentence)]
-    qtype, cands = candidates(question, sentence, mentions, question_doc)
+    return _best_span(question, sentence, tuple(mentions) if mentions else None, question_doc)
+
+
+# One request asks twice of its lead sentence (choosing the lead, then its short answer), with
+# the same parsed question (a spaCy Doc, hashed by identity: the cache keeps the few it holds
+# alive, and a Doc is the parse of the question beside it in the key).
+@lru_cache(maxsize=64)
+def _best_span(question: str, sentence: str, mentions: tuple[Mention, ...] | None,
+               question_doc: Any) -> tuple[tuple[int, int], float] | None:
+    # Offsets from elsewhere: keep only those that lie inside this sentence.
+    inside = [m for m in mentions if 0 <= m.start < m.end <= len(sentence)] if mentions else None
+    qtype, cands = candidates(question, sentence, inside, question_doc)
     if qtype == "yes_no" and not any(feats["yn_match"] for _, _, feats in cands):
         qtype = "thing"  # the sentence does not repeat what is asked: the usual choice
-    weights = _weights(qtype, _level(mentions))
-    # "How many X?" is answered by a count and "when did ...?" by a date: where the sentence
-    # holds one, a phrase beside the question's words ("a significant rise") is no answer.
+    weights = _weights(qtype, _level(inside))
+    # "How many X?" is answered by a count: where the sentence holds one, a phrase beside the
+    # question's words ("a significant rise") is no answer.
     kinds = ("num",) if _COUNT_ASKED.search(question) else ()
     if kinds and any(feats[k] for _, _, feats in cands for k in kinds):
         cands = [c for c in cands if any(c[2][k] for k in kinds)]
