@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import runpy
-from importlib.resources import files
-from pathlib import Path
 from typing import Any, Sequence
 
 import pytest
@@ -31,9 +29,8 @@ from citeqa.evaluation.run import EvalRun, evaluate
 from citeqa.evaluation.targets import InProcessTarget
 from citeqa.index.ingest import read_inputs
 from citeqa.index.sentences import split_sentences
-from tests.support.corpus import PROJECT_ROOT, SEEDS_DIR
+from tests.support.corpus import PROJECT_ROOT, SEED_QUESTIONS, SEEDS_DIR
 
-SEED_QUESTIONS = Path(str(files("citeqa.evaluation").joinpath("sets/seed_questions.jsonl")))
 BUILD_SCRIPT = PROJECT_ROOT / "evaluation" / "sets" / "build_seed_questions.py"
 
 TOP1_TARGET = 0.90

@@ -238,3 +238,31 @@ def test_generator_options_and_the_generation_report(seeded, embedder):
     with pytest.raises(registry.UnknownGenerator):
         qa.ask(TROOPS_QUESTION, top_k=5, generator="nope")
     assert len(generator.calls) == 1  # wrong names and options fail before any work
+
+
+def test_the_lead_is_one_of_the_two_best_and_moves_only_for_names_numbers_and_dates(seeded, embedder):
+    # qa/answer_lead.py inside the answerer: the first citation is the ranker's first or second
+    # sentence; questions asking for a reason, a manner or a description keep the ranker's order.
+    import json
+
+    from citeqa.index.language import shared_analyzer
+    from citeqa.qa.short_answer import asks_for_a_name
+    from tests.support.corpus import SEED_QUESTIONS
+
+    ranked, led = answerer(seeded, embedder, lead_short_answer_weight=0), answerer(seeded, embedder)
+    ranked.analyzer = led.analyzer = shared_analyzer()
+    questions = [json.loads(line)["question"] for line in SEED_QUESTIONS.read_text(encoding="utf-8").splitlines()]
+    moved = 0
+    for question in questions:
+        a, b = led.ask(question, top_k=5), ranked.ask(question, top_k=5)
+        assert a.status == b.status, question  # the lead never decides whether to answer
+        if a.status != "answered":
+            continue
+        best_two = [r.hit.sentence.text for r in ranked.rank(question)[:2]]
+        assert a.citations[0].quote in best_two, question
+        if a.citations[0].quote != b.citations[0].quote:
+            assert asks_for_a_name(question), question
+            moved += 1
+        for c in a.citations:
+            assert seeded.document(c.doc_id, c.doc_version).text[c.start:c.end] == c.quote
+    assert moved >= 1  # it does move some: the seed set has answers found one sentence down
