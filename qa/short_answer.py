@@ -262,7 +262,9 @@ def _asks_definition(wh: str, after: Sequence[str]) -> bool:
         return False
     if after[:1] and after[0] in ("is", "are", "was", "were", "s"):
         rest = [w for w in after[1:] if w not in ("the", "a", "an")]
-        return 1 <= len(rest) <= 3 and not set(rest) & _STOP
+        # "what is straining russia's workforce": a verb and its object, not a name.
+        progressive = len(rest) > 1 and rest[0].endswith("ing")
+        return 1 <= len(rest) <= 3 and not set(rest) & _STOP and not progressive
     return wh == "what" and after[:1] == ["does"] and after[-1:] in (["mean"], ["stand"], ["for"]) \
         and len(after) <= 6
 

@@ -413,3 +413,17 @@ def test_only_counts_and_dates_are_asked_for_strictly(question, asked):
 ])
 def test_a_sentence_could_hold_the_count_or_date_asked(question, sentence, holds):
     assert could_hold_count_or_date(question, sentence) is holds
+
+
+@pytest.mark.parametrize(("question", "names"), [
+    ("what is the NIS", False), ("who is Matsegora?", False), ("what does SVO stand for", False),
+    ("why are soldiers sent north?", False), ("how are workers sent to russia secretly", False),
+    ("did pyongyang want money?", False),
+    # A progressive verb after "is" asks what does something, not what a name means.
+    ("whats straining russias workforce", True), ("what is shaping relations between them", True),
+    ("which cities will get teachers?", True), ("how many troops?", True), ("when did it start?", True),
+])
+def test_which_questions_ask_for_a_name_a_number_or_a_date(question, names):
+    from citeqa.qa.short_answer import asks_for_a_name
+
+    assert asks_for_a_name(question) is names
