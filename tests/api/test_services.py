@@ -16,7 +16,7 @@ from tests.support.corpus import SEEDS_DIR
 CHANGED = {"fusion": "rrf", "candidates": 7, "rrf_k": 11, "dense_weight": 0.1, "lexical_weight": 0.3,
            "document_weight": 0.6, "documents": 2, "min_similarity": 0.3, "min_support": 0.9,
            "attribute_uncited": False, "min_probability": 0.4, "rerank_candidates": 20,
-           "require_asked_kind": False}
+           "require_asked_kind": False, "lead_short_answer_weight": 0.7}
 
 # Not settings: what the store is decides them.
 FROM_THE_STORE = {"parallel_searches"}
