@@ -10,8 +10,8 @@ under ``min_probability``; otherwise the ``top_k`` best are the passages, each h
 from __future__ import annotations
 
 import copy
+import functools
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
@@ -106,10 +106,6 @@ class QuestionAnswerer:
         self.embedder = embedder  # for the embedding half of support; lexical only without it
         self.reranker = reranker if reranker is not None else LearnedRanker()
         self.analyzer = analyzer  # parses the question for its expected answer type; rules alone without it
-        # One thread parses questions (the analyzer runs one call at a time anyway) while the
-        # request's own thread embeds and ranks: ~3-5 ms of each answer off its latency. Its
-        # thread starts on the first parse.
-        self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citeqa-question-parse")
 
     def over(self, corpus: Corpus) -> "QuestionAnswerer":
         """This answerer reading ``corpus`` instead (a request's scope: index/scoped_view.py);
@@ -119,12 +115,16 @@ class QuestionAnswerer:
         scoped.store = corpus
         return scoped
 
-    def _parse_soon(self, question: str) -> Callable[[], Any]:
-        """The question's parse (the lead's choice and the short answer read it), started now
-        on the parser thread; call what is returned to wait for it (None without an analyzer)."""
-        if self.analyzer is None:
+    def _parse_once(self, question: str) -> Callable[[], Any]:
+        """The question's parse (~2.5-5 ms; the lead's choice and the short answer read it),
+        made on the first call of what is returned and kept for the request; None without an
+        analyzer. (Parsing on a thread of its own while the request embeds measured no faster in
+        `citeqa bench`, docs/EVALUATION.md round 8: the model's forward pass for one short
+        question is mostly Python, which holds the GIL as the parse does.)"""
+        analyzer = self.analyzer
+        if analyzer is None:
             return lambda: None
-        return self._parser.submit(self.analyzer.question_doc, question).result
+        return functools.cache(lambda: analyzer.question_doc(question))
 
     @property
     def min_probability(self) -> float:
@@ -189,9 +189,9 @@ class QuestionAnswerer:
     def _retrieve(self, query: str, top_k: int, timings: dict[str, float],
                   context: str | None = None) -> tuple[list[Passage], Callable[[], Any]]:
         """Passages to answer from, or none when the evidence is too weak to answer; and the
-        question's parse, to wait for (``_parse_soon``)."""
+        question's parse (``_parse_once``)."""
         t0 = time.perf_counter()
-        question_doc = self._parse_soon(query)
+        question_doc = self._parse_once(query)
         vector = self.retriever.embed_query(query)
         t1 = time.perf_counter()
         ranked = self.rank(query, vector, context)
