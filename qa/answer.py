@@ -199,7 +199,7 @@ class QuestionAnswerer:
         weak = (not hits or hits[0].score < self.min_probability
                 or unrelated(query, hits, self.settings.min_similarity)
                 or self._lacks_asked_kind(query, hits))
-        if not weak and self.settings.lead_short_answer_weight > 0:
+        if not weak:
             hits = with_lead(query, hits, question_doc(), self.settings.lead_short_answer_weight)
         passages = [] if weak else self.passages(hits)
         timings["embed"] = (t1 - t0) * 1000

@@ -35,7 +35,7 @@ _FLOOR = 1e-6
 def lead_score(question: str, hit: Hit, question_doc: Any, weight: float) -> float:
     """``log(probability) + weight × best span score``; -inf for a sentence with no span at
     all (it holds nothing to answer with)."""
-    found = best_span(question, hit.sentence.text, hit.sentence.mentions or None, question_doc)
+    found = best_span(question, hit.sentence.text, hit.sentence.mentions, question_doc)
     if found is None:
         return -math.inf
     return math.log(max(hit.score, _FLOOR)) + weight * found[1]

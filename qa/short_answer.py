@@ -834,9 +834,8 @@ def _best_span(question: str, sentence: str, mentions: tuple[Mention, ...] | Non
     weights = _weights(qtype, _level(inside))
     # "How many X?" is answered by a count: where the sentence holds one, a phrase beside the
     # question's words ("a significant rise") is no answer.
-    kinds = ("num",) if _COUNT_ASKED.search(question) else ()
-    if kinds and any(feats[k] for _, _, feats in cands for k in kinds):
-        cands = [c for c in cands if any(c[2][k] for k in kinds)]
+    if _COUNT_ASKED.search(question) and any(feats["num"] for _, _, feats in cands):
+        cands = [c for c in cands if c[2]["num"]]
     best, span = float("-inf"), None
     for start, end, feats in cands:
         score = _score(feats, weights)
