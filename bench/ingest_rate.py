@@ -157,6 +157,26 @@ def ingest_in_process(services: Any, items: Sequence[DocumentInput], repeats: in
     return results
 
 
+def ingest_inline_in_process(settings: Any, items: Sequence[DocumentInput], repeats: int,
+                             embedder: Embedder | None) -> dict[str, Any]:
+    """The same ingest into a fresh data directory with ``mention_analysis="inline"``: each
+    document's entities, chunks and roles computed beside its encode, before the ingest
+    returns. Issue 14's figure is this one, "entity extraction included"; the default
+    (background) ingest above is issue 17's, and its analysis follows it."""
+    from citeqa.api.services import Services
+
+    services = Services.open(settings.model_copy(update={"mention_analysis": "inline"}), embedder)
+    try:
+        found = ingest_and_encode(items, in_process_ingest(services), services.embedder, repeats)
+    finally:
+        services.close()
+    return {
+        "ingest_inline_analysis_sentences_per_s": found["ingest_sentences_per_s"],
+        "ingest_inline_analysis_raw_encode_sentences_per_s": found.get("raw_encode_sentences_per_s"),
+        "ingest_inline_analysis_vs_encode_ratio": found.get("ingest_vs_encode_ratio"),
+    }
+
+
 def _encode(batch: Sequence[DocumentInput], embedder: Embedder, repeats: int) -> dict[str, Any]:
     texts, split_s = split(batch)
     return {"split_s": split_s, "texts": len(texts),

@@ -45,7 +45,13 @@ from citeqa.api.settings import Settings
 from citeqa.bench.environment import machine, versions
 from citeqa.bench.errors import BenchError
 from citeqa.bench.footprint import index_size, open_data_dir, peak_rss_mb
-from citeqa.bench.ingest_rate import INGEST_BATCH, http_ingest, ingest_and_encode, ingest_in_process
+from citeqa.bench.ingest_rate import (
+    INGEST_BATCH,
+    http_ingest,
+    ingest_and_encode,
+    ingest_in_process,
+    ingest_inline_in_process,
+)
 from citeqa.bench.inputs import DEFAULT_CORPUS, Questions, load_inputs
 from citeqa.bench.latency import http_latency, in_process_latency
 from citeqa.bench.percentiles import percentiles
@@ -190,9 +196,14 @@ def _bench_local(results: dict[str, Any], root: Path, items: list[DocumentInput]
                                           max(settings.candidates, top_k)))
     finally:
         services.close()  # only one process may own the data directory: the server's turn
+    embedder = services.embedder  # the model loaded once, for the second ingest
     del services
     gc.collect()  # closes the store's per-thread reader connections too (SQLite then checkpoints its WAL)
     results.update(index_size(data_dir, results["sentences"]))
+    plan.log("ingesting them again into a fresh directory, each document analysed before it is acknowledged")
+    inline = Settings(data_dir=root / "data-inline-analysis", seeds_dir=None)
+    results.update(ingest_inline_in_process(inline, items, plan.repeats, embedder))
+    gc.collect()
 
     plan.log(f"starting citeqa serve --workers {plan.workers}")
     with running_server(data_dir, root / "serve.log", workers=plan.workers) as (server_url, pid, ready_s):

@@ -30,6 +30,7 @@ def print_results(r: dict[str, Any], console: Console | None = None) -> None:
         (f"mention analysis ({r.get('mention_analysis', '–')}): after the ingest",
          _fmt(r.get("analysis_after_ingest_s"), " s")),
         ("ingest + mention analysis / raw encode", _fmt(r.get("ingest_with_analysis_vs_encode_ratio"))),
+        ("ingest, analysis inline / raw encode", _fmt(r.get("ingest_inline_analysis_vs_encode_ratio"))),
         ("sentence split alone", _fmt(r.get("split_sentences_per_s"), " sentences/s")),
         ("query embed p50", _fmt(r.get("query_embed_p50_ms"), " ms")),
         ("index search p50 (dense + BM25)", _fmt(r.get("index_search_p50_ms"), " ms")),

@@ -27,7 +27,8 @@ def test_bench_reports_every_figure(eval_files, tmp_path, embedder):
     assert r["documents"] == 5 and r["sentences"] == 15
     for key in ("ingest_sentences_per_s", "raw_encode_sentences_per_s", "ingest_vs_encode_ratio",
                 "split_sentences_per_s", "server_peak_rss_mb", "bench_peak_rss_mb", "index_bytes_per_sentence",
-                "index_logical_bytes_per_sentence",
+                "index_logical_bytes_per_sentence", "ingest_inline_analysis_vs_encode_ratio",
+                "ingest_with_analysis_vs_encode_ratio",
                 "query_floor_p50_ms", "ask_inprocess_vs_floor_ratio", "ask_http_vs_floor_ratio"):
         assert r[key] is not None and r[key] > 0, key
     assert r["raw_encode_repeats"] == 2 and len(r["ingest_batches"]) == 1
