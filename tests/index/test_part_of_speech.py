@@ -5,9 +5,9 @@ precedence on patterns made here."""
 from __future__ import annotations
 
 import pytest
+import spacy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import spacy
 from spacy.tokens import Doc
 
 from citeqa.index.language import RULER, load_pipeline
