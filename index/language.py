@@ -20,8 +20,8 @@ a third of OpenBLAS's single-thread rate, and thinc routes both the tok2vec laye
 parser's and NER's feature layers through ``ops.gemm``. Per 1,285 sentences of SQuAD dev,
 CPU-s: 5.9 with BLIS, 4.3 with numpy on one thread, the same mentions for every sentence.
 One thread, because the analysis runs beside the encode on the other core: OpenBLAS's
-second thread would take it from the encode (ingest + analysis vs raw encode 0.74 with BLIS,
-0.67 with numpy on two threads, 0.85 on one; bench in docs/SCALING.md).
+second thread would take it from the encode (encode + analysis vs raw encode, in process:
+0.74 with BLIS, 0.67 with numpy on two threads, 0.85 on one; docs/SCALING.md, session 32).
 """
 
 from __future__ import annotations
