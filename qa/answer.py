@@ -19,6 +19,7 @@ from citeqa.index.fresh_mentions import with_mentions
 from citeqa.index.language import Analyzer
 from citeqa.index.retriever import HybridRetriever
 from citeqa.index.types import Corpus, Embedder, Hit, Mention
+from citeqa.qa.acronyms import asked_abbreviation, explains
 from citeqa.qa.answer_lead import SHORT_ANSWER_WEIGHT, with_lead
 from citeqa.qa.citations import SupportScorer, verify
 from citeqa.qa.ranking.features import (
@@ -70,8 +71,9 @@ class AnswerSettings:
     # Give a claim the generator left uncited the shown passage that supports it best.
     attribute_uncited: bool = True
     # "How many / when" questions whose best sentences hold no number or date are unsupported
-    # (qa/short_answer.py ``asks_count_or_date``): a sentence on the subject that does not
-    # hold the kind of thing asked for does not answer it.
+    # (qa/short_answer.py ``asks_count_or_date``), and "what does X stand for" ones whose best
+    # sentences neither spell X out nor say what it means (qa/acronyms.py): a sentence on the
+    # subject that does not hold the kind of thing asked for does not answer it.
     require_asked_kind: bool = True
     # Of the best sentences (qa/answer_lead.py ``LEAD_AMONG``), the answer leads with the one
     # whose log(probability) + this × its best short-answer span's score is highest; 0: the
@@ -198,7 +200,7 @@ class QuestionAnswerer:
         hits = [replace(r.hit, score=r.probability) for r in ranked[:top_k]]
         weak = (not hits or hits[0].score < self.min_probability
                 or unrelated(query, hits, self.settings.min_similarity)
-                or self._lacks_asked_kind(query, hits))
+                or self._lacks_asked_kind(query, hits) or self._lacks_explanation(query, hits))
         if not weak:
             hits = with_lead(query, hits, question_doc(), self.settings.lead_short_answer_weight)
         passages = [] if weak else self.passages(hits)
@@ -212,6 +214,13 @@ class QuestionAnswerer:
             return False
         return not any(could_hold_count_or_date(question, h.sentence.text, h.sentence.mentions)
                        for h in hits[:ASKED_KIND_SENTENCES])
+
+    def _lacks_explanation(self, question: str, hits: Sequence[Hit]) -> bool:
+        """An abbreviation is asked to be spelled out and none of the best sentences does so
+        or says what it means."""
+        letters = asked_abbreviation(question) if self.settings.require_asked_kind else None
+        return letters is not None and not any(explains(letters, h.sentence.text)
+                                               for h in hits[:ASKED_KIND_SENTENCES])
 
     def _abstain(self, generator: str, timings: dict[str, float], t0: float) -> VerifiedAnswer:
         timings["total"] = (time.perf_counter() - t0) * 1000

@@ -110,6 +110,16 @@ def test_a_count_asked_of_sentences_without_one_is_unsupported(seeded, embedder)
     assert build().ask(TROOPS_QUESTION, top_k=5).status == "answered"
 
 
+def test_an_abbreviation_the_article_never_spells_out_is_unsupported(seeded, embedder):
+    # The article uses "DPRK" but never says what it stands for; it does say what "SVO" means.
+    refused = answerer(seeded, embedder).ask("what does DPRK stand for", top_k=5)
+    assert (refused.status, refused.citations) == ("unsupported", [])
+    lax = answerer(seeded, embedder, require_asked_kind=False).ask("what does DPRK stand for", top_k=5)
+    assert lax.status == "answered" and "DPRK" in lax.citations[0].quote
+    meant = answerer(seeded, embedder).ask("what does SVO mean", top_k=5)
+    assert meant.status == "answered" and "special military operation" in meant.citations[0].quote
+
+
 def test_min_probability_controls_abstention(seeded, embedder):
     strict = answerer(seeded, embedder, min_probability=1.0).ask(TROOPS_QUESTION, top_k=5)
     assert strict.status == "unsupported" and strict.citations == []
