@@ -105,7 +105,7 @@ class Settings(BaseSettings):
         "(a cross-encoder) wants fewer."))
     require_asked_kind: bool = Field(True, description=(
         "Answer \"how many / how much / when / what year\" questions only from sentences holding a number or "
-        "a date, and \"what does X stand for\" only from sentences spelling X out or saying what it means "
+        "a date, and \"what does X stand for\" only from sentences spelling X out or saying what it stands for "
         "(among the two best); otherwise the answer is unsupported."))
     lead_short_answer_weight: float = Field(0.25, ge=0, description=(
         "Of the two best-ranked sentences, the answer leads with the one scoring highest on log(probability) + "

@@ -10,8 +10,8 @@ when none of the best sentences does either (qa/answer.py), as a count is refuse
 sentences without a number.
 
 Spelling out is read leniently, since a false "spells it out" only keeps today's answer: the
-letters are the initials of consecutive words, of any case ("SVO": "special military
-operation"), and the little words of names ("of", "the", "for", "and"...) may give a letter or
+letters are the initials of consecutive words, of any case ("LGM": "the last glacial
+maximum"), and the little words of names ("of", "the", "for", "and"...) may give a letter or
 be passed over ("FOTA": "Festival of the Arts"; "DPRK": "Democratic People's Republic of
 Korea").
 """
@@ -22,12 +22,12 @@ import re
 
 from citeqa.index.text import STOPWORDS
 
-# "what does X stand for", "what is X short for", "what's X an abbreviation of": any X;
-# "what does X mean": only an X written in capitals (else "what does love mean" would count).
+# "what does X stand for", "what is X short for", "what's X an abbreviation of". Not "what
+# does X mean": an apposition answers that ("the NIS, South Korea's spy agency,"), and a
+# sentence that merely uses X is punctuated the same way ("in the DPRK, all this was free").
 _STANDS_FOR = re.compile(
     r"\bwhat(?:\s+does|\s+do|\s+did|\s+is|['’]?s)\s+(?:the\s+)?(?P<x>[\w&.]{2,12})\s+"
     r"(?:stand(?:s)?\s+for|short\s+for|an?\s+(?:abbreviation|acronym)\s+(?:of|for))\b", re.I)
-_MEANS = re.compile(r"\bwhat\s+(?:does|do|did)\s+(?:the\s+)?(?P<x>[A-Z][A-Z&.]{1,11})\s+mean\b")
 _WORD = re.compile(r"\w+(?:['’]\w+)?")
 # Words a name's initials may pass over.
 _LINKS = frozenset("of the for and on de du la in to a an & s".split())
@@ -43,7 +43,7 @@ _DEFINING = re.compile(r"\b(?:refer(?:s|red)?\s+to|stand(?:s|ing)?\s+for|short\s
 def asked_abbreviation(question: str) -> str | None:
     """The abbreviation a question asks to be spelled out, lower-cased letters only; None when
     it asks no such thing."""
-    found = _STANDS_FOR.search(question) or _MEANS.search(question)
+    found = _STANDS_FOR.search(question)
     if found is None:
         return None
     written = found.group("x")

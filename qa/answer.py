@@ -72,7 +72,7 @@ class AnswerSettings:
     attribute_uncited: bool = True
     # "How many / when" questions whose best sentences hold no number or date are unsupported
     # (qa/short_answer.py ``asks_count_or_date``), and "what does X stand for" ones whose best
-    # sentences neither spell X out nor say what it means (qa/acronyms.py): a sentence on the
+    # sentences neither spell X out nor say what it stands for (qa/acronyms.py): a sentence on the
     # subject that does not hold the kind of thing asked for does not answer it.
     require_asked_kind: bool = True
     # Of the best sentences (qa/answer_lead.py ``LEAD_AMONG``), the answer leads with the one

@@ -17,7 +17,6 @@ from citeqa.qa.acronyms import asked_abbreviation, explains, spells_out
     ("What is QED short for?", "qed"),
     ("whats the NIS short for", "nis"),
     ("What is the ISW an abbreviation of?", "isw"),
-    ("what does SVO mean", "svo"),
     ("What does U.N. stand for?", "un"),
 ])
 def test_questions_that_ask_what_an_abbreviation_stands_for(question, letters):
@@ -25,7 +24,8 @@ def test_questions_that_ask_what_an_abbreviation_stands_for(question, letters):
 
 
 @pytest.mark.parametrize("question", [
-    "what does love mean",  # "mean" counts only for a word in capitals
+    "what does SVO mean",  # an apposition may answer it: not checked
+    "what does love mean",
     "How many troops did North Korea send?",
     "what does the ambassador say about DPRK",
     "what do they stand for in the war",
