@@ -31,7 +31,6 @@ Test = Callable[[np.ndarray], np.ndarray]  # the token table -> which rows satis
 
 @dataclass(frozen=True)
 class _Rule:
-    order: int  # the pattern's place in the ruler: a later rule overrides an earlier one
     tests: tuple[tuple[Test, ...], ...]  # per token of the pattern, what that token must satisfy
     target: int  # which of the pattern's tokens gets the tag
     pos: int  # the coarse tag's symbol id (spacy.parts_of_speech)
@@ -78,7 +77,7 @@ class PartOfSpeech:
     """An attribute ruler's ``POS`` patterns, applied in its order to many docs at once."""
 
     def __init__(self, rules: Sequence[_Rule]):
-        self._rules = sorted(rules, key=lambda r: r.order)
+        self._rules = list(rules)  # in the ruler's order: a later rule overrides an earlier one
 
     def apply(self, docs: Sequence[Any]) -> None:
         """Set each token's coarse tag as the ruler would. All tokens of ``docs`` are one
@@ -106,7 +105,7 @@ def compile_rules(patterns: Iterable[Mapping[str, Any]]) -> PartOfSpeech | None:
     from spacy.parts_of_speech import IDS
 
     rules: list[_Rule] = []
-    for order, pattern in enumerate(patterns):
+    for pattern in patterns:
         pos = pattern.get("attrs", {}).get("POS")
         if pos is None:
             continue
@@ -125,5 +124,5 @@ def compile_rules(patterns: Iterable[Mapping[str, Any]]) -> PartOfSpeech | None:
             target_at = target if target >= 0 else len(alternative) + target
             if not 0 <= target_at < len(alternative):
                 return None
-            rules.append(_Rule(order, tuple(tests), target_at, IDS[pos]))
+            rules.append(_Rule(tuple(tests), target_at, IDS[pos]))
     return PartOfSpeech(rules)

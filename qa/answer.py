@@ -200,7 +200,7 @@ class QuestionAnswerer:
         hits = [replace(r.hit, score=r.probability) for r in ranked[:top_k]]
         weak = (not hits or hits[0].score < self.min_probability
                 or unrelated(query, hits, self.settings.min_similarity)
-                or self._lacks_asked_kind(query, hits) or self._lacks_explanation(query, hits))
+                or self._lacks_asked_kind(query, hits))
         if not weak:
             hits = with_lead(query, hits, question_doc(), self.settings.lead_short_answer_weight)
         passages = [] if weak else self.passages(hits)
@@ -209,18 +209,16 @@ class QuestionAnswerer:
         return passages, question_doc
 
     def _lacks_asked_kind(self, question: str, hits: Sequence[Hit]) -> bool:
-        """A count or date is asked for and none of the best sentences holds one."""
-        if not self.settings.require_asked_kind or not asks_count_or_date(question):
+        """A count or date, or what an abbreviation stands for, is asked and none of the best
+        sentences holds one (qa/short_answer.py, qa/acronyms.py)."""
+        if not self.settings.require_asked_kind:
             return False
-        return not any(could_hold_count_or_date(question, h.sentence.text, h.sentence.mentions)
-                       for h in hits[:ASKED_KIND_SENTENCES])
-
-    def _lacks_explanation(self, question: str, hits: Sequence[Hit]) -> bool:
-        """An abbreviation is asked to be spelled out and none of the best sentences does so
-        or says what it means."""
-        letters = asked_abbreviation(question) if self.settings.require_asked_kind else None
-        return letters is not None and not any(explains(letters, h.sentence.text)
-                                               for h in hits[:ASKED_KIND_SENTENCES])
+        best = hits[:ASKED_KIND_SENTENCES]
+        if asks_count_or_date(question) and not any(
+                could_hold_count_or_date(question, h.sentence.text, h.sentence.mentions) for h in best):
+            return True
+        letters = asked_abbreviation(question)
+        return letters is not None and not any(explains(letters, h.sentence.text) for h in best)
 
     def _abstain(self, generator: str, timings: dict[str, float], t0: float) -> VerifiedAnswer:
         timings["total"] = (time.perf_counter() - t0) * 1000
