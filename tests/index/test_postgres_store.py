@@ -263,7 +263,15 @@ def test_a_scope_the_hnsw_scan_gives_up_on_is_searched_exactly(database_url):
             conn.execute("SET hnsw.ef_search = 3")
             plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + _dense_sql(where), {**params, "q": query, "k": 3}))
             assert "citeqa_sentences_hnsw" in plan, plan
-            assert len(conn.execute(_dense_sql(where), {**params, "q": query, "k": 3}).fetchall()) < 3
+            # pgvector draws each row's graph level at random: about one graph in 50 lets the
+            # greedy descent land among the scope's rows, and the scan alone then finds k. Such a
+            # graph does not set the scene this test is about, so it is built again.
+            for _ in range(5):
+                if len(conn.execute(_dense_sql(where), {**params, "q": query, "k": 3}).fetchall()) < 3:
+                    break
+                conn.execute("REINDEX INDEX citeqa_sentences_hnsw")
+            else:
+                pytest.fail("five HNSW graphs in a row found the scope's rows without the exact search")
         for narrow in (scope, scope_from_request("tiny", metadata={"team": "blue"}),
                        Scope("tiny", frozenset({"t1", "t2"}))):
             hits = store.dense_search(query, 3, narrow)
