@@ -59,7 +59,8 @@ def open_embedder(settings: Settings) -> Embedder:
         from citeqa.index.onnx_embedder import OnnxInt8Embedder
 
         return OnnxInt8Embedder(settings.data_dir / "models", settings.model_path, settings.embed_batch_size)
-    return SentenceTransformerEmbedder(settings.model_path, settings.embed_batch_size)
+    return SentenceTransformerEmbedder(settings.model_path, settings.embed_batch_size,
+                                       precision=settings.embed_precision)
 
 
 def size_threads(settings: Settings) -> None:

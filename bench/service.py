@@ -236,7 +236,8 @@ def _bench_url(results: dict[str, Any], url: str, items: list[DocumentInput], pl
 
             plan.log("loading the model locally for the raw encode rate")
             local = Settings()
-            embedder = SentenceTransformerEmbedder(local.model_path, local.embed_batch_size)
+            embedder = SentenceTransformerEmbedder(local.model_path, local.embed_batch_size,
+                                                   precision=local.embed_precision)
         except Exception as exc:  # the model may not be installed where the bench runs
             unavailable["raw_encode_sentences_per_s"] = f"the model could not be loaded locally: {exc}"
     beside = ", beside a raw encode of each batch" if embedder else ""

@@ -336,7 +336,8 @@ def _gather_all(args: argparse.Namespace, everything: list[Question], fit_span: 
                 report_span: tuple[int, int] | None) -> tuple[list[Pooled], list[Pooled] | None]:
     from citeqa.index.embedder import SentenceTransformerEmbedder
 
-    embedder = SentenceTransformerEmbedder()
+    # float32 on every machine: the fitted artifact must not depend on the CPU it was refitted on.
+    embedder = SentenceTransformerEmbedder(precision="float32")
     with tempfile.TemporaryDirectory(prefix="citeqa-fit-") as tmp:
         with closing(index_corpus(args.data_dir or Path(tmp), args.corpus, embedder, not args.no_mentions)) as store:
             retriever = HybridRetriever(store, embedder)

@@ -13,6 +13,7 @@ import torch
 from citeqa.index.embedded_store import EmbeddedStore
 from citeqa.index.ingest import DocumentInput, Ingestor, SharesCores, embedding_text
 from citeqa.index.language import shared_analyzer
+from tests.support.vectors import assert_same_vectors
 
 # Lengths that differ, so the length order differs from the given order, and more texts
 # than one model batch (64).
@@ -32,8 +33,7 @@ def test_encode_beside_gives_encode_vectors_in_the_given_order(embedder):
     assert torch.get_num_threads() == threads
     assert calls >= 2 or threads == 1
     plain = embedder.encode(TEXTS)
-    assert beside.shape == plain.shape and beside.dtype == np.float32
-    assert np.allclose(beside, plain, atol=1e-5)
+    assert_same_vectors(beside, plain, embedder)
 
 
 def test_encode_beside_restores_threads_when_encoding_fails(embedder):
@@ -60,7 +60,7 @@ def test_ingest_with_analysis_stores_the_model_vectors_and_mentions(embedder, tm
         stored = store.vectors_by_text(result.doc_id, item.title)
     assert result.embedded == len(sentences) > 64
     expected = embedder.encode([embedding_text(item.title, s.text) for s in sentences])
-    assert np.allclose(np.stack([stored[s.text] for s in sentences]), expected, atol=1e-5)
+    assert_same_vectors(np.stack([stored[s.text] for s in sentences]), expected, embedder)
     assert all(s.analysed for s in sentences)
     assert any(m.label == "NORP" or m.label == "GPE" for s in sentences for m in s.mentions)
 
@@ -72,8 +72,8 @@ def test_on_every_core_gives_encode_vectors_in_order_and_runs_the_side_task(embe
     ran: list[bool] = []
     vectors = on_every_core(embedder, TEXTS, workers=2, beside=lambda: ran.append(True), chunk=40)
     assert ran == [True] and torch.get_num_threads() == threads
-    assert vectors.shape == (len(TEXTS), embedder.dimension) and vectors.dtype == np.float32
-    assert np.allclose(vectors, embedder.encode(TEXTS), atol=1e-5)
+    assert vectors.shape == (len(TEXTS), embedder.dimension)
+    assert_same_vectors(vectors, embedder.encode(TEXTS), embedder)
 
 
 def test_on_every_core_raises_what_a_task_raised(embedder):

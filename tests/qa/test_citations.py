@@ -343,6 +343,22 @@ def test_property_returned_citations_always_keep_the_contract(data, corpus, retr
 
 
 
+def test_a_claims_support_does_not_depend_on_the_claims_beside_it(embedder):
+    """Paraphrases are embedded one by one: in one batch, their vectors (and so supports) would
+    move with their batch-mates (in bfloat16 by ~1e-5), and a streamed answer, scored claim by
+    claim, would not equal the same answer asked whole."""
+    claim = "Kim Jong Un sent 11,000 to 12,000 elite soldiers to help in the conflict"
+    quote = ("Kim Jong Un's leadership has reportedly dispatched approximately 11,000 to 12,000 elite "
+             "troops to assist in the conflict.")
+    others = ["Russia pays nothing for the treatment of its wounded in North Korean hospitals",
+              "Korean teachers will work in Moscow and Vladivostok", "Workers arrive on student visas"]
+    alone = SupportScorer(embedder, TROOPS_QUESTION)
+    beside = SupportScorer(embedder, TROOPS_QUESTION)
+    beside.prefetch([*others, claim, quote, "a very much longer text " * 12])
+    assert 0.5 < alone(claim, quote) < 1.0  # a paraphrase: scored with the embeddings
+    assert beside(claim, quote) == alone(claim, quote)
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_property_attribution_and_embeddings_keep_the_contract(data, corpus, retrieved, embedder):
