@@ -15,8 +15,9 @@ How:
 - Each worker loads the model once and runs its own batcher; torch's threads (and OpenMP's,
   for FAISS) are the usable cores shared among the workers unless ``CITEQA_TORCH_THREADS``
   (or ``OMP_NUM_THREADS``) says otherwise, so N workers do not fight over the cores.
-- The kernel hands each new connection to one worker (they all accept on the same sockets);
-  a connection stays with its worker.
+- Each new connection goes to the worker holding the fewest (they all accept on the same
+  sockets; one ahead of the others leaves it to them: api/connection_balance.py); a
+  connection stays with its worker.
 - A worker that dies is started again (after a pause that grows while it keeps dying
   young); if none ever became ready, the configuration is broken and the supervisor exits
   with the worker's code instead of looping. SIGTERM or SIGINT to the supervisor is passed
@@ -54,6 +55,7 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any, Callable
 
+from citeqa.api.connection_balance import BalancedListener, ConnectionCounts
 from citeqa.api.settings import Settings
 from citeqa.index.encode_pool import cores  # numpy only: the supervisor loads neither torch nor FAISS
 
@@ -66,7 +68,7 @@ FIRST_PAUSE_S = 0.5
 MAX_PAUSE_S = 30.0
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
-Target = Callable[[Settings, list[socket.socket], int, Connection, int], None]
+Target = Callable[[Settings, list[socket.socket], int, Connection, int, ConnectionCounts], None]
 
 
 def threads_per_worker(settings: Settings, workers: int) -> int:
@@ -84,10 +86,13 @@ def serve_sockets(settings: Settings, sockets: list[socket.socket],
     from citeqa.api.app import create_app
     from citeqa.api.head_limits import head_limited_protocol
 
+    balanced = any(isinstance(s, BalancedListener) for s in sockets)
     config = uvicorn.Config(
         create_app(settings, on_ready=on_ready, seed=seed), log_level="info", log_config=None,
         access_log=False,  # our access log (api/observability.py) replaces uvicorn's
         http=head_limited_protocol(settings.header_timeout_s, settings.max_header_bytes),
+        # uvloop accepts in C, past the listener's accept(): asyncio's loop calls it.
+        loop="asyncio" if balanced else "auto",
     )
     uvicorn.Server(config).run(sockets=sockets)
 
@@ -105,8 +110,9 @@ def _die_with(parent: int) -> None:
 
 
 def run_worker(settings: Settings, sockets: list[socket.socket], number: int, ready: Connection,
-               parent: int) -> None:
-    """A worker process: serve ``sockets`` and say ``number`` on ``ready`` once serving."""
+               parent: int, connections: ConnectionCounts) -> None:
+    """A worker process: serve ``sockets`` and say ``number`` on ``ready`` once serving;
+    ``connections``: every worker's open connections, this one's kept up to date."""
     from citeqa.api.memory import limit_malloc_arenas
     from citeqa.api.observability import configure_logging
 
@@ -122,12 +128,14 @@ def run_worker(settings: Settings, sockets: list[socket.socket], number: int, re
         handler.addFilter(tag)
 
     def say_ready() -> None:
+        connections.serving(number)  # new connections may now be left to this worker
         try:
             ready.send(number)
         except OSError:  # the supervisor is gone: PR_SET_PDEATHSIG stops us
             pass
 
-    serve_sockets(settings, sockets, on_ready=say_ready, seed=number == 0)
+    listeners: list[socket.socket] = [BalancedListener.wrap(s, connections, number) for s in sockets]
+    serve_sockets(settings, listeners, on_ready=say_ready, seed=number == 0)
 
 
 @dataclass
@@ -159,6 +167,7 @@ class Supervisor:
         if self.workers < 1:
             raise ValueError("workers must be at least 1")
         self._context = multiprocessing.get_context("spawn")
+        self._connections = ConnectionCounts(self.workers, self._context)
         threads = threads_per_worker(self.settings, self.workers)
         self.settings = self.settings.model_copy(update={"torch_threads": threads})
         # FAISS and MKL size their OpenMP teams from the environment the workers inherit
@@ -198,7 +207,8 @@ class Supervisor:
         reader, writer = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=self.target, name=f"citeqa-worker-{number}",
-            args=(self.settings, self.sockets, number, writer, os.getpid()))
+            args=(self.settings, self.sockets, number, writer, os.getpid(), self._connections))
+        self._connections.absent(number)  # until it serves
         os.environ.update(self._thread_env)
         try:
             process.start()
@@ -257,6 +267,7 @@ class Supervisor:
             if w.ready is not None:
                 w.ready.close()
             del self._running[number]
+            self._connections.absent(number)  # its connections died with it
             code = w.process.exitcode
             if self._stopping:
                 continue

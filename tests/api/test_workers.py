@@ -99,6 +99,33 @@ def test_a_write_acknowledged_by_one_worker_is_read_by_the_other_at_once(server)
             c.close()
 
 
+def _connect_together(client: httpx.Client, start: threading.Barrier, pids: list[int]) -> None:
+    start.wait()
+    pids.append(process_of(client))  # the connection is made here, and kept
+
+
+def test_clients_that_connect_together_are_shared_evenly_between_the_workers(server):
+    """Four keep-alive clients connecting at once: two in each worker, every time (before
+    api/connection_balance.py, all four often landed in one worker and shared its core)."""
+    wait_for_workers(server.url, 2, timeout_s=60)
+    for _ in range(3):
+        start = threading.Barrier(4)
+        clients = [httpx.Client(base_url=server.url, timeout=60, limits=httpx.Limits(max_connections=1))
+                   for _ in range(4)]
+        pids: list[int] = []
+
+        threads = [threading.Thread(target=_connect_together, args=(c, start, pids)) for c in clients]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert sorted(pids.count(p) for p in set(pids)) == [2, 2], pids
+        finally:
+            for c in clients:
+                c.close()
+
+
 def test_a_killed_worker_is_started_again(server):
     before = wait_for_workers(server.url, 2, timeout_s=60)
     victim = sorted(before)[0]
@@ -154,7 +181,7 @@ def test_sigterm_finishes_a_request_in_flight_and_stops_every_worker(tmp_path):
 # -- the supervisor alone, with stand-in workers (no model: fast) -----------------------------
 
 
-def idle_worker(settings, sockets, number, ready, parent) -> None:
+def idle_worker(settings, sockets, number, ready, parent, connections) -> None:
     """Says it is ready, then waits for SIGTERM; records its pid and its torch threads."""
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -163,11 +190,11 @@ def idle_worker(settings, sockets, number, ready, parent) -> None:
     stopped.wait(120)
 
 
-def broken_worker(settings, sockets, number, ready, parent) -> None:
+def broken_worker(settings, sockets, number, ready, parent, connections) -> None:
     raise SystemExit(3)
 
 
-def broken_first_worker_beside_a_stubborn_one(settings, sockets, number, ready, parent) -> None:
+def broken_first_worker_beside_a_stubborn_one(settings, sockets, number, ready, parent, connections) -> None:
     """Worker 0 fails on start; worker 1 ignores SIGTERM and never becomes ready (as one
     waiting for worker 0's seeds does)."""
     if number == 0:
