@@ -32,7 +32,7 @@ BATCH_NOISE: dict[str, float] = {"float32": 1e-6, "bfloat16": 1e-4}
 
 def native_bfloat16() -> bool:
     """True when this CPU computes bfloat16 products in hardware. Elsewhere torch emulates
-    them, several times slower than float32, so ``auto`` keeps float32 there."""
+    them in software, slower than float32, so ``auto`` keeps float32 there."""
     import torch
 
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's own checks
