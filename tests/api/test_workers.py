@@ -109,6 +109,7 @@ def test_clients_that_connect_together_are_shared_evenly_between_the_workers(ser
     api/connection_balance.py, all four often landed in one worker and shared its core)."""
     wait_for_workers(server.url, 2, timeout_s=60)
     for _ in range(3):
+        time.sleep(0.5)  # the connections closed before are counted off by their workers first
         start = threading.Barrier(4)
         clients = [httpx.Client(base_url=server.url, timeout=60, limits=httpx.Limits(max_connections=1))
                    for _ in range(4)]
