@@ -17,6 +17,7 @@ connection by that much at worst, never refuses it.
 from __future__ import annotations
 
 import errno
+import functools
 import socket
 import time
 from multiprocessing.context import SpawnContext
@@ -102,8 +103,7 @@ class BalancedListener(socket.socket):
         if socket.getdefaulttimeout() is None and self.gettimeout():
             conn.setblocking(True)  # as socket.accept does
         self.counts.opened(self.number)
-        number, counts = self.number, self.counts
-        conn.on_close = lambda: counts.closed(number)
+        conn.on_close = functools.partial(self.counts.closed, self.number)
         return conn, address
 
 

@@ -47,11 +47,16 @@ def asked_abbreviation(question: str) -> str | None:
     if found is None:
         return None
     written = found.group("x")
-    letters = "".join(ch for ch in written.lower() if ch.isalpha())
+    letters = _letters(written)
     if not MIN_LETTERS <= len(letters) <= MAX_LETTERS:
         return None
     capitals = sum(ch.isupper() for ch in written) >= 2
     return letters if capitals or (len(letters) <= MAX_LOWER_LETTERS and letters not in STOPWORDS) else None
+
+
+def _letters(written: str) -> str:
+    """An abbreviation as compared: its letters, lower-cased ("D.P.R.K." -> "dprk")."""
+    return "".join(ch for ch in written.lower() if ch.isalpha())
 
 
 def explains(letters: str, text: str) -> bool:
@@ -59,7 +64,7 @@ def explains(letters: str, text: str) -> bool:
     term means ("refers to", "stands for", "known as" ...)."""
     if spells_out(letters, text):
         return True
-    named = any("".join(ch for ch in w.lower() if ch.isalpha()) == letters for w in re.findall(r"[\w&.]+", text))
+    named = any(_letters(w) == letters for w in re.findall(r"[\w&.]+", text))
     return named and _DEFINING.search(text) is not None
 
 
