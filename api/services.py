@@ -76,9 +76,11 @@ def size_threads(settings: Settings) -> None:
     torch.set_num_threads(settings.torch_threads or cores())
 
 
-def query_embedder(settings: Settings, embedder: Embedder) -> EmbedBatcher:
-    """The embedder of questions: concurrent single-question encodes share one forward pass."""
-    return EmbedBatcher(embedder, max_wait_s=settings.query_batch_wait_ms / 1000, max_batch=settings.query_batch_max)
+def query_embedder(settings: Settings, embedder: Embedder, analyzer: Analyzer | None = None) -> EmbedBatcher:
+    """The embedder of questions: concurrent single-question encodes share one forward pass,
+    and, given the analyzer, the questions an answer needs parsed are parsed together too."""
+    return EmbedBatcher(embedder, max_wait_s=settings.query_batch_wait_ms / 1000, max_batch=settings.query_batch_max,
+                        parse=analyzer.question_docs if analyzer is not None else None)
 
 
 def open_store(settings: Settings, dimension: int) -> Store:
@@ -123,7 +125,7 @@ class Services:
         embedder = embedder or open_embedder(settings)
         analyzer = analyzer or shared_analyzer()  # a missing or wrong pipeline fails here, at start
         store = open_store(settings, embedder.dimension)
-        questions = query_embedder(settings, embedder)
+        questions = query_embedder(settings, embedder, analyzer)
         retriever = HybridRetriever(store, questions, retrieval_settings(settings, store))
         pool = registry.GeneratorPool(settings.generator, settings.generator_config, extra_generators)
         pool.instance(settings.generator)  # an unknown default fails at start, not on a question

@@ -71,6 +71,7 @@ class SentenceTransformerEmbedder:
 
         path = model_path or packaged_embedding_model_path()
         self._model = SentenceTransformer(str(path), device=device)
+        self._model.eval()  # once: ``_encode_batch`` does not set it on every call as ``encode`` does
         self._batch_size = batch_size
         self.name = Path(path).name if model_path else "all-MiniLM-L6-v2"
         # sentence-transformers 5 renamed get_sentence_embedding_dimension; either may be here.
@@ -95,6 +96,8 @@ class SentenceTransformerEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) <= self._batch_size:
+            return self._encode_batch(list(texts))
         with self._computing():  # autocast's state is per thread: set around each call
             vectors = self._model.encode(
                 list(texts),
@@ -104,6 +107,25 @@ class SentenceTransformerEmbedder:
                 show_progress_bar=False,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        """Texts that fit one of the model's batches, through the model's own steps
+        (tokenise, forward, normalise) without ``SentenceTransformer.encode``'s per-call
+        work: it puts the model in eval mode and looks for its device by walking all of
+        its modules, and sorts and regroups the texts, on every call. A lone question
+        costs ~1 ms less, a batch of 8 ~3.5 ms (docs/SCALING.md, "Session 34"); the
+        vectors are the same, bit for bit (tests/index/test_embedder.py)."""
+        import torch
+        from sentence_transformers.util import batch_to_device
+
+        model = self._model
+        # sentence-transformers 5+ prepares inputs with ``preprocess``; 3 and 4 with ``tokenize``.
+        prepare = getattr(model, "preprocess", None) or model.tokenize
+        with torch.inference_mode(), self._computing():
+            features = batch_to_device(prepare(texts), model.device)
+            embeddings = model(features)["sentence_embedding"]
+            vectors = torch.nn.functional.normalize(embeddings, p=2, dim=1)
+        return np.ascontiguousarray(vectors.float().numpy(), dtype=np.float32)
 
     def encode_beside(self, texts: Sequence[str], busy: Callable[[], bool]) -> np.ndarray:
         """``encode(texts)`` while other work of this process (``busy()`` true) runs on

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
+from citeqa.index.embed_batcher import EmbedBatcher
 from citeqa.index.fresh_mentions import with_mentions
 from citeqa.index.language import Analyzer
 from citeqa.index.retriever import HybridRetriever
@@ -128,6 +129,16 @@ class QuestionAnswerer:
             return lambda: None
         return functools.cache(lambda: analyzer.question_doc(question))
 
+    def _read_question(self, question: str) -> tuple[Any, Callable[[], Any]]:
+        """The question's vector and its parse. Through the services' question batcher both
+        are made in one batch with the other requests' questions (index/embed_batcher.py);
+        otherwise the parse is made when first asked for (``_parse_once``)."""
+        embedder = self.retriever.embedder
+        if self.analyzer is not None and isinstance(embedder, EmbedBatcher) and embedder.parse is not None:
+            vector, doc = embedder.encode_and_parse(question)
+            return vector, lambda: doc
+        return self.retriever.embed_query(question), self._parse_once(question)
+
     @property
     def min_probability(self) -> float:
         if self.settings.min_probability is not None:
@@ -193,8 +204,7 @@ class QuestionAnswerer:
         """Passages to answer from, or none when the evidence is too weak to answer; and the
         question's parse (``_parse_once``)."""
         t0 = time.perf_counter()
-        question_doc = self._parse_once(query)
-        vector = self.retriever.embed_query(query)
+        vector, question_doc = self._read_question(query)
         t1 = time.perf_counter()
         ranked = self.rank(query, vector, context)
         hits = [replace(r.hit, score=r.probability) for r in ranked[:top_k]]

@@ -175,6 +175,75 @@ def test_close_encodes_what_is_queued_then_later_callers_run_unbatched(embedder)
     assert float(after[0] @ embedder.encode([QUESTIONS[6]])[0]) >= min_cosine(embedder)
 
 
+class RecordingParser:
+    """The real question parser, recording each call's texts; ``fail`` makes it raise."""
+
+    def __init__(self, analyzer, fail: bool = False):
+        self.analyzer = analyzer
+        self.fail = fail
+        self.calls: list[list[str]] = []
+
+    def __call__(self, texts: Sequence[str]) -> list:
+        self.calls.append(list(texts))
+        if self.fail:
+            raise RuntimeError("parser on fire")
+        return self.analyzer.question_docs(texts)
+
+
+def _tags(doc) -> list[tuple[str, str, str]]:
+    return [(t.text, t.pos_, t.tag_) for t in doc]
+
+
+def test_questions_queued_together_are_parsed_together_each_as_it_is_parsed_alone(embedder, analyzer):
+    """Asks queued behind a held encode are parsed in one call with their batch; a search
+    (a plain encode) in the same batch is not parsed; each caller gets its own question's
+    parse, tagged as the question alone is."""
+    gated, parse = Gated(embedder), RecordingParser(analyzer)
+    with EmbedBatcher(gated, max_wait_s=0.0, parse=parse) as batcher, ThreadPoolExecutor(len(QUESTIONS)) as pool:
+        first = pool.submit(batcher.encode_and_parse, QUESTIONS[0])
+        assert gated.entered.wait(30)
+        asks = [pool.submit(batcher.encode_and_parse, q) for q in QUESTIONS[1:5]]
+        searches = [pool.submit(batcher.encode, [q]) for q in QUESTIONS[5:7]]
+        _wait_queued(batcher, 6)
+        gated.release.set()
+        results = [f.result(30) for f in [first, *asks]]
+        assert all(f.result(30).shape == (1, embedder.dimension) for f in searches)
+    assert parse.calls[0] == [QUESTIONS[0]]
+    assert sorted(parse.calls[1]) == sorted(QUESTIONS[1:5])  # the batch's asks, and no search
+    for question, (vector, doc) in zip(QUESTIONS[:5], results, strict=True):
+        assert doc.text == question
+        assert _tags(doc) == _tags(analyzer.question_doc(question))
+        assert float(vector @ embedder.encode([question])[0]) >= min_cosine(embedder)
+
+
+def test_a_failed_parse_reaches_only_the_callers_that_asked_for_one(embedder, analyzer):
+    gated, parse = Gated(embedder), RecordingParser(analyzer, fail=True)
+    with EmbedBatcher(gated, max_wait_s=0.0, parse=parse) as batcher, ThreadPoolExecutor(4) as pool:
+        first = pool.submit(batcher.encode, [QUESTIONS[0]])
+        assert gated.entered.wait(30)
+        ask = pool.submit(batcher.encode_and_parse, QUESTIONS[1])
+        search = pool.submit(batcher.encode, [QUESTIONS[2]])
+        _wait_queued(batcher, 2)
+        gated.release.set()
+        with pytest.raises(RuntimeError, match="parser on fire"):
+            ask.result(30)
+        assert first.result(30).shape == search.result(30).shape == (1, embedder.dimension)
+        parse.fail = False
+        vector, doc = batcher.encode_and_parse(QUESTIONS[3])
+    assert _tags(doc) == _tags(analyzer.question_doc(QUESTIONS[3]))
+
+
+def test_without_a_parser_or_batching_a_question_still_gets_its_vector_and_parse(embedder, analyzer):
+    with EmbedBatcher(embedder) as plain:
+        vector, doc = plain.encode_and_parse(QUESTIONS[0])
+        assert doc is None and vector.shape == (embedder.dimension,)
+    with EmbedBatcher(embedder, max_batch=1, parse=analyzer.question_docs) as unbatched:
+        vector, doc = unbatched.encode_and_parse(QUESTIONS[1])
+        assert unbatched._thread is None
+    assert _tags(doc) == _tags(analyzer.question_doc(QUESTIONS[1]))
+    np.testing.assert_array_equal(vector, embedder.encode([QUESTIONS[1]])[0])
+
+
 def test_bad_bounds_are_refused(embedder):
     with pytest.raises(ValueError):
         EmbedBatcher(embedder, max_batch=0)
@@ -223,3 +292,41 @@ def test_services_embed_questions_through_the_batcher_and_ingest_without_it(tmp_
         services.close()
         torch.set_num_threads(threads)
     assert services.questions._thread is None or not services.questions._thread.is_alive()
+
+
+class CountingParses:
+    """The real analyzer, counting questions parsed alone and in batches."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.name = inner.name
+        self.alone = 0
+        self.batched: list[str] = []
+
+    def mentions(self, texts):
+        return self.inner.mentions(texts)
+
+    def question_doc(self, text):
+        self.alone += 1
+        return self.inner.question_doc(text)
+
+    def question_docs(self, texts):
+        self.batched += texts
+        return self.inner.question_docs(texts)
+
+
+def test_an_answer_reads_its_question_parse_from_the_batch(tmp_path, embedder, analyzer):
+    from citeqa.api.services import Services
+    from citeqa.api.settings import Settings
+
+    counting = CountingParses(analyzer)
+    services = Services.open(Settings(data_dir=tmp_path / "data"), embedder, analyzer=counting)
+    try:
+        services.seed()
+        question = "Who is the Russian ambassador to North Korea?"
+        answer = services.answerer.ask(question, 3)
+    finally:
+        services.close()
+    assert services.questions is not None and services.questions.parse == counting.question_docs
+    assert answer.status != "unsupported" and answer.short_answer is not None  # the parse was read
+    assert counting.batched == [question] and counting.alone == 0

@@ -68,3 +68,16 @@ def test_the_setting_reaches_the_services_embedder(monkeypatch, tmp_path):
     monkeypatch.setenv("CITEQA_EMBED_PRECISION", "half")
     with pytest.raises(ValueError, match="embed_precision"):
         Settings(data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_a_batch_is_encoded_bit_for_bit_as_sentence_transformers_encodes_it(both, seed_sentences, precision):
+    """The one-batch path (tokenise, forward, normalise) skips ``SentenceTransformer.encode``'s
+    per-call work but none of its steps: its vectors are the library's own, in either precision."""
+    embedder = both[0] if precision == "float32" else both[1]
+    texts = QUESTIONS + seed_sentences[:11]
+    for batch in (texts[:1], texts[:4], texts):
+        with embedder._computing():
+            library = embedder._model.encode(batch, normalize_embeddings=True, convert_to_numpy=True,
+                                             show_progress_bar=False)
+        np.testing.assert_array_equal(embedder.encode(batch), library)

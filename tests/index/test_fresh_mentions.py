@@ -90,6 +90,9 @@ class CountingAnalyzer:
     def question_doc(self, text: str) -> Any:
         return self.inner.question_doc(text)
 
+    def question_docs(self, texts: Sequence[str]) -> list[Any]:
+        return self.inner.question_docs(texts)
+
 
 def pooled(text: str, index: int, analysed: bool, mentions: Sequence[Mention] = ()) -> Pooled:
     sentence = Sentence("doc", "v1", index, 0, len(text), text, mentions=tuple(mentions), analysed=analysed)
