@@ -113,8 +113,8 @@ class SentenceTransformerEmbedder:
         (tokenise, forward, normalise) without ``SentenceTransformer.encode``'s per-call
         work: it puts the model in eval mode and looks for its device by walking all of
         its modules, and sorts and regroups the texts, on every call. A lone question
-        costs ~1 ms less, a batch of 8 ~3.5 ms (docs/SCALING.md, "Session 34"); the
-        vectors are the same, bit for bit (tests/index/test_embedder.py)."""
+        costs ~1.5 ms less, a batch of 8 ~4 ms (docs/SCALING.md, "Session 34"); the vectors
+        are the same, bit for bit (tests/index/test_embedder_precision.py)."""
         import torch
         from sentence_transformers.util import batch_to_device
 
