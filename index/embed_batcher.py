@@ -78,7 +78,7 @@ class EmbedBatcher:
         self.texts = 0
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) != 1 or self.max_batch == 1:
+        if len(texts) != 1:
             return self.inner.encode(texts)
         vector = self._await(_Pending(texts[0])).vector
         assert vector is not None
@@ -89,23 +89,21 @@ class EmbedBatcher:
         queued; the parse is None without a ``parse``."""
         if self.parse is None:
             return self.encode([text])[0], None
-        if self.max_batch == 1:
-            return self.inner.encode([text])[0], self.parse([text])[0]
         pending = self._await(_Pending(text, wants_doc=True))
         assert pending.vector is not None
         return pending.vector, pending.doc
 
     def _await(self, pending: _Pending) -> _Pending:
-        """``pending`` done by the drainer (or here, unbatched, once the batcher is closed)."""
+        """``pending`` done by the drainer (or here, unbatched, when batching is off or the
+        batcher is closed)."""
         with self._cond:
-            if self._closed:  # shut down: still answer, unbatched, rather than hang
-                closed = True
-            else:
-                closed = False
+            # Shut down: still answer, unbatched, rather than hang.
+            unbatched = self._closed or self.max_batch == 1
+            if not unbatched:
                 self._queue.append(pending)
                 self._start_locked()
                 self._cond.notify()
-        if closed:
+        if unbatched:
             self._run([pending])
         else:
             pending.done.wait()
