@@ -807,9 +807,33 @@ def extract_short_answer(question: str, sentence: str, mentions: Sequence[Mentio
     None when the sentence has no candidate span. ``mentions``: the sentence's entities and
     noun chunks (offsets into ``sentence``, as stored at ingest); ``question_doc``: the
     question parsed by the same pipeline (a spaCy Doc). Without them the answer comes from
-    the rules and the question's words alone."""
+    the rules and the question's words alone.
+
+    A question asking for a count or a date ("how many", "when did", "what year") gets no
+    short answer rather than a phrase of another kind: "when was the interview published?"
+    of a sentence without a date is not answered "light", nor "how many teachers?" "workers"
+    (the answer still cites the sentence; docs/EVALUATION.md round 12)."""
     found = best_span(question, sentence, mentions, question_doc)
-    return None if found is None else found[0]
+    if found is None:
+        return None
+    (start, end), _ = found
+    if asks_count_or_date(question) and not _of_asked_kind(question, sentence, start, end, mentions):
+        return None
+    return start, end
+
+
+def _of_asked_kind(question: str, sentence: str, start: int, end: int, mentions: Sequence[Mention] | None) -> bool:
+    """Whether ``sentence[start:end]`` is a count or a date as the question asks (a digit, a
+    number or time word, or part of an entity of a number or time label): the marks of
+    ``could_hold_count_or_date``, here of the answer itself, so a word the question holds
+    counts too ("how many of the three drives …?" → "three")."""
+    date = _DATE_ASKED.search(question) is not None
+    words = re.findall(r"\w+", sentence[start:end].lower())
+    if any(any(ch.isdigit() for ch in w) for w in words) or any(w in (_TIME_WORDS if date else _COUNT_WORDS)
+                                                                 for w in words):
+        return True
+    labels = _TIME_LABELS if date else _NUMBER_LABELS
+    return any(m.label in labels and m.start < end and start < m.end for m in mentions or ())
 
 
 def best_span(question: str, sentence: str, mentions: Sequence[Mention] | None = None,

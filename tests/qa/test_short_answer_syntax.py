@@ -112,3 +112,36 @@ def test_short_answers_from_roles_keep_the_citation_contract(analyzer):
         assert short is not None
         assert text[short.start:short.end] == short.text
         assert stored.start <= short.start < short.end <= stored.end
+
+
+PUBLISHED = ("This information came to light during a comprehensive interview published by the state-run "
+             "outlet Rossiyskaya Gazeta.")
+TEACHERS = ("There are allegations from the NIS that Pyongyang and Moscow are manipulating student visa "
+            "programs as a means to covertly send workers to Russia.")
+
+
+@pytest.mark.parametrize("syntax", [True, False])
+@pytest.mark.parametrize("question, sentence", [
+    ("when was the interview published?", PUBLISHED),  # the best span was "light"
+    ("In what year was the interview published?", PUBLISHED),
+    ("how many teachers is north korea sending", TEACHERS),  # the best span was "workers"
+    ("How much do the workers earn?", TEACHERS),
+])
+def test_a_count_or_date_question_gets_no_short_answer_of_another_kind(analyzer, question, sentence, syntax):
+    # The sentence still has a best span (it would be the lead's score), but none that is a
+    # count or a date: a reader is better served by no short answer than by "light".
+    assert candidates(question, sentence)[1]
+    assert answer(analyzer, question, sentence, syntax) is None
+
+
+@pytest.mark.parametrize("question, sentence, expected", [
+    ("how many troops did north korea send?", TROOPS, "approximately 11,000 to 12,000"),
+    ("When was the interview published?", "The interview was published on 12 March 2024 by the outlet.",
+     "12 March 2024"),
+    ("When was the interview published?", "The interview was published last week by the outlet.", "last week"),
+    # A word the question holds is still an answer of the asked kind.
+    ("How many of the following three drives ended in punts?", "All three drives ended in punts.", "three"),
+])
+def test_a_count_or_date_question_keeps_its_short_answer_of_that_kind(analyzer, question, sentence, expected):
+    got = answer(analyzer, question, sentence)
+    assert got is not None and expected in got
