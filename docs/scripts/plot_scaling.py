@@ -4,13 +4,15 @@
 
 Needs matplotlib (``pip install -e '.[bench]'``). One figure, four panels, both backends
 on each: query latency p95, recall@10, bytes per sentence (disk and memory), ingest rate.
-The newest row of each (backend, sentences) wins when a file holds several runs.
+The newest row of each backend and size (the power of ten nearest its sentence count) wins
+when a file holds several runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import matplotlib
@@ -28,7 +30,9 @@ def load(path: Path) -> dict[str, list[dict]]:
     for line in path.read_text().splitlines():
         if line.strip():
             row = json.loads(line)
-            latest[(row["backend"], row["sentences"])] = row
+            # A stage of "1M" holds 1,000,002 sentences in one run and 1,000,007 in another:
+            # the stage is the power of ten nearest the count.
+            latest[(row["backend"], round(math.log10(row["sentences"])))] = row
     series: dict[str, list[dict]] = {}
     for (backend, _), row in sorted(latest.items()):
         series.setdefault(backend, []).append(row)
@@ -53,8 +57,11 @@ def plot(series: dict[str, list[dict]], out: Path) -> None:
                     label=f"{backend}: synthetic queries", linestyle="none", color=colour, marker="*",
                     markersize=12)
         size.plot(n, [r["disk_bytes_per_sentence"] for r in rows], label=f"{backend}: disk", **line)
-        size.plot(n, [r["memory_bytes_per_sentence"] for r in rows], label=f"{backend}: memory", linestyle="--",
-                  **line)
+        # PostgreSQL's memory is mostly its server's, which a run against an existing server
+        # (--postgres-url) does not measure: those rows have no memory point.
+        held = [r for r in rows if backend != "postgres" or r.get("server_memory_bytes") is not None]
+        size.plot([r["sentences"] for r in held], [r["memory_bytes_per_sentence"] for r in held],
+                  label=f"{backend}: memory", linestyle="--", **line)
         ingest.plot(n, [r["ingest_sentences_per_s"] for r in rows], label=backend, **line)
     titles = [
         (latency, "query latency p95 after a restart (ms)", "log"),
