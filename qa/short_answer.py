@@ -378,6 +378,34 @@ def _definitions(spans: dict[tuple[int, int], set[str]], words: list[str], qstem
 
 
 _LEADING = frozenset("the a an this that these those his her its their our my your some".split())
+
+
+_WHO_IS = re.compile(r"^\W*who\b", re.IGNORECASE)
+
+
+def _titles(spans: dict[tuple[int, int], set[str]], toks: list[tuple[int, int, str]], qstems: set[str],
+            entities: Sequence[tuple[int, int, str]]) -> None:
+    """For "who is X": the title a noun phrase puts before the name ("North Korean leader"
+    of "North Korean leader Kim Jong Un"), as a definition: the phrase's words before the
+    name that ends it (the question's words, and the rest of a person's name around them:
+    "Vladimir" of "who is Putin"), without a leading article; words only."""
+    people = [(a, b) for a, b, label in entities if label == "PERSON"]
+    for (i, j), kinds in list(spans.items()):
+        if "chunk" not in kinds:
+            continue
+        k = j
+        while k > i and _stem(toks[k - 1][2]) in qstems and toks[k - 1][2].lower() not in _STOP:
+            k -= 1
+        if k == j:
+            continue  # the phrase does not end on the name asked about
+        k = min([a for a, b in people if a < k < b or (a <= k - 1 < b and b >= j)] + [k])
+        while i < k and toks[i][2].lower() in _LEADING:
+            i += 1
+        if i < k and all(t[2][:1].isalpha() for t in toks[i:k]):
+            spans.setdefault((i, k), set()).add("appos")
+# Nouns that name a name: in "The term X means Y" they are X, never what X is.
+_NAMING_NOUNS = frozenset("term terms word words phrase phrases expression expressions name names acronym "
+                          "acronyms abbreviation abbreviations".split())
 _LIST_GLUE = frozenset({",", "and", "or", "&"})
 _POSSESSIVE = re.compile(r"(?:['’]s?)?$")
 _POSSESSIVE_END = re.compile(r"['’]s?$")
@@ -770,6 +798,8 @@ def candidates(question: str, sentence: str, mentions: Sequence[Mention] | None 
     matched = [k for k, t in enumerate(toks) if t[2].lower() not in _STOP and _stem(t[2]) in qstems]
     spans = _candidates(sentence, toks, qstems, q)
     entities = _add_mentions(spans, mentions, toks, qt) if mentions else []
+    if q.define and mentions and _WHO_IS.search(question):
+        _titles(spans, toks, qstems, entities)
     roles = _roles(spans, mentions, toks) if mentions else []
     out = []
     tk = _tokens(toks, qstems)
@@ -785,6 +815,8 @@ def candidates(question: str, sentence: str, mentions: Sequence[Mention] | None 
     modified = [(a, b, label) for a, b, label in entities if (a, b) in modifiers]
     said = _said(question) if q.yes_no else {}
     for (i, j), kinds in sorted(spans.items()):
+        if q.define and all(t[2].lower() in _LEADING | _NAMING_NOUNS for t in toks[i:j]):
+            continue  # "The term" of "The term “SVO” refers to ...": X itself, not what it is
         feats = _features(i, j, tk, matched, qstems, q, kinds, qt, entities)
         if roles:
             feats.update(by_role.get((i, j), {}))

@@ -145,3 +145,26 @@ def test_a_count_or_date_question_gets_no_short_answer_of_another_kind(analyzer,
 def test_a_count_or_date_question_keeps_its_short_answer_of_that_kind(analyzer, question, sentence, expected):
     got = answer(analyzer, question, sentence)
     assert got is not None and expected in got
+
+
+SVO = "The term “SVO” refers to the Kremlin’s characterization of the war in Ukraine as a “special military operation.”"
+
+
+@pytest.mark.parametrize("question", ["what is the svo?", "What is SVO?"])
+def test_what_x_is_is_not_the_noun_that_names_x(analyzer, question):
+    # "The term" stands next to "SVO" and shares the sentence's clause with it, but it is SVO
+    # itself, not what SVO is.
+    got = answer(analyzer, question, SVO)
+    assert got is not None and "term" not in got.lower() and "characterization" in got
+
+
+ALLIANCE = ("This development underscores the strengthening alliance between Russian President Vladimir Putin "
+            "and North Korean leader Kim Jong Un.")
+
+
+@pytest.mark.parametrize("question, title", [
+    ("who is kim jong un", "North Korean leader"),  # it was "Vladimir Putin": another person
+    ("Who is Putin?", "Russian President"),  # "Vladimir" is part of the name, not of the title
+])
+def test_who_is_x_is_answered_by_the_title_before_the_name(analyzer, question, title):
+    assert answer(analyzer, question, ALLIANCE) == title
