@@ -214,19 +214,22 @@ def _yes_no(words: Sequence[str]) -> bool:
     return lead in _YES_NO_LEADS and "or" not in words
 
 
-def _class_words(words: Sequence[str]) -> list[str]:
+def _class_words(words: Sequence[str], verbs: frozenset[str] = frozenset()) -> list[str]:
     """The words naming the answer's class in "what X" / "how many X": up to two, up to the
     first function word ("photographic plates" in "how many photographic plates comprise")."""
     head: list[str] = []
-    for word in words[:2]:
-        if word in _STOP:
+    for k, word in enumerate(words[:2]):
+        # "which outlet published the interview": the tagger's verb after the first word is the
+        # question's verb, not part of the class.
+        if word in _STOP or (k and word in verbs):
             break
         head.append(word)
     return head
 
 
 @lru_cache(maxsize=1024)
-def _question(question: str) -> _Question:
+def _question(question: str, verbs: frozenset[str] = frozenset()) -> _Question:
+    """The question's form; ``verbs``: its words the tagger calls verbs, when it was parsed."""
     # "whats straining ...", "whos ...": the apostrophe left out is still a wh-word and "is".
     words = [x for w in re.findall(r"\w+", question.lower()) for x in _WH_RUN_ON.get(w, (w,))]
     wh = next((k for k, w in enumerate(words) if w in _WH), None)
@@ -241,11 +244,11 @@ def _question(question: str) -> _Question:
     elif w == "how":
         qtype = "number" if after[:1] and after[0] in _HOW_QUANTITY else "phrase"
         if after[:1] in (["many"], ["much"]):
-            head = _class_words(after[1:])  # "how many yards", "how many photographic plates"
+            head = _class_words(after[1:], verbs)  # "how many yards", "how many photographic plates"
         after = after[1 + len(head):] if qtype == "number" else after
     else:  # what/which X: X (after "kind of") names the answer's class
         after = [x for x in after if x not in _TYPE_WORDS]
-        head = _class_words(after)
+        head = _class_words(after, verbs)
         qtype = next((t for x in after[:3] for t, nouns in _TYPE_NOUNS if x in nouns), "thing")
         after = after[len(head):]
     # "Who won X?" asks for the subject, "What did X win?" for the object, "What is X?" either.
@@ -559,6 +562,20 @@ def _role_features(roles: list[_Role], tk: _Tokens, asks: str, qtype: str,
     return out
 
 
+_FINITE_VERB_TAGS = frozenset({"VBD", "VBP", "VBZ"})
+
+
+def _verbs(question_doc: Any) -> frozenset[str]:
+    """The lower-cased words of a parsed question that its tagger calls finite verbs
+    ("published", "enroll"; not "sensing" of "what style of sensing"); none unparsed."""
+    if question_doc is None:
+        return frozenset()
+    try:
+        return frozenset(t.lower_ for t in question_doc if t.tag_ in _FINITE_VERB_TAGS)
+    except (AttributeError, TypeError):
+        return frozenset()
+
+
 def _asked_role(question_doc: Any, q: _Question) -> str:
     """"subj" when the question's wh-phrase is the subject of its verb ("who revealed this?",
     "what is shaping relations?", "which team won?"), "obj" when the question has a subject
@@ -790,7 +807,7 @@ def candidates(question: str, sentence: str, mentions: Sequence[Mention] | None 
     ``sentence``) with its features, in a fixed order: what the weights were fitted on
     (evaluation/short_answers.py)."""
     toks = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(sentence)]
-    q = _question(question)
+    q = _question(question, _verbs(question_doc))
     qt = question_type(question_doc if question_doc is not None else question)
     if qt.definition:  # "who is Matsegora?": a description, not a person
         q = q._replace(type="thing")

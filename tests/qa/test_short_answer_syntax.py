@@ -168,3 +168,13 @@ ALLIANCE = ("This development underscores the strengthening alliance between Rus
 ])
 def test_who_is_x_is_answered_by_the_title_before_the_name(analyzer, question, title):
     assert answer(analyzer, question, ALLIANCE) == title
+
+
+def test_the_question_verb_is_not_part_of_the_class_asked_for(analyzer):
+    # "what newspaper published ...": the class is "newspaper"; "published" is the verb (the
+    # tagger says so), so "comprehensive" (right before "interview published") is not taken
+    # for the kind of newspaper.
+    sentence = ("This information came to light during a comprehensive interview published by the state-run "
+                "outlet Rossiyskaya Gazeta.")
+    got = answer(analyzer, "what newspaper published the interview", sentence)
+    assert got is not None and "Rossiyskaya Gazeta" in got
