@@ -840,6 +840,10 @@ def candidates(question: str, sentence: str, mentions: Sequence[Mention] | None 
             feats["modifier_entity"] = float((i, j) in modifiers)
             feats["modified_chunk"] = float("chunk" in kinds and any(
                 i <= a and b < j and label in qt.labels for a, b, label in modified))
+            # "North Korean leader Kim Jong Un" for "who runs north korea": an entity of the
+            # asked type that ends a noun phrase holding the question's words, which describe it.
+            feats["described"] = float("typed" in kinds and tk.in_question[j] == tk.in_question[i] and any(
+                c < i and j == d and tk.in_question[i] > tk.in_question[c] for c, d in chunks))
         if q.yes_no:
             feats.update(_confirming(i, j, tk, said))
         end = toks[j - 1][1]

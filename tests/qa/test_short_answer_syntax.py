@@ -178,3 +178,10 @@ def test_the_question_verb_is_not_part_of_the_class_asked_for(analyzer):
                 "outlet Rossiyskaya Gazeta.")
     got = answer(analyzer, "what newspaper published the interview", sentence)
     assert got is not None and "Rossiyskaya Gazeta" in got
+
+
+@pytest.mark.parametrize("question", ["who runs north korea", "Who leads North Korea?"])
+def test_the_person_the_questions_words_describe_answers_who(analyzer, question):
+    # "North Korean leader Kim Jong Un": the question's words describe the name that ends their
+    # noun phrase; "Vladimir Putin" only stands before them.
+    assert answer(analyzer, question, ALLIANCE) == "Kim Jong Un"
