@@ -381,9 +381,9 @@ def _definitions(spans: dict[tuple[int, int], set[str]], words: list[str], qstem
 
 
 _LEADING = frozenset("the a an this that these those his her its their our my your some".split())
-
-
-_WHO_IS = re.compile(r"^\W*who\b", re.IGNORECASE)
+# Nouns that name a name: in "The term X means Y" they are X, never what X is.
+_NAMING_NOUNS = frozenset("term terms word words phrase phrases expression expressions name names acronym "
+                          "acronyms abbreviation abbreviations".split())
 
 
 def _titles(spans: dict[tuple[int, int], set[str]], toks: list[tuple[int, int, str]], qstems: set[str],
@@ -406,9 +406,8 @@ def _titles(spans: dict[tuple[int, int], set[str]], toks: list[tuple[int, int, s
             i += 1
         if i < k and all(t[2][:1].isalpha() for t in toks[i:k]):
             spans.setdefault((i, k), set()).add("appos")
-# Nouns that name a name: in "The term X means Y" they are X, never what X is.
-_NAMING_NOUNS = frozenset("term terms word words phrase phrases expression expressions name names acronym "
-                          "acronyms abbreviation abbreviations".split())
+
+
 _LIST_GLUE = frozenset({",", "and", "or", "&"})
 _POSSESSIVE = re.compile(r"(?:['’]s?)?$")
 _POSSESSIVE_END = re.compile(r"['’]s?$")
@@ -815,7 +814,7 @@ def candidates(question: str, sentence: str, mentions: Sequence[Mention] | None 
     matched = [k for k, t in enumerate(toks) if t[2].lower() not in _STOP and _stem(t[2]) in qstems]
     spans = _candidates(sentence, toks, qstems, q)
     entities = _add_mentions(spans, mentions, toks, qt) if mentions else []
-    if q.define and mentions and _WHO_IS.search(question):
+    if q.define and mentions and qt.wh == "who":
         _titles(spans, toks, qstems, entities)
     roles = _roles(spans, mentions, toks) if mentions else []
     out = []
@@ -876,17 +875,12 @@ def extract_short_answer(question: str, sentence: str, mentions: Sequence[Mentio
 
 
 def _of_asked_kind(question: str, sentence: str, start: int, end: int, mentions: Sequence[Mention] | None) -> bool:
-    """Whether ``sentence[start:end]`` is a count or a date as the question asks (a digit, a
-    number or time word, or part of an entity of a number or time label): the marks of
-    ``could_hold_count_or_date``, here of the answer itself, so a word the question holds
-    counts too ("how many of the three drives …?" → "three")."""
-    date = _DATE_ASKED.search(question) is not None
-    words = re.findall(r"\w+", sentence[start:end].lower())
-    if any(any(ch.isdigit() for ch in w) for w in words) or any(w in (_TIME_WORDS if date else _COUNT_WORDS)
-                                                                 for w in words):
-        return True
-    labels = _TIME_LABELS if date else _NUMBER_LABELS
-    return any(m.label in labels and m.start < end and start < m.end for m in mentions or ())
+    """Whether ``sentence[start:end]`` is a count or a date as the question asks: the marks
+    ``could_hold_count_or_date`` reads, here of the answer itself (and of the entities it is
+    part of), so a word the question holds counts too ("how many of the three drives …?" →
+    "three")."""
+    return _count_or_date_marked(question, re.findall(r"\w+", sentence[start:end].lower()),
+                                 [m for m in mentions or () if m.start < end and start < m.end])
 
 
 def best_span(question: str, sentence: str, mentions: Sequence[Mention] | None = None,
@@ -983,16 +977,22 @@ def could_hold_count_or_date(question: str, sentence: str, mentions: Sequence[Me
     Deliberately lenient ("many times", "a single output", "toward the end of his life" pass),
     since a False makes the answer unsupported; it is the sentences with nothing of the kind
     (a count asked of a sentence about visas) that it exists to catch."""
-    date = _DATE_ASKED.search(question) is not None
     asked = set(re.findall(r"\w+", question.lower()))
-    words = [w for w in re.findall(r"\w+", sentence.lower()) if w not in asked]
+    return _count_or_date_marked(
+        question, [w for w in re.findall(r"\w+", sentence.lower()) if w not in asked],
+        [m for m in mentions or () if not set(re.findall(r"\w+", sentence[m.start:m.end].lower())) <= asked])
+
+
+def _count_or_date_marked(question: str, words: Sequence[str], mentions: Sequence[Mention]) -> bool:
+    """Whether ``words`` or ``mentions`` mark a count or a date, as the question asks: a digit,
+    a number or time word, or an entity of a number or time label."""
+    date = _DATE_ASKED.search(question) is not None
     if any(any(ch.isdigit() for ch in w) for w in words):
         return True
     if any(w in (_TIME_WORDS if date else _COUNT_WORDS) for w in words):
         return True
     labels = _TIME_LABELS if date else _NUMBER_LABELS
-    return any(m.label in labels and not set(re.findall(r"\w+", sentence[m.start:m.end].lower())) <= asked
-               for m in mentions or ())
+    return any(m.label in labels for m in mentions)
 
 
 _NEGATIONS = frozenset("not no never without against neither nor none nothing nobody denied denies deny "
